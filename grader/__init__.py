@@ -1,0 +1,7 @@
+"""bracket-grader: grades ARENA [1.5.1] Balanced Bracket Classifier submissions.
+
+Trusted side: catalogue, compare, scoring, engine, reports, cli, plugin. Worker side (runs the
+student's code): `grader.worker`, which imports only `grader.protocol` and `grader.inputs` of this
+package. Importing this package itself loads nothing heavy.
+"""
+__version__ = "0.1.0"

@@ -1,0 +1,299 @@
+"""Compare a decoded answer with the reference's, in the trusted process.
+
+Each comparator takes (got, expected, tolerance) as decoded plain data and returns None when the
+answer is right, or a short message saying what differs: type, shape, how many elements and by how
+much, and a likely cause when the difference matches a known mistake. Messages never quote the
+expected values, which a student could paste back.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from grader.catalogue import Tolerance
+from grader.protocol import Cache, LinearFit, Opaque, Scalar
+
+Comparator = Callable[[Any, Any, Tolerance], "str | None"]
+
+
+class WrongType(Exception):
+    pass
+
+
+def describe_type(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {list(value.shape)} ({value.dtype})"
+    if isinstance(value, Opaque):
+        return f"a {value.type} object"
+    if isinstance(value, Cache):
+        return "an ActivationCache"
+    if isinstance(value, LinearFit):
+        return "a LinearRegression"
+    if isinstance(value, Scalar):
+        return f"a numpy {value.dtype}"
+    return f"a {type(value).__name__}"
+
+
+def as_array(value: Any, what: str = "a tensor") -> np.ndarray:
+    """Tensors, numpy arrays, numpy scalars, numbers and (nested) lists of numbers as an array."""
+    if isinstance(value, Scalar):
+        value = value.value
+    if isinstance(value, np.ndarray):
+        return value
+    if isinstance(value, (bool, int, float)):
+        return np.asarray(value)
+    if isinstance(value, (list, tuple)):
+        try:
+            parts = [as_array(v, what) for v in value]
+            return np.stack(parts) if parts else np.zeros((0,))
+        except (WrongType, ValueError):
+            raise WrongType(f"expected {what}, got a list that is not a regular array of numbers") from None
+    raise WrongType(f"expected {what}, got {describe_type(value)}")
+
+
+def _likely_cause(got: np.ndarray, expected: np.ndarray, close: Callable[[np.ndarray], bool]) -> str:
+    """Name a known mistake when the answer matches a simple transformation of the right one."""
+    checks: list[tuple[str, Callable[[], np.ndarray]]] = [
+        ("the sign is flipped", lambda: -expected),
+        ("the matrix is transposed", lambda: expected.T if expected.ndim == 2 else None),
+        ("the last two dimensions are swapped", lambda: np.swapaxes(expected, -1, -2) if expected.ndim >= 3 else None),
+        ("the batch order is reversed", lambda: expected[::-1] if expected.ndim >= 1 and len(expected) > 1 else None),
+        ("the sequence is flipped", lambda: np.flip(expected, -2) if expected.ndim >= 2 else None),
+    ]
+    for cause, make in checks:
+        candidate = make()
+        if candidate is not None and candidate.shape == got.shape and close(candidate):
+            return cause
+    if expected.ndim >= 1 and got.shape == expected.shape and np.all(np.isfinite(got)):
+        centred = expected - expected.mean(axis=-1, keepdims=True)
+        if close(centred):
+            return "it looks centred (mean subtracted) where it should not be"
+        g = got.reshape(-1).astype(np.float64)
+        e = expected.reshape(-1).astype(np.float64)
+        if np.linalg.norm(g) > 0 and np.linalg.norm(e) > 0:
+            cos = float(g @ e / (np.linalg.norm(g) * np.linalg.norm(e)))
+            if cos > 0.999:
+                return "it points the right way but is scaled differently"
+            if cos < -0.999:
+                return "it points the opposite way (a sign or order of subtraction)"
+    return ""
+
+
+def compare_arrays(got: Any, expected: np.ndarray, tol: Tolerance, what: str = "tensor") -> str | None:
+    try:
+        g = as_array(got, f"a {what}")
+    except WrongType as e:
+        return str(e)
+    if g.dtype.kind not in "biuf":
+        return f"expected a numeric {what}, got dtype {g.dtype}"
+    if g.shape != expected.shape:
+        hint = ""
+        if sorted(g.shape) == sorted(expected.shape):
+            hint = " (the same sizes in another order: check your rearrange/transpose)"
+        elif g.size == expected.size:
+            hint = " (the same number of elements: check squeeze/reshape)"
+        return f"wrong shape: expected {list(expected.shape)}, got {list(g.shape)}{hint}"
+    if expected.dtype == np.bool_:
+        if g.dtype.kind == "f" and not np.all(np.isin(g, (0.0, 1.0))):
+            return f"expected booleans, got floats that are not 0 or 1 ({g.dtype})"
+        wrong = np.asarray(g).astype(bool) != expected
+        n = int(wrong.sum())
+        if n:
+            first = np.argwhere(wrong)[0].tolist()
+            return f"{n} of {expected.size} values are wrong (first at index {first})"
+        return None
+    g64, e64 = g.astype(np.float64), expected.astype(np.float64)
+    if not np.all(np.isfinite(g64)):
+        return f"contains {int((~np.isfinite(g64)).sum())} NaN or infinite values"
+    scale = float(np.abs(e64).max()) if e64.size else 0.0
+    bound = tol.atol + tol.rtol * scale
+
+    def close(candidate: np.ndarray) -> bool:
+        return bool(np.all(np.abs(g64 - candidate.astype(np.float64)) <= bound))
+
+    diff = np.abs(g64 - e64)
+    bad = diff > bound
+    n = int(bad.sum())
+    if not n:
+        return None
+    first = np.argwhere(bad)[0].tolist() if e64.ndim else []
+    cause = _likely_cause(g64, e64, close)
+    where = f" (first at index {first})" if first else ""
+    msg = f"{n} of {e64.size} elements differ{where}; largest difference {diff.max():.3g} (allowed {bound:.2g})"
+    return msg + (f"; likely cause: {cause}" if cause else "")
+
+
+def tensor(got: Any, expected: Any, tol: Tolerance) -> str | None:
+    return compare_arrays(got, expected, tol)
+
+
+def bool_value(got: Any, expected: bool) -> str | None:
+    if isinstance(got, Scalar):
+        got = got.value
+    if isinstance(got, np.ndarray) and got.size == 1 and got.dtype.kind in "biu":
+        got = bool(got.reshape(()))
+    if isinstance(got, int) and got in (0, 1):
+        got = bool(got)
+    if not isinstance(got, bool):
+        return f"expected a bool, got {describe_type(got)}"
+    return None if got == expected else "wrong"
+
+
+def bool_list(got: Any, expected: list, tol: Tolerance) -> str | None:
+    if not isinstance(got, list) or len(got) != len(expected):
+        return "internal: the worker did not return one answer per call"
+    wrong, kinds = 0, []
+    for g, e in zip(got, expected):
+        problem = bool_value(g, e)
+        if problem:
+            wrong += 1
+            if problem != "wrong":
+                kinds.append(problem)
+    if not wrong:
+        return None
+    if kinds:
+        return kinds[0]
+    return f"wrong on {wrong} of {len(expected)} inputs"
+
+
+def _pair(got: Any, n: int, what: str) -> tuple | str:
+    if not isinstance(got, (tuple, list)):
+        return f"expected a tuple of {n} ({what}), got {describe_type(got)}"
+    if len(got) != n:
+        return f"expected a tuple of {n} ({what}), got {len(got)} values"
+    return tuple(got)
+
+
+def tensor_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
+    pair = _pair(got, 2, "two tensors")
+    if isinstance(pair, str):
+        return pair
+    for i, (g, e) in enumerate(zip(pair, expected)):
+        problem = compare_arrays(g, e, tol)
+        if problem:
+            return f"{('first', 'second')[i]} tensor: {problem}"
+    return None
+
+
+def bool_tensors(got: Any, expected: tuple, tol: Tolerance) -> str | None:
+    pair = _pair(got, 2, "total_elevation_failure, negative_failure")
+    if isinstance(pair, str):
+        return pair
+    for name, g, e in zip(("total_elevation_failure", "negative_failure"), pair, expected):
+        problem = compare_arrays(g, e, tol, "bool tensor")
+        if problem:
+            cause = ""
+            other = expected[1] if name == "total_elevation_failure" else expected[0]
+            try:
+                if compare_arrays(g, other, tol) is None:
+                    cause = "; likely cause: the two outputs are swapped"
+            except Exception:
+                pass
+            return f"{name}: {problem}{cause}"
+    return None
+
+
+def str_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
+    pair = _pair(got, 2, "input hook name, output hook name")
+    if isinstance(pair, str):
+        return pair
+    if not all(isinstance(s, str) for s in pair):
+        return "expected two strings"
+    if pair == tuple(expected):
+        return None
+    if pair == tuple(reversed(expected)):
+        return "the two names are in the wrong order (input first, then output)"
+    wrong = [("input", "output")[i] for i in range(2) if pair[i] != expected[i]]
+    return f"the {' and '.join(wrong)} hook name is wrong"
+
+
+def cache(got: Any, expected: Any, tol: Tolerance) -> str | None:
+    """An ActivationCache, a dict, or (for one name) a tensor: every asked-for name must match."""
+    if isinstance(expected, np.ndarray):  # one name asked: a tensor (or a cache holding it)
+        if isinstance(got, (Cache, dict)):
+            entries = got.entries if isinstance(got, Cache) else got
+            if len(entries) != 1:
+                return "given one name, return that activation (a tensor)"
+            got = next(iter(entries.values()))
+        return compare_arrays(got, expected, tol)
+    if not isinstance(got, (Cache, dict)):
+        return f"expected an ActivationCache (or dict of activations), got {describe_type(got)}"
+    entries = got.entries if isinstance(got, Cache) else got
+    for name, value in expected.entries.items():
+        if name not in entries:
+            return f"the cache has no entry {name!r}"
+        problem = compare_arrays(entries[name], value, tol)
+        if problem:
+            return f"{name}: {problem}"
+    return None
+
+
+def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[str]]:
+    """(LinearRegression, r2). The fit is judged by what it predicts on the LayerNorm's real inputs
+    (coef_ and intercept_ together; coef_ alone is not unique where the inputs span fewer dimensions
+    than d_model), and r2 on its own. Returns the message and the parts that failed."""
+    pair = _pair(got, 2, "fit, r2")
+    if isinstance(pair, str):
+        return pair, ["fit", "r2"]
+    fit, r2 = pair
+    e_fit, e_r2, probe = expected
+    if not isinstance(fit, LinearFit):
+        return f"the first value should be a fitted LinearRegression, got {describe_type(fit)}", ["fit"]
+    failed, problems = [], []
+    try:
+        coef, intercept = as_array(fit.coef), as_array(fit.intercept)
+    except WrongType as e:
+        coef = intercept = None
+        failed.append("fit")
+        problems.append(f"coef_/intercept_: {e}")
+    if coef is not None:
+        if coef.shape != e_fit.coef.shape or intercept.shape != e_fit.intercept.shape:
+            failed.append("fit")
+            problems.append(f"coef_ should be {list(e_fit.coef.shape)} and intercept_ {list(e_fit.intercept.shape)}, "
+                            f"got {list(coef.shape)} and {list(intercept.shape)}")
+        else:
+            predict = lambda c, b: probe.astype(np.float64) @ c.astype(np.float64).T + b.astype(np.float64)  # noqa: E731
+            problem = compare_arrays(predict(coef, intercept), predict(e_fit.coef, e_fit.intercept), tol)
+            if problem:
+                if compare_arrays(predict(coef.T, intercept), predict(e_fit.coef, e_fit.intercept), tol) is None:
+                    problem += "; likely cause: coef_ is transposed"
+                failed.append("fit")
+                problems.append(f"the fit's predictions on the LayerNorm's inputs: {problem}")
+    problem = compare_arrays(r2, np.asarray(e_r2), Tolerance(1e-4, 1e-4, "r2"), "float")
+    if problem:
+        failed.append("r2")
+        problems.append(f"r2: {problem}")
+    return ("; ".join(problems) or None), failed
+
+
+def mean_sq_cos(got: Any, expected: dict, tol: Tolerance) -> str | None:
+    """Random answer: within 6 standard errors of the exact expectation 1/d for n samples."""
+    try:
+        value = float(as_array(got, "a float").reshape(()))
+    except (WrongType, ValueError):
+        return f"expected a float, got {describe_type(got)}"
+    d, n = expected["d"], expected["n"]
+    mean = 1.0 / d
+    std = np.sqrt(2.0 * (d - 1) / (d * d * (d + 2)) / n)
+    if abs(value - mean) <= 6 * std:
+        return None
+    hint = ""
+    if abs(value - 1.0) < 0.2:
+        hint = "; likely cause: the random vectors are not normalised"
+    elif abs(value * n - 1) < 0.3 or abs(value - mean * n) < mean * n * 0.2:
+        hint = "; likely cause: a sum where a mean is needed"
+    elif abs(value) < 6 * std and mean > 6 * std:
+        hint = "; likely cause: cosine similarities are not squared"
+    return f"{value:.4g} is not within the statistical range expected for d={d}, n_samples={n}{hint}"
+
+
+COMPARATORS: dict[str, Comparator] = {
+    "tensor": tensor,
+    "bool_list": bool_list,
+    "tensor_pair": tensor_pair,
+    "bool_tensors": bool_tensors,
+    "str_pair": str_pair,
+    "cache": cache,
+    "mean_sq_cos": mean_sq_cos,
+}

@@ -1,0 +1,225 @@
+"""Grade submissions: run each in workers, judge every item, return results. The one engine
+behind both the CLI and the pytest plugin."""
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from grader.catalogue import BY_ID, EXERCISES, IDS, Exercise, exercise_job
+from grader.reference_results import ReferenceResults, truncated_data, weights_as_pt
+from grader.results import ExerciseResult, SubmissionResult
+from grader.sandbox import Limits, WorkerRun, run_worker
+from grader import verdicts
+
+MAX_RESTARTS = 3
+SUBMISSION_SUFFIXES = (".py", ".ipynb")
+
+
+@dataclass(frozen=True)
+class GradeConfig:
+    weights: str | None = None  # our shipped model when None
+    data: str | None = None
+    device: str = "cpu"
+    limits: Limits = field(default_factory=Limits)
+    points: dict[str, float] = field(default_factory=dict)
+    only: tuple[str, ...] = ()  # grade these ids only (the rest are reported as not graded)
+    extra_models: tuple[str, ...] = ()  # other weights object items may have been computed with
+
+    def resolved(self) -> "GradeConfig":
+        from reference.model import DEFAULT_DATA, DEFAULT_WEIGHTS
+
+        device = self.device
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        return GradeConfig(str(self.weights or DEFAULT_WEIGHTS), str(self.data or DEFAULT_DATA), device,
+                           self.limits, dict(self.points), tuple(self.only), tuple(self.extra_models))
+
+
+def find_submissions(paths: Iterable[str | Path]) -> list[Path]:
+    """Files as given; folders expand to every .py and .ipynb inside (sorted, checkpoints skipped)."""
+    found: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found += sorted(f for f in p.rglob("*") if f.suffix in SUBMISSION_SUFFIXES and f.is_file()
+                            and ".ipynb_checkpoints" not in f.parts and not f.name.startswith(("conftest", ".")))
+        else:
+            found.append(p)
+    return found
+
+
+class Grader:
+    """Holds what is shared across submissions: reference answers and known models."""
+
+    def __init__(self, config: GradeConfig | None = None):
+        self.config = (config or GradeConfig()).resolved()
+        self.reference = ReferenceResults(self.config.weights, self.config.data, self.config.device)
+        self.weights_pt = weights_as_pt(self.config.weights)
+        self._known: dict[str, dict] | None = None
+
+    # ---------------------------------------------------------------- known models (object items)
+
+    def known_models(self) -> dict[str, dict]:
+        if self._known is None:
+            from reference.model import parameter_hash, read_state_dict
+
+            self._known = {}
+            for path in (self.config.weights, *self.config.extra_models):
+                state = read_state_dict(path)
+                self._known[parameter_hash(state)] = state
+        return self._known
+
+    def _object_reference(self, model_hash: str | None, strs: list[str] | None) -> tuple[dict | None, str]:
+        if model_hash is None:
+            return None, "no `model` was found in the submission's namespace, so the object cannot be judged"
+        state = self.known_models().get(model_hash)
+        if state is None:
+            return None, "computed with a model the grader does not know (neither our model nor the course's)"
+        if not strs:
+            return None, "no `data` was found in the submission's namespace, so the object cannot be judged"
+        return self.reference.objects_for(state, strs), ""
+
+    def _classify(self, model_hash: str | None, strs: list[str]) -> tuple[list[bool] | None, str]:
+        from reference.datagen import is_balanced
+        from reference.model import build_model, predict_balanced
+
+        state = self.known_models().get(model_hash) if model_hash else self.known_models()[next(iter(self.known_models()))]
+        if state is None:
+            return None, "aimed at a model the grader does not know"
+        preds = predict_balanced(build_model(state, self.config.device), strs).tolist()
+        return [p != is_balanced(s) for s, p in zip(strs, preds)], ""
+
+    # ---------------------------------------------------------------- grading
+
+    def points(self, ex: Exercise) -> float:
+        return float(self.config.points.get(ex.id, ex.points))
+
+    def selected(self) -> list[Exercise]:
+        return [e for e in EXERCISES if not self.config.only or e.id in self.config.only]
+
+    def grade(self, path: str | Path) -> SubmissionResult:
+        started = time.monotonic()
+        path = Path(path)
+        exercises = self.selected()
+        if not path.is_file():
+            return self._all(path, exercises, "error", f"submission not found: {path}", started)
+        if path.suffix not in SUBMISSION_SUFFIXES:
+            return self._all(path, exercises, "error", "a submission is a .py or .ipynb file", started)
+        scratch = Path(tempfile.mkdtemp(prefix="bracket-worker-"))
+        try:
+            return self._grade_in(path, scratch, exercises, started)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _grade_in(self, path: Path, scratch: Path, exercises: list[Exercise], started: float) -> SubmissionResult:
+        limits = self.config.limits
+        deadline = started + limits.submission_seconds
+        copy = scratch / ("submission" + path.suffix)
+        shutil.copyfile(path, copy)
+        messages: dict[str, list[dict]] = {e.id: [] for e in exercises}
+        finished: dict[str, ExerciseResult] = {}
+        notes: list[str] = []
+        remaining = list(exercises)
+        for attempt in range(MAX_RESTARTS + 1):
+            if not remaining:
+                break
+            run_dir = scratch / f"run{attempt}"
+            run_dir.mkdir()
+            job = {"submission": str(copy), "weights": self.config.weights, "weights_pt": self.weights_pt,
+                   "data": self.config.data, "device": self.config.device,
+                   "notebook_data": truncated_data(self.config.data, limits.notebook_examples),
+                   "items": [exercise_job(e) for e in remaining]}
+            run = run_worker(job, run_dir, limits, deadline)
+            ended = self._collect(run, messages, notes, attempt)
+            done_ids = {m["item"] for m in run.messages if m["kind"] == "end"}
+            for ex in remaining:
+                if ex.id in done_ids:
+                    continue
+                if run.current_item == ex.id or (ended and ex.id == run.current_item):
+                    status, why = self._why(run, limits)
+                    finished[ex.id] = verdicts.judge_unfinished(ex, self.points(ex), status, why)
+            remaining = [e for e in remaining if e.id not in done_ids and e.id not in finished]
+            if time.monotonic() >= deadline:
+                for ex in remaining:
+                    finished[ex.id] = verdicts.judge_unfinished(
+                        ex, self.points(ex), "timeout",
+                        f"not graded: the submission ran past its limit of {limits.submission_seconds:g} s")
+                remaining = []
+        results = []
+        for ex in exercises:
+            if ex.id in finished:
+                results.append(finished[ex.id])
+            else:
+                results.append(self._judge(ex, messages[ex.id]))
+        return SubmissionResult(str(path), tuple(self._pad(results)), tuple(notes), time.monotonic() - started)
+
+    def _collect(self, run: WorkerRun, messages: dict[str, list[dict]], notes: list[str], attempt: int) -> bool:
+        """File each message under its item; note submission-level events. True if the run ended early."""
+        for msg in run.messages:
+            if msg["kind"] == "ready" and attempt == 0:
+                for err in (msg.get("cell_errors") or [])[:5]:
+                    if isinstance(err, dict):
+                        notes.append(f"cell {err.get('cell')} raised {err.get('type')}: {str(err.get('message'))[:200]}")
+            elif msg["kind"] in ("case", "object", "missing") and msg.get("item") in messages:
+                messages[msg["item"]].append(msg)
+            elif msg["kind"] == "crash":
+                notes.append(str(msg.get("detail"))[:300])
+            elif msg["kind"] == "oversize":
+                messages.get(str(msg.get("item")), []).append(
+                    {"kind": "case", "case": msg.get("case"), "ok": False,
+                     "error": {"kind": "protocol", "type": "ResultTooLarge",
+                               "message": f"the result was {msg.get('bytes')} bytes, over the limit"}})
+        if run.output_dropped:
+            notes.append(f"output truncated: {run.output_dropped} bytes past the first {len(run.output)} were dropped")
+        if run.protocol_errors:
+            notes.append(f"{len(run.protocol_errors)} malformed messages from the worker were ignored")
+        return not any(m["kind"] == "done" for m in run.messages)
+
+    @staticmethod
+    def _why(run: WorkerRun, limits: Limits) -> tuple[str, str]:
+        if run.ended_by == "item_timeout":
+            return "timeout", f"stopped: this item ran past its limit of {limits.item_seconds:g} s"
+        if run.ended_by == "submission_timeout":
+            return "timeout", f"stopped: the submission ran past its limit of {limits.submission_seconds:g} s"
+        code = run.returncode
+        if code is not None and code < 0:
+            import signal
+
+            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
+            hint = " (likely the memory limit)" if name in ("SIGKILL", "SIGSEGV", "SIGABRT") else ""
+            if name == "SIGXCPU":
+                hint = " (the CPU-time limit)"
+            return "error", f"the worker process was killed by {name}{hint} while running this item"
+        return "error", f"the worker process exited (code {code}) while running this item"
+
+    def _judge(self, ex: Exercise, msgs: list[dict]) -> ExerciseResult:
+        points = self.points(ex)
+        if ex.id == "adversarial_examples":
+            return verdicts.judge_adversarial(ex, next(iter(msgs), None), points, self._classify)
+        if ex.kind == "object":
+            return verdicts.judge_object(ex, next(iter(msgs), None), points, self._object_reference)
+        if not msgs:
+            return verdicts.judge_unfinished(ex, points, "error", "no result came back for this item")
+        return verdicts.judge_function(ex, msgs, self.reference.for_exercise(ex), points)
+
+    def _pad(self, results: list[ExerciseResult]) -> list[ExerciseResult]:
+        """Always report all 23 ids in catalogue order; unselected ones as not graded in this run."""
+        by_id = {r.id: r for r in results}
+        return [by_id.get(i) or ExerciseResult(i, "not_autograded", 0.0, 0.0, "not selected in this run") for i in IDS]
+
+    def _all(self, path: Path, exercises: list[Exercise], status: str, why: str, started: float) -> SubmissionResult:
+        results = [verdicts.judge_unfinished(e, self.points(e), status, why) for e in exercises]
+        return SubmissionResult(str(path), tuple(self._pad(results)), (why,), time.monotonic() - started)
+
+    def grade_all(self, paths: Iterable[str | Path]) -> Iterator[SubmissionResult]:
+        for p in find_submissions(paths):
+            yield self.grade(p)
+
+
+def exercise(id_: str) -> Exercise:
+    return BY_ID[id_]

@@ -1,0 +1,175 @@
+"""Expected answers, computed in the trusted process by the reference solutions on the very inputs
+the worker is given, and cached on disk.
+
+The cache key hashes the reference code, the catalogue and input builders, the weights, the data
+and the device, so a changed reference (or model, or data) is never answered from a stale cache.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch as t
+
+from grader import __version__
+from grader.catalogue import EXERCISES, Exercise
+from grader.inputs import InputFactory
+from grader.protocol import decode, encode
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+CODE_FILES = ("reference/solutions.py", "reference/brackets.py", "reference/model.py", "grader/catalogue.py",
+              "grader/inputs.py", "grader/protocol.py")
+
+
+def cache_dir() -> Path:
+    path = Path(os.environ.get("BRACKET_GRADER_CACHE", Path.home() / ".cache" / "bracket-grader"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@lru_cache(maxsize=32)
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def cache_key(weights: str, data: str, device: str) -> str:
+    h = hashlib.sha256(__version__.encode())
+    for rel in CODE_FILES:
+        h.update((PACKAGE_ROOT / rel).read_bytes())
+    for part in (file_sha256(weights), file_sha256(data), device, t.__version__):
+        h.update(part.encode())
+    return h.hexdigest()[:24]
+
+
+def weights_as_pt(weights: str) -> str:
+    """The model as a course-style `.pt` state dict (what course notebooks `t.load`), made once."""
+    path = cache_dir() / f"model-{file_sha256(weights)[:16]}.pt"
+    if not path.exists():
+        from reference.model import read_state_dict
+
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        t.save(read_state_dict(weights), tmp)
+        os.replace(tmp, path)
+    return str(path)
+
+
+def truncated_data(data: str, n: int) -> str:
+    """The first n examples of a data file: what a submission's own code loads as its data (a
+    course notebook uses the first 5,000; grading needs far fewer, and objects are judged on
+    whatever data the submission used)."""
+    path = cache_dir() / f"data-{file_sha256(data)[:16]}-{n}.json"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(json.loads(Path(data).read_text())[:n]))
+        os.replace(tmp, path)
+    return str(path)
+
+
+def _solution(name: str):
+    import reference.solutions as solutions
+
+    return getattr(solutions, name)
+
+
+def expected_case(ex: Exercise, case_json: dict, factory: InputFactory) -> Any:
+    """The reference's answer to one case, as encoded data (decoded by the caller)."""
+    if ex.expect == "mean_sq_cos":
+        args, kwargs = factory.build(case_json["args"], case_json["kwargs"])
+        return {"d": int(args[0].shape[0]), "n": int(kwargs.get("n_samples", 1000))}
+    fn = _solution(ex.function)
+    if ex.expect == "linfit":
+        return encode(_expected_fit(fn, case_json, factory))
+    values = []
+    for each in case_json["each"] or [None]:
+        t.manual_seed(0)
+        args, kwargs = factory.build(each if each is not None else case_json["args"], case_json["kwargs"])
+        with t.inference_mode():
+            values.append(fn(*args, **kwargs))
+    return encode(values if case_json["each"] else values[0])
+
+
+def _expected_fit(fn, case_json: dict, factory: InputFactory) -> tuple:
+    """(fit, r2, probe): probe holds rows of the LayerNorm's real inputs, so a fit is judged by what
+    it predicts on them. Where those inputs span fewer than d_model dimensions (ln1 of layer 0
+    reads embeddings: 5 tokens + 42 positions) coef_ itself is not unique, but predictions are."""
+    import numpy as np
+
+    from reference.solutions import LN_hook_names, get_activations
+
+    t.manual_seed(0)
+    args, kwargs = factory.build(case_json["args"], case_json["kwargs"])
+    with t.inference_mode():
+        fit, r2 = fn(*args, **kwargs)
+        model, data, layernorm = args[:3]
+        seq_pos = kwargs.get("seq_pos", args[3] if len(args) > 3 else None)
+        x = get_activations(model, data.toks, [LN_hook_names(layernorm)[0]])[LN_hook_names(layernorm)[0]]
+    x = (x.reshape(-1, x.shape[-1]) if seq_pos is None else x[:, seq_pos]).cpu().numpy()
+    rows = np.linspace(0, len(x) - 1, num=min(512, len(x))).astype(int)
+    return fit, r2, x[rows]
+
+
+class ReferenceResults:
+    """Expected answers for every function item, for one (weights, data, device)."""
+
+    def __init__(self, weights: str, data: str, device: str = "cpu", use_cache: bool = True):
+        self.weights, self.data, self.device = weights, data, device
+        self.factory = InputFactory(weights, data, device)
+        self.key = cache_key(weights, data, device)
+        self._encoded: dict[str, dict[str, Any]] = {}
+        self._path = cache_dir() / f"reference-{self.key}.json"
+        if use_cache and self._path.exists():
+            try:
+                self._encoded = json.loads(self._path.read_text())
+            except ValueError:
+                self._encoded = {}
+        self._objects: dict[str, Any] = {}
+
+    def for_exercise(self, ex: Exercise) -> dict[str, Any]:
+        """{case label: decoded expected value} for a function item."""
+        if ex.id not in self._encoded:
+            self._encoded[ex.id] = {c.label: expected_case(ex, c.to_json(), self.factory) for c in ex.cases}
+            self._save()
+        return {label: decode(v) if not isinstance(v, dict) or "d" not in v else v
+                for label, v in self._encoded[ex.id].items()}
+
+    def warm(self) -> None:
+        for ex in EXERCISES:
+            if ex.kind == "function":
+                self.for_exercise(ex)
+
+    def _save(self) -> None:
+        tmp = self._path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self._encoded))
+        os.replace(tmp, self._path)
+
+    # ------------------------------------------------------------ object items
+
+    def objects_for(self, model_state: dict, strs: list[str]) -> dict[str, Any]:
+        """Reference values of the object items for a known model and the submission's data."""
+        key = hashlib.sha256(("\n".join(strs) + str(id(model_state))).encode()).hexdigest()
+        if key not in self._objects:
+            import reference.solutions as sol
+            from reference.brackets import BracketsDataset, SimpleTokenizer
+            from reference.model import build_model
+
+            model = build_model(model_state, self.device)
+            data = BracketsDataset([(s, self.factory.tuples({"strs": [s]})[0][1]) for s in strs]).to(self.device)
+            with t.inference_mode():
+                v_L, v_R = sol.compute_v_L_v_R(model, data, SimpleTokenizer("()"))
+                values = {
+                    "out_by_component_in_unbalanced_dir": sol.compute_out_by_component_in_unbalanced_dir(model, data),
+                    "out_by_component_in_pre_20_unbalanced_dir":
+                        sol.compute_out_by_component_in_pre_20_unbalanced_dir(model, data),
+                    "v_L": v_L,
+                    "v_R": v_R,
+                }
+            self._objects[key] = {k: decode(encode(v)) for k, v in values.items()}
+        return self._objects[key]

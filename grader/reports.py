@@ -1,0 +1,110 @@
+"""Reports read results and format them; they hold no scoring logic.
+
+Terminal table, JSON (`{"submissions": [...]}`), CSV (one row per submission, one column per
+item), JUnit XML (one testcase per item) and Gradescope's results.json.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+from xml.etree import ElementTree as ET
+
+from grader.catalogue import BY_ID, IDS
+from grader.results import SubmissionResult
+
+MARKS = {"passed": "PASS", "partial": "PART", "failed": "FAIL", "error": "ERR ", "timeout": "TIME",
+         "missing": "MISS", "not_autograded": "----"}
+
+
+def _first_line(text: str, width: int) -> str:
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    line = lines[1] if len(lines) > 1 and lines[0].endswith("cases passed.") else (lines[0] if lines else "")
+    line = line.lstrip("- ")
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def terminal_table(result: SubmissionResult, width: int = 110) -> str:
+    """A per-exercise table for one submission, with the first line of feedback for each item."""
+    out = [f"{result.path}: {result.score:g} / {result.max_score:g}"]
+    name_w = max(len(i) for i in IDS)
+    for e in result.exercises:
+        score = f"{e.score:g}/{e.max_score:g}"
+        room = max(width - name_w - 16, 20)
+        note = "" if e.status == "passed" else _first_line(e.feedback, room)
+        out.append(f"  {MARKS[e.status]} {e.id:<{name_w}} {score:>7}  {note}".rstrip())
+    for note in result.notes:
+        out.append(f"  note: {_first_line(note, width - 8)}")
+    return "\n".join(out)
+
+
+def summary_line(results: list[SubmissionResult]) -> str:
+    if not results:
+        return "no submissions graded"
+    full = sum(r.score == r.max_score for r in results)
+    mean = sum(r.score for r in results) / len(results)
+    return f"{len(results)} submission(s) graded; mean score {mean:.2f}; {full} with full marks"
+
+
+def to_json(results: Iterable[SubmissionResult]) -> dict:
+    return {"submissions": [r.to_json() for r in results]}
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Write via a temporary file in the same folder, so a reader never sees half a report."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w", newline="") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def json_text(results: Iterable[SubmissionResult]) -> str:
+    return json.dumps(to_json(results), indent=1) + "\n"
+
+
+def csv_text(results: Iterable[SubmissionResult]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["path", "score", "max_score", *IDS])
+    for r in results:
+        by_id = {e.id: e for e in r.exercises}
+        w.writerow([r.path, f"{r.score:g}", f"{r.max_score:g}", *(f"{by_id[i].score:g}" for i in IDS)])
+    return buf.getvalue()
+
+
+def junit_text(results: Iterable[SubmissionResult]) -> str:
+    suites = ET.Element("testsuites")
+    for r in results:
+        failures = sum(e.status in ("failed", "partial", "missing") for e in r.exercises)
+        errors = sum(e.status in ("error", "timeout") for e in r.exercises)
+        skipped = sum(e.status == "not_autograded" for e in r.exercises)
+        suite = ET.SubElement(suites, "testsuite", name=r.path, tests=str(len(r.exercises)),
+                              failures=str(failures), errors=str(errors), skipped=str(skipped), time=f"{r.seconds:.3f}")
+        for e in r.exercises:
+            case = ET.SubElement(suite, "testcase", classname=Path(r.path).stem, name=e.id)
+            if e.status in ("failed", "partial", "missing"):
+                ET.SubElement(case, "failure", message=f"{e.status}: {e.score:g}/{e.max_score:g}").text = e.feedback
+            elif e.status in ("error", "timeout"):
+                ET.SubElement(case, "error", message=e.status).text = e.feedback
+            elif e.status == "not_autograded":
+                ET.SubElement(case, "skipped", message=e.feedback)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def gradescope_json(result: SubmissionResult) -> str:
+    """Gradescope's results.json: score, and per test name, score, max_score, status, output."""
+    tests = []
+    for e in result.exercises:
+        if e.status == "not_autograded":
+            continue
+        tests.append({"name": BY_ID[e.id].title, "name_format": "text", "score": e.score, "max_score": e.max_score,
+                      "status": "passed" if e.status == "passed" else "failed", "output": e.feedback,
+                      "output_format": "text", "visibility": "visible"})
+    return json.dumps({"score": result.score, "output": "; ".join(result.notes)[:2000], "tests": tests,
+                       "visibility": "visible"}, indent=1) + "\n"

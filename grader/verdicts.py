@@ -1,0 +1,141 @@
+"""Turn what a worker sent about one item into that item's result: status, score, feedback."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+
+from grader import compare
+from grader.catalogue import Exercise
+from grader.protocol import ProtocolError, decode
+from grader.results import CaseOutcome, ExerciseResult
+
+MAX_FEEDBACK_CASES = 3
+
+
+def _error_text(err: dict) -> str:
+    text = f"{err.get('type', 'Error')}: {err.get('message', '')}".strip()
+    tb = str(err.get("traceback", "")).strip()
+    return text + (f"\n{tb}" if tb else "")
+
+
+def judge_case(ex: Exercise, msg: dict, expected: Any) -> CaseOutcome:
+    label = str(msg.get("case", "?"))
+    if not msg.get("ok"):
+        err = msg.get("error") or {}
+        kind = {"timeout": "timeout", "not_implemented": "not_implemented"}.get(err.get("kind"), "error")
+        if kind == "not_implemented":
+            return CaseOutcome(label, False, kind, "not implemented (raises NotImplementedError)")
+        return CaseOutcome(label, False, kind, _error_text(err))
+    try:
+        got = decode(msg.get("value"))
+    except ProtocolError as e:
+        return CaseOutcome(label, False, "error", f"the result could not be read: {e}")
+    if ex.expect == "linfit":
+        problem, _parts = compare.linfit(got, expected, ex.tolerance)
+    else:
+        problem = compare.COMPARATORS[ex.expect](got, expected, ex.tolerance)
+    return CaseOutcome(label, problem is None, "pass" if problem is None else "wrong", problem or "")
+
+
+def summarise(ex: Exercise, outcomes: list[CaseOutcome], points: float) -> ExerciseResult:
+    """Aggregate case outcomes: all pass -> passed; some -> partial (if declared) or failed."""
+    n_pass = sum(o.passed for o in outcomes)
+    total = len(outcomes)
+    if total and n_pass == total:
+        return ExerciseResult(ex.id, "passed", points, points, f"all {total} cases passed", tuple(outcomes))
+    failing = [o for o in outcomes if not o.passed]
+    kinds = {o.kind for o in failing}
+    if kinds == {"not_implemented"} and n_pass == 0:
+        return ExerciseResult(ex.id, "failed", 0.0, points, "not implemented (raises NotImplementedError)", tuple(outcomes))
+    lines = [f"{n_pass} of {total} cases passed."]
+    for o in failing[:MAX_FEEDBACK_CASES]:
+        lines.append(f"- {ex.id}({o.label}): {o.message}")
+    if len(failing) > MAX_FEEDBACK_CASES:
+        lines.append(f"- ... and {len(failing) - MAX_FEEDBACK_CASES} more failing cases")
+    feedback = "\n".join(lines)
+    if "wrong" in kinds or n_pass:
+        if ex.partial and n_pass:
+            score = round(points * n_pass / total, 4)
+            return ExerciseResult(ex.id, "partial", score, points, feedback, tuple(outcomes))
+        return ExerciseResult(ex.id, "failed", 0.0, points, feedback, tuple(outcomes))
+    status = "timeout" if "timeout" in kinds else "error"
+    return ExerciseResult(ex.id, status, 0.0, points, feedback, tuple(outcomes))
+
+
+def judge_function(ex: Exercise, messages: list[dict], expected: dict[str, Any], points: float) -> ExerciseResult:
+    for msg in messages:
+        if msg["kind"] == "missing":
+            return ExerciseResult(ex.id, "missing", 0.0, points, str(msg.get("detail", "not found"))[:500])
+    by_label = {str(m.get("case")): m for m in messages if m["kind"] == "case"}
+    outcomes = []
+    for case in ex.cases:
+        msg = by_label.get(case.label)
+        if msg is None:
+            outcomes.append(CaseOutcome(case.label, False, "error", "no result came back for this case"))
+        else:
+            outcomes.append(judge_case(ex, msg, expected[case.label]))
+    return summarise(ex, outcomes, points)
+
+
+def judge_object(ex: Exercise, msg: dict | None, points: float,
+                 reference_for: Callable[[str | None, list[str] | None], tuple[dict | None, str]]) -> ExerciseResult:
+    """Object items: the submission's values against the reference computed on its own model/data."""
+    if msg is None:
+        return ExerciseResult(ex.id, "error", 0.0, points, "no result came back for this item")
+    if not msg.get("ok"):
+        if "missing" in msg:
+            return ExerciseResult(ex.id, "missing", 0.0, points, str(msg["missing"])[:500])
+        return ExerciseResult(ex.id, "error", 0.0, points, _error_text(msg.get("error") or {}))
+    try:
+        values = {k: decode(v) for k, v in (msg.get("values") or {}).items()}
+    except ProtocolError as e:
+        return ExerciseResult(ex.id, "error", 0.0, points, f"the value could not be read: {e}")
+    context = msg.get("context") or {}
+    strs = (context.get("data") or {}).get("strs")
+    expected, problem = reference_for(context.get("model_hash"), strs if isinstance(strs, list) else None)
+    if expected is None:
+        return ExerciseResult(ex.id, "error", 0.0, points, problem)
+    if ex.expect == "tensor_pair":
+        got = tuple(values[n] for n in ex.names)
+        problem = compare.tensor_pair(got, tuple(expected[n] for n in ex.names), ex.tolerance)
+        problem = problem.replace("first tensor", ex.names[0]).replace("second tensor", ex.names[1]) if problem else None
+    else:
+        problem = compare.tensor(values[ex.names[0]], expected[ex.names[0]], ex.tolerance)
+    if problem is None:
+        return ExerciseResult(ex.id, "passed", points, points, "matches the reference on your model and data")
+    return ExerciseResult(ex.id, "failed", 0.0, points, f"{', '.join(ex.names)}: {problem}")
+
+
+def judge_adversarial(ex: Exercise, msg: dict | None, points: float,
+                      classify: Callable[[str | None, list[str]], tuple[list[bool] | None, str]]) -> ExerciseResult:
+    """Counts valid strings (only brackets, length 1-40) that the targeted model misclassifies."""
+    if msg is None or not msg.get("ok"):
+        detail = "no adversarial examples given" if msg and "missing" in msg else "no result came back"
+        return ExerciseResult(ex.id, "missing" if msg and "missing" in msg else "error", 0.0, points, detail)
+    try:
+        value = decode((msg.get("values") or {}).get("adversarial_examples"))
+    except ProtocolError as e:
+        return ExerciseResult(ex.id, "error", 0.0, points, f"the value could not be read: {e}")
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        return ExerciseResult(ex.id, "failed", 0.0, points, f"expected a list of strings, got {compare.describe_type(value)}")
+    valid = [s for s in value if isinstance(s, str) and 0 < len(s) <= 40 and set(s) <= {"(", ")"}]
+    invalid = len(value) - len(valid)
+    if not valid:
+        return ExerciseResult(ex.id, "failed", 0.0, points,
+                              f"no valid examples (strings of 1 to 40 brackets); {invalid} invalid")
+    wrong, problem = classify((msg.get("context") or {}).get("model_hash"), valid)
+    if wrong is None:
+        return ExerciseResult(ex.id, "error", 0.0, points, problem)
+    n = sum(wrong)
+    detail = f"{n} of {len(valid)} valid strings are misclassified by the model" + (f"; {invalid} invalid ignored" if invalid else "")
+    if n:
+        return ExerciseResult(ex.id, "passed", points, points, detail)
+    return ExerciseResult(ex.id, "failed", 0.0, points, detail + ": the model gets all of them right")
+
+
+def judge_unfinished(ex: Exercise, points: float, status: str, reason: str) -> ExerciseResult:
+    return ExerciseResult(ex.id, status, 0.0, points, reason)
+
+

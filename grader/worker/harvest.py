@@ -1,0 +1,168 @@
+"""Call a submission's functions on the grader's inputs and encode what they return.
+
+Runs inside the worker (or inside the notebook's kernel), so everything it produces is plain data
+for `grader.protocol`. It never sees expected values: judging happens in the trusted process.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import signal
+import time
+import traceback
+import types
+from typing import Any, Callable
+
+from grader.protocol import ProtocolError, encode
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_SKIP_PREFIXES = (os.path.join(_ROOT, "grader") + os.sep, os.path.join(_ROOT, "reference") + os.sep)
+MAX_TRACEBACK = 4000
+
+
+class CaseTimeout(BaseException):
+    """Raised by the soft per-case alarm. A BaseException, so `except Exception` cannot swallow it."""
+
+
+def student_traceback(exc: BaseException) -> str:
+    """The exception with the grader's own frames removed: only the student's code is shown."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_SKIP_PREFIXES)]
+    try:
+        lines = traceback.format_list(frames) + traceback.format_exception_only(type(exc), exc)
+        text = "".join(lines)
+    except BaseException:  # an exception whose __str__ raises
+        text = f"{type(exc).__name__} (its message could not be shown)\n"
+    return text[-MAX_TRACEBACK:]
+
+
+def describe_error(exc: BaseException) -> dict:
+    try:
+        message = str(exc)[:500]
+    except BaseException:
+        message = "(message could not be shown)"
+    kind = "timeout" if isinstance(exc, CaseTimeout) else "exception"
+    if isinstance(exc, NotImplementedError):
+        kind = "not_implemented"
+    return {"kind": kind, "type": type(exc).__name__[:100], "message": message, "traceback": student_traceback(exc)}
+
+
+def _alarm(seconds: float) -> Callable[[], None]:
+    """A soft per-case time limit (main thread only); the trusted process enforces the hard one."""
+    if seconds <= 0 or not hasattr(signal, "setitimer"):
+        return lambda: None
+
+    def handler(signum, frame):
+        raise CaseTimeout(f"took longer than {seconds:g} s")
+
+    try:
+        old = signal.signal(signal.SIGALRM, handler)
+    except ValueError:  # not the main thread (some kernels)
+        return lambda: None
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+
+    def cancel() -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+    return cancel
+
+
+def _reset_globals() -> None:
+    """Undo global settings a previous call may have changed (grad mode, default dtype, seed)."""
+    import torch
+
+    torch.set_grad_enabled(False)
+    torch.set_default_dtype(torch.float32)
+    torch.manual_seed(0)
+
+
+def call_case(fn: Callable, case: dict, factory, case_seconds: float) -> dict:
+    """One case: build fresh inputs, call, encode. Returns a message body, never raises."""
+    started = time.monotonic()
+    try:
+        calls = case["each"] or [None]
+        values = []
+        cancel = _alarm(case_seconds)
+        try:
+            for each_args in calls:
+                _reset_globals()
+                args, kwargs = factory.build(each_args if each_args is not None else case["args"], case["kwargs"])
+                values.append(fn(*args, **kwargs))
+        finally:
+            cancel()
+        value = values if case["each"] else values[0]
+        return {"ok": True, "value": encode(value), "seconds": round(time.monotonic() - started, 4)}
+    except ProtocolError as e:
+        return {"ok": False, "error": {"kind": "protocol", "type": "ProtocolError", "message": str(e), "traceback": ""}}
+    except BaseException as e:  # student code may raise anything, SystemExit included
+        return {"ok": False, "error": describe_error(e)}
+
+
+def find_function(namespace: dict, name: str) -> tuple[Callable | None, str]:
+    fn = namespace.get(name)
+    if callable(fn):
+        return fn, ""
+    defined = sorted(k for k, v in namespace.items() if isinstance(v, types.FunctionType) and not k.startswith("_"))
+    close = difflib.get_close_matches(name, defined, n=2, cutoff=0.6)
+    if fn is not None:
+        return None, f"`{name}` is defined but is a {type(fn).__name__}, not a function"
+    hint = f"; did you rename it? closest: {', '.join(close)}" if close else ""
+    return None, f"no function named `{name}` was found{hint}"
+
+
+def _object_context(namespace: dict, names: list[str]) -> dict:
+    """The model and data the submission computed its objects with, for the trusted side to
+    recompute the reference on: from the namespace, or from the args of a recorded tests.test_* call."""
+    from grader.worker.quiet import RECORDED
+    from reference.model import parameter_hash
+
+    model, data = namespace.get("model"), namespace.get("data")
+    for (test_name, (args, _)) in RECORDED.items():
+        if any(n in test_name for n in names):
+            model = next((a for a in args if type(a).__name__ == "HookedTransformer"), model)
+            data = next((a for a in args if hasattr(a, "strs") and hasattr(a, "isbal")), data)
+    context: dict[str, Any] = {"model_hash": None, "data": None}
+    try:
+        if model is not None:
+            context["model_hash"] = parameter_hash(model)
+        if data is not None:
+            strs = [str(s) for s in list(data.strs)[:20_000]]
+            context["data"] = {"strs": strs}
+    except BaseException as e:
+        context["error"] = f"could not read model/data: {type(e).__name__}"
+    return context
+
+
+def object_values(namespace: dict, names: list[str]) -> dict:
+    from grader.worker.quiet import RECORDED
+
+    values, missing = {}, []
+    for name in names:
+        if name in namespace and namespace[name] is not None:
+            values[name] = namespace[name]
+            continue
+        recorded = [args for test, (args, _) in RECORDED.items() if name in test and args]
+        if recorded:
+            values[name] = recorded[0][0]
+        else:
+            missing.append(name)
+    if missing:
+        return {"ok": False, "missing": f"no value for {', '.join(missing)} in the submission's namespace"}
+    try:
+        encoded = {k: encode(v) for k, v in values.items()}
+    except BaseException as e:
+        return {"ok": False, "error": describe_error(e)}
+    return {"ok": True, "values": encoded, "context": _object_context(namespace, names)}
+
+
+def run_item(namespace: dict, item: dict, factory, case_seconds: float, emit: Callable[..., None]) -> None:
+    """Grade-side calls for one item; `emit(kind, **fields)` sends each result message."""
+    if item["kind"] == "object":
+        emit("object", item=item["id"], **object_values(namespace, item["names"]))
+        return
+    fn, problem = find_function(namespace, item["id"])
+    if fn is None:
+        emit("missing", item=item["id"], detail=problem)
+        return
+    for case in item["cases"]:
+        emit("case", item=item["id"], case=case["label"], **call_case(fn, case, factory, case_seconds))

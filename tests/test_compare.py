@@ -1,0 +1,92 @@
+"""Comparators on plain data: right answers in other forms pass, wrong ones say what differs."""
+from __future__ import annotations
+
+import numpy as np
+
+from grader import compare
+from grader.catalogue import EXACT, FIT, MATMUL
+from grader.protocol import Cache, LinearFit, Opaque, Scalar
+
+rng = np.random.default_rng(0)
+E = rng.standard_normal((6, 5)).astype(np.float32)
+
+
+def test_float64_and_lists_pass():
+    assert compare.tensor(E.astype(np.float64), E, MATMUL) is None
+    assert compare.tensor(E.tolist(), E, MATMUL) is None
+    assert compare.tensor(E + 1e-7, E, MATMUL) is None
+
+
+def test_wrong_shape_says_expected_and_got():
+    msg = compare.tensor(E.T, E, MATMUL)
+    assert "wrong shape: expected [6, 5], got [5, 6]" in msg and "another order" in msg
+
+
+def test_counts_elements_and_largest_difference():
+    got = E.copy()
+    got[2, 3] += 0.5
+    msg = compare.tensor(got, E, MATMUL)
+    assert msg.startswith("1 of 30 elements differ (first at index [2, 3])") and "0.5" in msg
+
+
+def test_known_mistakes_are_named():
+    assert "sign is flipped" in compare.tensor(-E, E, MATMUL)
+    sq = rng.standard_normal((4, 4))
+    assert "transposed" in compare.tensor(sq.T, sq, MATMUL)
+    assert "batch order is reversed" in compare.tensor(E[::-1], E, MATMUL)
+    assert "scaled differently" in compare.tensor(E * 2, E, MATMUL)
+
+
+def test_no_expected_values_leak_into_messages():
+    got = E + 1.0
+    msg = compare.tensor(got, E, MATMUL)
+    for v in E.reshape(-1)[:5]:
+        assert f"{v:.3g}" not in msg.split("largest difference")[0]
+
+
+def test_nan_and_non_numeric():
+    bad = E.copy()
+    bad[0, 0] = np.nan
+    assert "NaN" in compare.tensor(bad, E, MATMUL)
+    assert "got a Foo object" in compare.tensor(Opaque("Foo", "m"), E, MATMUL)
+
+
+def test_bools_accept_python_numpy_and_0d_tensors():
+    assert compare.bool_list([True, Scalar("bool", False), np.array(True), 1], [True, False, True, True], EXACT) is None
+    assert compare.bool_list([True, True], [True, False], EXACT) == "wrong on 1 of 2 inputs"
+    assert "expected a bool" in compare.bool_list(["yes"], [True], EXACT)
+
+
+def test_pairs_accept_lists_and_name_the_wrong_part():
+    assert compare.str_pair(["a", "b"], ("a", "b"), EXACT) is None
+    assert "wrong order" in compare.str_pair(("b", "a"), ("a", "b"), EXACT)
+    assert compare.str_pair(("a", "c"), ("a", "b"), EXACT) == "the output hook name is wrong"
+    assert "tuple of 2" in compare.tensor_pair(E, (E, E), MATMUL)
+
+
+def test_bool_tensors_detects_swapped_outputs():
+    a, b = np.array([True, False, False]), np.array([False, False, True])
+    assert compare.bool_tensors((a.astype(int), b.tolist()), (a, b), EXACT) is None
+    assert "swapped" in compare.bool_tensors((b, a), (a, b), EXACT)
+
+
+def test_cache_accepts_dicts_and_extra_names():
+    expected = Cache({"x": E})
+    assert compare.cache({"x": E, "y": E}, expected, MATMUL) is None
+    assert "no entry 'x'" in compare.cache(Cache({"y": E}), expected, MATMUL)
+    assert compare.cache(Cache({"x": E}), E, MATMUL) is None  # one name: a cache holding just it is fine
+
+
+def test_linfit_judges_predictions_and_r2():
+    probe = rng.standard_normal((50, 5))
+    coef = rng.standard_normal((5, 5))
+    fit = LinearFit(coef, np.zeros(5))
+    assert compare.linfit((fit, 0.99), (fit, 0.99, probe), FIT) == (None, [])
+    msg, failed = compare.linfit((LinearFit(coef.T, np.zeros(5)), 0.5), (fit, 0.99, probe), FIT)
+    assert failed == ["fit", "r2"] and "coef_ is transposed" in msg
+
+
+def test_avg_squared_cos_sim_is_judged_statistically():
+    assert compare.mean_sq_cos(1 / 56 + 0.0005, {"d": 56, "n": 2000}, None) is None
+    assert "not normalised" in compare.mean_sq_cos(1.0, {"d": 56, "n": 2000}, None)
+    assert compare.mean_sq_cos(1 / 56, {"d": 20, "n": 2000}, None) is not None

@@ -1,0 +1,128 @@
+"""End to end through real worker processes: full marks, zero marks, and every item's verdict
+moving exactly when (and only when) that item is wrong."""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader.catalogue import BY_ID, IDS
+from tests.conftest import FIXTURES, statuses
+from tests.variants import ALTERNATIVE, WRONG, write_variant
+
+pytestmark = pytest.mark.slow
+
+
+def dependents(ids: set[str]) -> set[str]:
+    """Items that call any of `ids`, directly or through others (declared in the catalogue)."""
+    out = set(ids)
+    changed = True
+    while changed:
+        changed = False
+        for ex in BY_ID.values():
+            if ex.id not in out and any(c in out for c in ex.calls):
+                out.add(ex.id)
+                changed = True
+    return out
+
+
+def test_solved_module_scores_full_marks(grader, solved_dir):
+    result = grader.grade(solved_dir / "exercises.py")
+    assert [e.id for e in result.exercises] == list(IDS)
+    assert statuses(result) == dict.fromkeys(IDS, "passed"), [e.feedback for e in result.exercises if e.status != "passed"]
+    assert result.score == result.max_score == 23
+
+
+def test_solved_notebook_scores_full_marks_through_a_kernel(grader, solved_dir):
+    result = grader.grade(solved_dir / "exercises.ipynb")
+    assert statuses(result) == dict.fromkeys(IDS, "passed"), [e.feedback for e in result.exercises if e.status != "passed"]
+
+
+def test_untouched_template_scores_zero_saying_not_implemented(grader):
+    from reference.make_template import TEMPLATE_DIR
+
+    result = grader.grade(TEMPLATE_DIR / "exercises.py")
+    assert result.score == 0
+    for e in result.exercises:
+        assert e.status in ("missing", "failed"), (e.id, e.status, e.feedback)
+        if BY_ID[e.id].kind == "function":
+            assert e.feedback == "not implemented (raises NotImplementedError)"
+        else:
+            assert "no value for" in e.feedback or "no valid examples" in e.feedback, e.feedback
+
+
+def test_course_layout_submission_scores_full_marks(grader):
+    result = grader.grade(FIXTURES / "course_layout_correct.py")
+    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, e.feedback) for e in result.exercises if e.status != "passed"]
+
+
+@pytest.mark.course_weights
+def test_course_layout_submission_full_marks_on_the_course_model(course_grader):
+    result = course_grader.grade(FIXTURES / "course_layout_correct.py")
+    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, e.feedback) for e in result.exercises if e.status != "passed"]
+
+
+# Wrong variants in groups; each group's items are graded together in one submission.
+WRONG_GROUPS = [
+    ["is_balanced_forloop", "get_post_final_ln_dir", "LN_hook_names", "get_WOV", "embedding",
+     "cos_sim_with_MLP_weights", "is_balanced_vectorized_return_both", "avg_squared_cos_sim"],
+    ["is_balanced_vectorized", "get_ln_fit", "get_out_by_components", "get_q_and_k_for_given_input",
+     "adversarial_examples"],
+    ["get_activations", "get_pre_20_dir", "out_by_component_in_unbalanced_dir"],
+    ["get_pre_final_ln_dir", "get_attn_probs", "get_out_by_neuron", "v_L_v_R",
+     "get_out_by_neuron_in_20_dir_less_memory"],
+    ["out_by_component_in_pre_20_unbalanced_dir", "get_out_by_neuron_in_20_dir"],
+]
+
+
+def test_every_item_has_a_wrong_and_an_alternative_variant():
+    assert sorted(WRONG) == sorted(IDS) == sorted(ALTERNATIVE)
+    assert sorted(i for g in WRONG_GROUPS for i in g) == sorted(IDS)
+
+
+@pytest.mark.parametrize("group", WRONG_GROUPS, ids=lambda g: g[0])
+def test_wrong_variants_fail_their_item_and_nothing_independent(grader, solved_dir, tmp_path, group):
+    path = write_variant(solved_dir / "exercises.py", tmp_path / "wrong.py", {i: WRONG[i] for i in group})
+    result = grader.grade(path)
+    got = statuses(result)
+    affected = dependents(set(group))
+    for item in group:
+        assert got[item] in ("failed", "partial"), (item, got[item], result.exercises[IDS.index(item)].feedback)
+    for item in set(IDS) - affected:
+        assert got[item] == "passed", (item, got[item], result.exercises[IDS.index(item)].feedback)
+
+
+def test_correct_answers_written_differently_pass(grader, solved_dir, tmp_path):
+    path = write_variant(solved_dir / "exercises.py", tmp_path / "alternative.py", ALTERNATIVE)
+    result = grader.grade(path)
+    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, e.feedback) for e in result.exercises if e.status != "passed"]
+
+
+def test_renamed_function_is_reported_with_a_hint(grader, solved_dir, tmp_path):
+    src = (solved_dir / "exercises.py").read_text().replace("def get_WOV(", "def get_W_OV(").replace(
+        "get_WOV(model, 2, 0)", "get_W_OV(model, 2, 0)").replace("get_WOV(model, 0, 0)", "get_W_OV(model, 0, 0)")
+    path = tmp_path / "renamed.py"
+    path.write_text(src)
+    from dataclasses import replace
+
+    g = type(grader).__new__(type(grader))
+    g.__dict__.update(grader.__dict__)
+    g.config = replace(grader.config, only=("get_WOV", "get_pre_20_dir"))
+    result = g.grade(path)
+    e = {x.id: x for x in result.exercises}
+    assert e["get_WOV"].status == "missing" and "get_W_OV" in e["get_WOV"].feedback
+    assert e["get_pre_20_dir"].status == "passed"
+    assert e["embedding"].status == "not_autograded"
+
+
+def test_a_folder_grades_every_submission_in_it(grader, solved_dir, tmp_path):
+    from grader.engine import find_submissions
+
+    shutil.copy(solved_dir / "exercises.py", tmp_path / "a.py")
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    (tmp_path / ".ipynb_checkpoints" / "a-checkpoint.ipynb").write_text("{}")
+    (tmp_path / "notes.txt").write_text("not a submission")
+    (tmp_path / "b.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert [p.name for p in find_submissions([tmp_path])] == ["a.py", "b.ipynb"]
