@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from grader.catalogue import BY_ID, EXERCISES, IDS, Exercise, exercise_job
-from grader.reference_results import ReferenceResults, truncated_data, weights_as_pt
+from grader.reference_results import ReferenceResults, harden, truncated_data, weights_as_pt
 from grader.results import ExerciseResult, SubmissionResult
 from grader.sandbox import Limits, WorkerRun, run_worker
 from grader import verdicts
@@ -60,6 +60,7 @@ class Grader:
         self.config = (config or GradeConfig()).resolved()
         self.reference = ReferenceResults(self.config.weights, self.config.data, self.config.device)
         self.weights_pt = weights_as_pt(self.config.weights)
+        self.hardened = harden()
         self._known: dict[str, dict] | None = None
 
     # ---------------------------------------------------------------- known models (object items)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -25,10 +26,45 @@ CODE_FILES = ("reference/solutions.py", "reference/brackets.py", "reference/mode
               "grader/inputs.py", "grader/protocol.py")
 
 
+PRIVATE_SOURCES = ("solutions", "datagen")  # answers (and the labelling rule) workers must not read
+
+
 def cache_dir() -> Path:
+    """Reference answers live here: readable by the grader's user only."""
     path = Path(os.environ.get("BRACKET_GRADER_CACHE", Path.home() / ".cache" / "bracket-grader"))
     path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
     return path
+
+
+def public_dir() -> Path:
+    """What workers may read: the model as a .pt state dict and the truncated data file."""
+    path = Path(tempfile.gettempdir()) / f"bracket-grader-public-{os.getuid()}"
+    path.mkdir(exist_ok=True)
+    os.chmod(path, 0o755)
+    return path
+
+
+def harden() -> list[str]:
+    """Make the reference solutions (source and bytecode) unreadable to other users, so a worker
+    running as its own unprivileged user cannot read them. Returns the files it restricted."""
+    import importlib
+
+    done = []
+    for name in PRIVATE_SOURCES:
+        module = importlib.import_module(f"reference.{name}")  # also writes its bytecode, if any
+        files = [Path(module.__file__)]
+        cached = getattr(module, "__cached__", None)
+        if cached:
+            files += list(Path(cached).parent.glob(f"{name}.*.pyc"))
+        for f in files:
+            try:
+                if f.exists() and f.stat().st_uid == os.getuid():
+                    os.chmod(f, 0o600)
+                    done.append(str(f))
+            except OSError:
+                pass
+    return done
 
 
 @lru_cache(maxsize=32)
@@ -51,12 +87,14 @@ def cache_key(weights: str, data: str, device: str) -> str:
 
 def weights_as_pt(weights: str) -> str:
     """The model as a course-style `.pt` state dict (what course notebooks `t.load`), made once."""
-    path = cache_dir() / f"model-{file_sha256(weights)[:16]}.pt"
+    path = public_dir() / f"model-{file_sha256(weights)[:16]}.pt"
     if not path.exists():
-        from reference.model import read_state_dict
+        from reference.model import build_model, read_state_dict
 
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        t.save(read_state_dict(weights), tmp)
+        # the full state dict, buffers included, so a course notebook's strict load_state_dict works
+        t.save(build_model(read_state_dict(weights)).state_dict(), tmp)
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     return str(path)
 
@@ -65,10 +103,11 @@ def truncated_data(data: str, n: int) -> str:
     """The first n examples of a data file: what a submission's own code loads as its data (a
     course notebook uses the first 5,000; grading needs far fewer, and objects are judged on
     whatever data the submission used)."""
-    path = cache_dir() / f"data-{file_sha256(data)[:16]}-{n}.json"
+    path = public_dir() / f"data-{file_sha256(data)[:16]}-{n}.json"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(json.loads(Path(data).read_text())[:n]))
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     return str(path)
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from grader.protocol import MAX_MESSAGE_BYTES, ProtocolError, load_message
@@ -56,9 +57,66 @@ class WorkerRun:
     protocol_errors: list[str] = field(default_factory=list)
 
 
-def _apply_limits(limits: Limits) -> None:
+UNPRIVILEGED_UID_BASE = 61_000  # workers started as root run as uid base + (pid % 4000): one uid each
+
+
+def _others_can_use(path: Path) -> bool:
+    """Whether a user with no relation to the files can reach and read `path` (every folder on the
+    way needs o+x, the target o+r)."""
+    path = path.resolve()
+    try:
+        for parent in reversed(path.parents):
+            if not parent.stat().st_mode & 0o001:
+                return False
+        return bool(path.stat().st_mode & 0o004)
+    except OSError:
+        return False
+
+
+@lru_cache(maxsize=1)
+def isolation() -> dict[str, object]:
+    """What this platform lets us enforce for workers (reported by `bracket-grade --isolation`)."""
+    root = hasattr(os, "geteuid") and os.geteuid() == 0
+    linux = sys.platform.startswith("linux")
+    reachable = all(_others_can_use(p) for p in (Path(sys.executable), PROJECT_ROOT / "grader" / "protocol.py",
+                                                  Path(os.__file__), Path(__import__("torch").__file__)))
+    own_user = root and linux and reachable
+    why = ("" if own_user else "not running as root" if not root else "not Linux" if not linux else
+           "the Python interpreter or its packages are not readable by other users")
+    return {"rlimits": True, "process_group": True, "own_user": own_user, "no_network": root and linux,
+            "own_pid_namespace": root and linux, "why_not": why}
+
+
+def _no_network() -> None:
+    """A new, empty network namespace with only loopback up (the notebook kernel talks to its
+    client over loopback; nothing outside the namespace is reachable)."""
+    import ctypes
+    import fcntl
+    import socket
+    import struct
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    # CLONE_NEWNET: no network. CLONE_NEWPID: the worker's children live in a PID namespace of
+    # their own, so they cannot signal the grader, and all die with the worker (see worker.main).
+    if libc.unshare(0x40000000 | 0x20000000) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET | CLONE_NEWPID) failed")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        ifreq = struct.pack("16sH14s", b"lo", 0, b"")
+        flags = struct.unpack("16sH14s", fcntl.ioctl(s, 0x8913, ifreq))[1]  # SIOCGIFFLAGS
+        fcntl.ioctl(s, 0x8914, struct.pack("16sH14s", b"lo", flags | 0x1, b""))  # SIOCSIFFLAGS, IFF_UP
+
+
+def _drop_privileges(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+def _apply_limits(limits: Limits, uid: int | None, no_network: bool) -> None:
     """Runs in the child between fork and exec."""
     os.setsid()
+    if no_network:
+        _no_network()
     for res, value in (
         (resource.RLIMIT_AS, limits.memory_bytes),
         (resource.RLIMIT_CPU, limits.cpu_seconds),
@@ -74,6 +132,8 @@ def _apply_limits(limits: Limits) -> None:
         except (ValueError, OSError):
             pass
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past file_bytes fails instead of killing
+    if uid is not None:
+        _drop_privileges(uid)  # last: setting limits above needs the privileges we drop here
 
 
 def worker_env(scratch: Path, job: dict) -> dict[str, str]:
@@ -101,6 +161,7 @@ def worker_env(scratch: Path, job: dict) -> dict[str, str]:
         "MPLCONFIGDIR": str(scratch / ".mpl"),
         "MPLBACKEND": "Agg",
         "BRACKET_GRADER_WORKER": "1",
+        "BRACKET_GRADER_PIDNS": "1" if isolation()["no_network"] else "0",
         # the model and data a template-layout submission loads (course layouts read the files
         # the worker puts in the section folder): the ones chosen for this run
         "BRACKET_GRADER_WEIGHTS": job["weights"],
@@ -122,6 +183,18 @@ def _kill_group(proc: subprocess.Popen) -> None:
 def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float) -> WorkerRun:
     """Run one worker to its end (or until a deadline), returning everything it sent."""
     run = WorkerRun()
+    uid = None
+    if isolation()["own_user"]:
+        uid = UNPRIVILEGED_UID_BASE + os.getpid() % 2000 + int.from_bytes(os.urandom(2), "big") % 2000
+        for path in [scratch, *scratch.rglob("*")]:
+            os.lchown(path, uid, uid)
+        os.chmod(scratch, 0o700)
+        parent = scratch.parent  # the per-submission folder, holding the submission's copy
+        os.chown(parent, uid, uid)
+        os.chmod(parent, 0o700)
+        for path in parent.iterdir():
+            if path.is_file():
+                os.chown(path, uid, uid)
     read_fd, write_fd = os.pipe()
     job = {**job, "msg_fd": write_fd, "scratch": str(scratch), "case_seconds": limits.case_seconds,
            "cell_seconds": limits.cell_seconds}
@@ -129,7 +202,7 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float) -> Wor
         [sys.executable, "-m", "grader.worker.main"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         pass_fds=(write_fd,), cwd=scratch, env=worker_env(scratch, job),
-        preexec_fn=lambda: _apply_limits(limits), close_fds=True,
+        preexec_fn=lambda: _apply_limits(limits, uid, bool(isolation()["no_network"])), close_fds=True,
     )
     os.close(write_fd)
     try:

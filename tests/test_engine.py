@@ -126,3 +126,23 @@ def test_a_folder_grades_every_submission_in_it(grader, solved_dir, tmp_path):
     (tmp_path / "notes.txt").write_text("not a submission")
     (tmp_path / "b.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     assert [p.name for p in find_submissions([tmp_path])] == ["a.py", "b.ipynb"]
+
+
+LAYOUT_ITEMS = ("get_activations", "LN_hook_names", "get_ln_fit", "out_by_component_in_unbalanced_dir", "v_L_v_R",
+                "adversarial_examples")
+
+
+@pytest.mark.parametrize("name", ["2023.py", "part7.py", "colab.ipynb"])
+def test_older_course_layouts_and_colab_notebooks_grade(grader, tmp_path, name):
+    from dataclasses import replace
+
+    from tests.fixtures.make_layouts import write_all
+
+    path = write_all(tmp_path)[name]
+    g = type(grader).__new__(type(grader))
+    g.__dict__.update(grader.__dict__)
+    g.config = replace(grader.config, only=LAYOUT_ITEMS)
+    result = g.grade(path)
+    got = {e.id: (e.status, e.feedback) for e in result.exercises if e.id in LAYOUT_ITEMS}
+    assert all(status == "passed" for status, _ in got.values()), got
+    assert not [n for n in result.notes if "raised" in n], result.notes  # the setup cells ran cleanly

@@ -75,7 +75,21 @@ def run_module(job: dict, cells: list[str], channel: Channel) -> None:
         channel.emit("end", item=item["id"])
 
 
+def enter_pid_namespace() -> None:
+    """When the sandbox made a PID namespace, our children are in it, not us: fork, and let the
+    child (PID 1 there) do the work. When it ends, the kernel kills every process left in the
+    namespace, detached ones included; we exit with its status."""
+    if os.environ.get("BRACKET_GRADER_PIDNS") != "1" or os.getpid() == 1:
+        return
+    pid = os.fork()
+    if pid == 0:
+        return
+    _, status = os.waitpid(pid, 0)
+    os._exit(os.waitstatus_to_exitcode(status) % 256 if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+
+
 def main() -> None:
+    enter_pid_namespace()
     job = json.loads(sys.stdin.read())
     sys.stdin.close()
     channel = Channel(job["msg_fd"])

@@ -1,0 +1,222 @@
+"""Hostile submissions: each an attack, the verdicts it must get, and a note of what it tries.
+
+Every case is graded on three items: the attacked one (`target`) and two honest functions
+(`get_WOV`, `embedding`) that must keep their full marks whatever the attack did.
+Bounded by construction: bombs stop by themselves, leaks are capped, network only to 127.0.0.1.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BASE = '''
+import os, sys, time
+import torch as t
+import numpy as np
+from reference.setting import SimpleTokenizer, load_model, load_datasets
+
+def get_WOV(model, layer, head):
+    return model.W_V[layer, head] @ model.W_O[layer, head]
+
+def embedding(model, tokenizer, char):
+    return model.W_E[tokenizer.t_to_i[char]]
+'''
+
+HONEST = ("get_WOV", "embedding")
+
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    attack: str
+    code: str
+    target: str
+    expected: tuple[str, ...]  # acceptable statuses of the target item
+    notebook: bool = False
+    honest_must_pass: bool = True
+
+
+WRONG_DIR = '''
+def get_post_final_ln_dir(model):
+    return t.zeros(model.cfg.d_model)
+'''
+
+CASES = [
+    Hostile("patch_assert_close", "replaces torch.testing.assert_close with a no-op, then answers wrongly",
+            "import torch.testing\ntorch.testing.assert_close = lambda *a, **k: None\n" + WRONG_DIR,
+            "get_post_final_ln_dir", ("failed",)),
+    Hostile("patch_allclose", "makes torch.allclose, torch.equal and Tensor.__eq__ always agree",
+            "t.allclose = lambda *a, **k: True\nt.equal = lambda *a, **k: True\nt.Tensor.__eq__ = lambda s, o: True\n"
+            + WRONG_DIR, "get_post_final_ln_dir", ("failed",)),
+    Hostile("patch_numpy_testing", "no-ops numpy.testing and np.allclose",
+            "np.testing.assert_allclose = lambda *a, **k: None\nnp.allclose = lambda *a, **k: True\n" + WRONG_DIR,
+            "get_post_final_ln_dir", ("failed",)),
+    Hostile("patch_builtins", "replaces builtins (print, open, isinstance for floats) inside the worker",
+            "import builtins\nbuiltins.print = lambda *a, **k: None\n_isinstance = builtins.isinstance\n"
+            "builtins.isinstance = lambda o, c: True if c is float else _isinstance(o, c)\n" + WRONG_DIR,
+            "get_post_final_ln_dir", ("failed",)),
+    Hostile("lying_tensor_subclass", "returns a tensor subclass whose __eq__ and __torch_function__ lie",
+            '''
+class Liar(t.Tensor):
+    def __eq__(self, other): return True
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func.__name__ in ("allclose", "equal", "isclose"): return True
+        return super().__torch_function__(func, types, args, kwargs or {})
+def get_post_final_ln_dir(model):
+    return t.zeros(model.cfg.d_model).as_subclass(Liar)
+''', "get_post_final_ln_dir", ("failed",)),
+    Hostile("raising_dunders", "returns objects that raise in __repr__, __len__ and __float__",
+            '''
+class Nasty:
+    def __repr__(self): raise RuntimeError("repr")
+    def __len__(self): raise RuntimeError("len")
+    def __float__(self): raise RuntimeError("float")
+    def __getattr__(self, name): raise RuntimeError(name)
+def avg_squared_cos_sim(v, n_samples=1000):
+    return Nasty()
+''', "avg_squared_cos_sim", ("failed",)),
+    Hostile("raising_exception_str", "raises an exception whose __str__ itself raises",
+            '''
+class Boom(Exception):
+    def __str__(self): raise RuntimeError("no message for you")
+def get_post_final_ln_dir(model):
+    raise Boom()
+''', "get_post_final_ln_dir", ("error",)),
+    Hostile("import_reference", "imports the reference solutions and calls them",
+            "from reference.solutions import get_post_final_ln_dir\n", "get_post_final_ln_dir",
+            ("missing", "failed", "error", "passed")),  # passed only where workers can read the package (see README)
+    Hostile("read_cached_answers", "searches the home, temp and cache folders for the grader's reference answers",
+            '''
+import glob, json
+found = []
+for pattern in ("/root/.cache/bracket-grader/*.json", os.path.expanduser("~/.cache/bracket-grader/*.json"),
+                "/tmp/*/reference-*.json", os.environ.get("BRACKET_GRADER_CACHE", "/nonexistent") + "/*.json"):
+    for path in glob.glob(pattern):
+        try:
+            found.append(json.load(open(path)))
+        except Exception:
+            pass
+def get_post_final_ln_dir(model):
+    assert found, "no answers could be read"
+    return t.zeros(model.cfg.d_model)
+''', "get_post_final_ln_dir", ("error", "failed")),
+    Hostile("gc_and_inspect", "walks gc objects and stack frames looking for expected values",
+            '''
+import gc, inspect
+def get_post_final_ln_dir(model):
+    for frame in inspect.stack():
+        for value in frame.frame.f_locals.values():
+            if isinstance(value, dict) and "expected" in value:
+                return value["expected"]
+    for obj in gc.get_objects():
+        if type(obj).__name__ in ("ReferenceResults", "Grader"):
+            return obj
+    return t.zeros(model.cfg.d_model)
+''', "get_post_final_ln_dir", ("failed",)),
+    Hostile("fake_result_files", "writes fake reports and results files in its folder and the parents",
+            '''
+import json, pathlib
+fake = {"submissions": [{"path": "x", "score": 23, "max_score": 23, "exercises": []}]}
+for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents][:6]:
+    for name in ("results.json", "report.json", "grades.csv"):
+        try:
+            (folder / name).write_text(json.dumps(fake))
+        except OSError:
+            pass
+''' + WRONG_DIR, "get_post_final_ln_dir", ("failed",)),
+    Hostile("sys_exit_at_import", "calls sys.exit while being executed (the later cells still count)",
+            "sys.exit(3)\n" + WRONG_DIR, "get_post_final_ln_dir", ("failed",)),
+    Hostile("os_exit_in_item", "calls os._exit inside the graded function",
+            "def get_post_final_ln_dir(model):\n    os._exit(7)\n", "get_post_final_ln_dir", ("error",)),
+    Hostile("kill_parent", "sends SIGKILL to its parent process (the grader)",
+            "import signal\ndef get_post_final_ln_dir(model):\n    try:\n        os.kill(os.getppid(), signal.SIGTERM)\n"
+            "    except OSError:\n        pass\n    return t.zeros(model.cfg.d_model)\n",
+            "get_post_final_ln_dir", ("failed",)),
+    Hostile("infinite_python_loop", "loops forever inside the graded function",
+            "def get_post_final_ln_dir(model):\n    while True:\n        pass\n", "get_post_final_ln_dir", ("timeout",)),
+    Hostile("swallows_timeouts", "loops forever and swallows every exception, BaseException included",
+            "def get_post_final_ln_dir(model):\n    while True:\n        try:\n            while True:\n                pass\n"
+            "        except BaseException:\n            pass\n", "get_post_final_ln_dir", ("timeout",)),
+    Hostile("huge_allocation", "asks for a 64 GB tensor",
+            "def get_post_final_ln_dir(model):\n    return t.empty(16 * 1024**3)\n", "get_post_final_ln_dir", ("error",)),
+    Hostile("slow_leak", "leaks memory 100 MB at a time, capped at 3 GB by itself",
+            "_leak = []\ndef get_post_final_ln_dir(model):\n    for _ in range(30):\n        _leak.append(bytearray(100 * 1024**2))\n"
+            "    return t.zeros(model.cfg.d_model)\n", "get_post_final_ln_dir", ("failed", "error")),
+    Hostile("output_flood", "prints 100 MB to stdout",
+            "def get_post_final_ln_dir(model):\n    chunk = 'x' * (1024 * 1024)\n    for _ in range(100):\n        print(chunk)\n"
+            "    return model.W_U[:, 0] - model.W_U[:, 1]\n", "get_post_final_ln_dir", ("passed",)),
+    Hostile("fork_bomb", "forks children that fork (stops by itself after 2,000 processes)",
+            '''
+def get_post_final_ln_dir(model):
+    import multiprocessing
+    children = 0
+    for _ in range(2000):
+        try:
+            pid = os.fork()
+        except OSError:
+            break
+        if pid == 0:
+            time.sleep(5)
+            os._exit(0)
+        children += 1
+    return t.zeros(model.cfg.d_model)
+''', "get_post_final_ln_dir", ("failed", "error", "timeout")),
+    Hostile("thread_bomb", "starts 3,000 sleeping threads (stops by itself)",
+            '''
+import threading
+def get_post_final_ln_dir(model):
+    for _ in range(3000):
+        try:
+            threading.Thread(target=time.sleep, args=(5,), daemon=True).start()
+        except RuntimeError:
+            break
+    return t.zeros(model.cfg.d_model)
+''', "get_post_final_ln_dir", ("failed", "error")),
+    Hostile("network", "connects to a listener the test opens on 127.0.0.1",
+            '''
+import socket
+def get_post_final_ln_dir(model):
+    port = int(open(os.environ.get("HOSTILE_PORT_FILE", "/nonexistent")).read()) if os.environ.get("HOSTILE_PORT_FILE") else PORT
+    s = socket.create_connection(("127.0.0.1", port), timeout=3)
+    s.sendall(b"leak")
+    return t.zeros(model.cfg.d_model)
+''', "get_post_final_ln_dir", ("error", "failed")),
+    Hostile("env_tampering", "changes environment variables the grader reads and its own PATH",
+            "os.environ['BRACKET_GRADER_CACHE'] = '/tmp/evil'\nos.environ['PATH'] = '/nonexistent'\n"
+            "os.environ['BRACKET_GRADER_WEIGHTS'] = '/nonexistent'\n" + WRONG_DIR, "get_post_final_ln_dir", ("failed",)),
+    Hostile("detached_child", "starts a detached child (new session) meant to outlive the grader",
+            '''
+import subprocess
+def get_post_final_ln_dir(model):
+    subprocess.Popen([sys.executable, "-c", "import time; open('alive', 'w').write('1'); time.sleep(30)"],
+                     start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return t.zeros(model.cfg.d_model)
+''', "get_post_final_ln_dir", ("failed",)),
+    Hostile("mutates_model_and_globals", "edits weights in place, removes hooks and changes torch defaults in another item",
+            '''
+def get_post_final_ln_dir(model):
+    with t.no_grad():
+        for p in model.parameters():
+            p.mul_(0)
+    model.reset_hooks(including_permanent=True)
+    t.set_default_dtype(t.float64)
+    t.set_grad_enabled(True)
+    return t.zeros(model.cfg.d_model)
+''', "get_post_final_ln_dir", ("failed",)),
+    Hostile("forged_messages", "writes fake result messages to every open file descriptor",
+            '''
+import json
+def get_post_final_ln_dir(model):
+    line = (json.dumps({"kind": "case", "item": "get_post_final_ln_dir", "case": "model", "ok": True,
+                        "value": [1, 2, 3]}) + "\\n").encode()
+    for fd in range(3, 64):
+        try:
+            os.write(fd, b"garbage\\n" + line)
+        except OSError:
+            pass
+    return t.zeros(model.cfg.d_model)
+''', "get_post_final_ln_dir", ("failed",)),
+    Hostile("kernel_dies", "a notebook whose kernel is killed by its own code while grading",
+            "def get_post_final_ln_dir(model):\n    import signal\n    os.kill(os.getpid(), signal.SIGKILL)\n",
+            "get_post_final_ln_dir", ("error",), notebook=True),
+]

@@ -1,0 +1,69 @@
+"""The command line: exit codes, report formats, points files."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from grader.catalogue import IDS
+from grader.cli import UsageError, main, read_points
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "grader.cli", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=900)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no/such/file.py"], "no such file or folder"),
+    (["--only", "not_an_item", "x.py"], "unknown item id"),
+    (["--weights", "missing.pt", "x.py"], "no such file"),
+    (["--device", "tpu"], "invalid choice"),
+])
+def test_usage_errors_exit_2(args, message, tmp_path):
+    (tmp_path / "x.py").write_text("")
+    proc = run_cli(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+
+
+def test_points_files_in_json_or_lines(tmp_path):
+    (tmp_path / "p.json").write_text(json.dumps({"embedding": 0, "get_ln_fit": 3}))
+    assert read_points(tmp_path / "p.json") == {"embedding": 0.0, "get_ln_fit": 3.0}
+    (tmp_path / "p.txt").write_text("# weights\nembedding = 0\nget_ln_fit: 2.5\n")
+    assert read_points(tmp_path / "p.txt") == {"embedding": 0.0, "get_ln_fit": 2.5}
+    (tmp_path / "bad.txt").write_text("embedding = lots\n")
+    with pytest.raises(UsageError):
+        read_points(tmp_path / "bad.txt")
+    assert main(["--points", str(tmp_path / "bad.txt"), str(tmp_path / "p.json")]) == 2
+
+
+@pytest.mark.slow
+def test_reports_have_all_23_ids_in_order_and_points_apply(solved_dir, tmp_path):
+    (tmp_path / "points.json").write_text(json.dumps({"get_WOV": 4, "embedding": 0}))
+    out = tmp_path / "out"
+    proc = run_cli(solved_dir / "exercises.py", "--only", "get_WOV,embedding", "--points", tmp_path / "points.json",
+                   "--json", out / "r.json", "--csv", out / "r.csv", "--junit", out / "r.xml",
+                   "--gradescope", out / "results.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "PASS get_WOV" in proc.stdout and "1 submission(s) graded" in proc.stdout
+    report = json.loads((out / "r.json").read_text())
+    (sub,) = report["submissions"]
+    assert [e["id"] for e in sub["exercises"]] == list(IDS)
+    by_id = {e["id"]: e for e in sub["exercises"]}
+    assert by_id["get_WOV"] == {"id": "get_WOV", "status": "passed", "score": 4.0, "max_score": 4.0,
+                                "feedback": "all 7 cases passed"}
+    assert by_id["embedding"]["max_score"] == 0.0 and by_id["get_ln_fit"]["status"] == "not_autograded"
+    assert sub["score"] == 4.0 and sub["max_score"] == 4.0
+    rows = list(csv.reader((out / "r.csv").open()))
+    assert rows[0] == ["path", "score", "max_score", *IDS] and rows[1][1:3] == ["4", "4"]
+    suite = ET.parse(out / "r.xml").getroot().find("testsuite")
+    assert [c.get("name") for c in suite.findall("testcase")] == list(IDS)
+    gradescope = json.loads((out / "results.json").read_text())
+    assert gradescope["score"] == 4.0
+    assert {t["name"] for t in gradescope["tests"]} == {"12. get_WOV", "19. embedding"}
+    assert all(set(t) >= {"name", "score", "max_score", "status", "output", "visibility"} for t in gradescope["tests"])
