@@ -145,6 +145,12 @@ class Grader:
                     status, why = self._why(run, limits)
                     finished[ex.id] = verdicts.judge_unfinished(ex, self.points(ex), status, why)
             remaining = [e for e in remaining if e.id not in done_ids and e.id not in finished]
+            started = any(m["kind"] == "start" for m in run.messages)
+            if remaining and not started:  # it fails before grading begins: a restart would too
+                status, why = self._why(run, limits, before_items=True)
+                for ex in remaining:
+                    finished[ex.id] = verdicts.judge_unfinished(ex, self.points(ex), status, why)
+                remaining = []
             if time.monotonic() >= deadline:
                 for ex in remaining:
                     finished[ex.id] = verdicts.judge_unfinished(
@@ -182,7 +188,16 @@ class Grader:
         return not any(m["kind"] == "done" for m in run.messages)
 
     @staticmethod
-    def _why(run: WorkerRun, limits: Limits) -> tuple[str, str]:
+    def _why(run: WorkerRun, limits: Limits, before_items: bool = False) -> tuple[str, str]:
+        crash = next((str(m.get("detail"))[:300] for m in run.messages if m["kind"] == "crash"), "")
+        if run.ended_by == "submission_timeout" and before_items:
+            return "timeout", (f"not graded: running the submission's own code took longer than "
+                               f"{limits.submission_seconds:g} s")
+        if crash:
+            return "error", crash
+        if before_items:
+            tail = run.output.strip().splitlines()[-3:]
+            return "error", "the worker stopped before grading began" + (": " + " | ".join(tail)[-300:] if tail else "")
         if run.ended_by == "item_timeout":
             return "timeout", f"stopped: this item ran past its limit of {limits.item_seconds:g} s"
         if run.ended_by == "submission_timeout":

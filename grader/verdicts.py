@@ -18,7 +18,25 @@ def _error_text(err: dict) -> str:
     return text + (f"\n{tb}" if tb else "")
 
 
-def judge_case(ex: Exercise, msg: dict, expected: Any) -> CaseOutcome:
+def _matches(ex: Exercise, got: Any, expected: Any) -> bool:
+    try:
+        if ex.expect == "linfit":
+            return compare.linfit(got, expected, ex.tolerance)[0] is None
+        return compare.COMPARATORS[ex.expect](got, expected, ex.tolerance) is None
+    except Exception:
+        return False
+
+
+def cross_case_hint(ex: Exercise, label: str, got: Any, all_expected: dict[str, Any]) -> str:
+    """When a wrong answer equals the right answer of another argument combination, the function
+    most likely ignores (or mixes up) an argument: say which combination it matched."""
+    for other, expected in all_expected.items():
+        if other != label and _matches(ex, got, expected):
+            return f"; it equals the right answer for ({other}): is an argument ignored or mixed up?"
+    return ""
+
+
+def judge_case(ex: Exercise, msg: dict, expected: Any, all_expected: dict[str, Any] | None = None) -> CaseOutcome:
     label = str(msg.get("case", "?"))
     if not msg.get("ok"):
         err = msg.get("error") or {}
@@ -34,6 +52,8 @@ def judge_case(ex: Exercise, msg: dict, expected: Any) -> CaseOutcome:
         problem, _parts = compare.linfit(got, expected, ex.tolerance)
     else:
         problem = compare.COMPARATORS[ex.expect](got, expected, ex.tolerance)
+    if problem and all_expected and len(all_expected) > 1:
+        problem += cross_case_hint(ex, label, got, all_expected)
     return CaseOutcome(label, problem is None, "pass" if problem is None else "wrong", problem or "")
 
 
@@ -73,7 +93,7 @@ def judge_function(ex: Exercise, messages: list[dict], expected: dict[str, Any],
         if msg is None:
             outcomes.append(CaseOutcome(case.label, False, "error", "no result came back for this case"))
         else:
-            outcomes.append(judge_case(ex, msg, expected[case.label]))
+            outcomes.append(judge_case(ex, msg, expected[case.label], expected))
     return summarise(ex, outcomes, points)
 
 

@@ -97,7 +97,12 @@ def main() -> None:
     from grader.worker import course_env
     from grader.worker.source import read_cells
 
-    cells = read_cells(Path(job["submission"]))
+    try:
+        cells = read_cells(Path(job["submission"]))
+    except (ValueError, UnicodeError, KeyError, TypeError) as e:
+        channel.emit("crash", detail=f"the submission could not be read as a {Path(job['submission']).suffix} file: "
+                                     f"{type(e).__name__}: {str(e)[:200]}")
+        return
     workdir, shims = course_env.build(scratch, job["weights_pt"], job["notebook_data"], "\n".join(cells))
     os.chdir(workdir)
     sys.path.insert(0, str(shims))

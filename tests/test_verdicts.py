@@ -1,0 +1,104 @@
+"""From worker messages to verdicts, with fakes (no worker): every status and its feedback."""
+from __future__ import annotations
+
+import numpy as np
+
+from grader.catalogue import BY_ID
+from grader.protocol import encode
+from grader.verdicts import judge_adversarial, judge_function, judge_object, judge_unfinished
+
+WOV = BY_ID["get_WOV"]
+rng = np.random.default_rng(1)
+EXPECTED = {c.label: rng.standard_normal((56, 56)).astype(np.float32) for c in WOV.cases}
+
+
+def case_msgs(values: dict) -> list[dict]:
+    return [{"kind": "case", "item": WOV.id, "case": label, "ok": True, "value": encode(v)} for label, v in values.items()]
+
+
+def test_all_cases_right_is_passed():
+    r = judge_function(WOV, case_msgs(EXPECTED), EXPECTED, 2.0)
+    assert (r.status, r.score, r.max_score, r.feedback) == ("passed", 2.0, 2.0, "all 7 cases passed")
+
+
+def test_an_ignored_argument_is_named_with_the_case_it_matched():
+    first = next(iter(EXPECTED))
+    values = {label: EXPECTED[first] for label in EXPECTED}  # always returns layer 0, head 0
+    r = judge_function(WOV, case_msgs(values), EXPECTED, 1.0)
+    assert r.status == "failed" and r.score == 0
+    assert "1 of 7 cases passed." in r.feedback
+    assert f"it equals the right answer for ({first})" in r.feedback
+    assert r.feedback.count("\n- ") <= 4  # at most three cases spelled out, then a count
+
+
+def test_not_implemented_says_so():
+    msgs = [{"kind": "case", "item": WOV.id, "case": label, "ok": False,
+             "error": {"kind": "not_implemented", "type": "NotImplementedError", "message": "", "traceback": ""}}
+            for label in EXPECTED]
+    r = judge_function(WOV, msgs, EXPECTED, 1.0)
+    assert (r.status, r.feedback) == ("failed", "not implemented (raises NotImplementedError)")
+
+
+def test_exceptions_carry_the_students_traceback():
+    tb = 'File "alice.py, cell 7", line 3, in get_WOV\n    return model.W_V[layer, head] @ W_O\nNameError: name \'W_O\' is not defined\n'
+    msgs = [{"kind": "case", "item": WOV.id, "case": label, "ok": False,
+             "error": {"kind": "exception", "type": "NameError", "message": "name 'W_O' is not defined", "traceback": tb}}
+            for label in EXPECTED]
+    r = judge_function(WOV, msgs, EXPECTED, 1.0)
+    assert r.status == "error" and "NameError: name 'W_O' is not defined" in r.feedback and "cell 7" in r.feedback
+
+
+def test_timeouts_and_missing_and_unfinished():
+    msgs = [{"kind": "case", "item": WOV.id, "case": label, "ok": False,
+             "error": {"kind": "timeout", "type": "CaseTimeout", "message": "took longer than 30 s", "traceback": ""}}
+            for label in EXPECTED]
+    assert judge_function(WOV, msgs, EXPECTED, 1.0).status == "timeout"
+    r = judge_function(WOV, [{"kind": "missing", "item": WOV.id, "detail": "no function named `get_WOV` was found"}],
+                       EXPECTED, 1.0)
+    assert (r.status, r.feedback) == ("missing", "no function named `get_WOV` was found")
+    r = judge_unfinished(WOV, 1.0, "error", "the worker process was killed by SIGKILL")
+    assert r.status == "error" and r.score == 0
+
+
+def test_unreadable_results_are_errors_not_crashes():
+    msgs = [{"kind": "case", "item": WOV.id, "case": label, "ok": True, "value": {"$pickle": "gASV"}} for label in EXPECTED]
+    r = judge_function(WOV, msgs, EXPECTED, 1.0)
+    assert r.status == "error" and "could not be read" in r.feedback
+
+
+def test_partial_credit_where_declared():
+    fit = BY_ID["get_ln_fit"]
+    assert fit.partial and not WOV.partial
+    from grader.protocol import LinearFit
+
+    probe = rng.standard_normal((20, 56))
+    expected = {c.label: (LinearFit(np.eye(56), np.zeros(56)), 0.99, probe) for c in fit.cases}
+    good = {"$tuple": [{"$linreg": {"coef": encode(np.eye(56)), "intercept": encode(np.zeros(56))}}, 0.99]}
+    bad = {"$tuple": [{"$linreg": {"coef": encode(2 * np.eye(56)), "intercept": encode(np.zeros(56))}}, 0.99]}
+    msgs = [{"kind": "case", "item": fit.id, "case": c.label, "ok": True, "value": good if i else bad}
+            for i, c in enumerate(fit.cases)]
+    r = judge_function(fit, msgs, expected, 2.0)
+    n = len(fit.cases)
+    assert r.status == "partial" and r.score == round(2.0 * (n - 1) / n, 4)
+
+
+def test_objects_need_a_known_model():
+    ex = BY_ID["v_L_v_R"]
+    msg = {"kind": "object", "item": ex.id, "ok": True, "values": {"v_L": encode(np.ones(3)), "v_R": encode(np.ones(3))},
+           "context": {"model_hash": "abc", "data": {"strs": ["()"]}}}
+    r = judge_object(ex, msg, 1.0, lambda h, s: (None, "computed with a model the grader does not know"))
+    assert r.status == "error" and "does not know" in r.feedback
+    r = judge_object(ex, msg, 1.0, lambda h, s: ({"v_L": np.ones(3), "v_R": -np.ones(3)}, ""))
+    assert r.status == "failed" and r.feedback.startswith("v_L, v_R: v_R:") and "sign is flipped" in r.feedback
+    r = judge_object(ex, {"kind": "object", "item": ex.id, "ok": False, "missing": "no value for v_L"}, 1.0, None)
+    assert r.status == "missing"
+
+
+def test_adversarial_examples_count_valid_misclassified_strings():
+    ex = BY_ID["adversarial_examples"]
+    msg = {"kind": "object", "item": ex.id, "ok": True, "values": {"adversarial_examples": ["(()", "()", "abc", "(" * 41]},
+           "context": {"model_hash": "h"}}
+    r = judge_adversarial(ex, msg, 1.0, lambda h, strs: ([s == "(()" for s in strs], ""))
+    assert r.status == "passed" and r.feedback == "1 of 2 valid strings are misclassified by the model; 2 invalid ignored"
+    r = judge_adversarial(ex, msg, 1.0, lambda h, strs: ([False] * len(strs), ""))
+    assert r.status == "failed" and "gets all of them right" in r.feedback
