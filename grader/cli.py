@@ -8,7 +8,6 @@ import argparse
 import json
 import os
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from grader.catalogue import IDS
@@ -119,13 +118,13 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(item_seconds=args.timeout, submission_seconds=args.submission_timeout,
                     memory_bytes=int(args.memory * 1024**3))
     grader = Grader(GradeConfig(args.weights, args.data, args.device, limits, points, only, tuple(args.also_model)))
-    grader.reference.warm()
     results = []
-    with ThreadPoolExecutor(max_workers=max(1, args.workers)) as pool:
-        for result in pool.map(grader.grade, submissions):
-            results.append(result)
-            if not args.quiet:
-                print(reports.terminal_table(result) + "\n", flush=True)
+    for result in grader.grade_many(submissions, args.workers):
+        results.append(result)
+        if not args.quiet:
+            print(reports.terminal_table(result) + "\n", flush=True)
+    order = {str(p): i for i, p in enumerate(submissions)}
+    results.sort(key=lambda r: order.get(r.path, len(order)))
     print(reports.summary_line(results))
     if args.json:
         reports.write_atomic(args.json, reports.json_text(results))

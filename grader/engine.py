@@ -2,7 +2,9 @@
 behind both the CLI and the pytest plugin."""
 from __future__ import annotations
 
+import atexit
 import shutil
+import threading
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -10,7 +12,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from grader.catalogue import BY_ID, EXERCISES, IDS, Exercise, exercise_job
-from grader.reference_results import ReferenceResults, harden, truncated_data, weights_as_pt
+from grader.reference_results import ReferenceResults, harden, public_data, truncated_data, weights_as_pt
 from grader.results import ExerciseResult, SubmissionResult
 from grader.sandbox import Limits, WorkerRun, run_worker
 from grader import verdicts
@@ -28,6 +30,7 @@ class GradeConfig:
     points: dict[str, float] = field(default_factory=dict)
     only: tuple[str, ...] = ()  # grade these ids only (the rest are reported as not graded)
     extra_models: tuple[str, ...] = ()  # other weights object items may have been computed with
+    warm_pool: bool = True  # fork workers from a process that has imported torch & co. once
 
     def resolved(self) -> "GradeConfig":
         from reference.model import DEFAULT_DATA, DEFAULT_WEIGHTS
@@ -38,7 +41,7 @@ class GradeConfig:
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         return GradeConfig(str(self.weights or DEFAULT_WEIGHTS), str(self.data or DEFAULT_DATA), device,
-                           self.limits, dict(self.points), tuple(self.only), tuple(self.extra_models))
+                           self.limits, dict(self.points), tuple(self.only), tuple(self.extra_models), self.warm_pool)
 
 
 def find_submissions(paths: Iterable[str | Path]) -> list[Path]:
@@ -59,9 +62,31 @@ class Grader:
     def __init__(self, config: GradeConfig | None = None):
         self.config = (config or GradeConfig()).resolved()
         self.reference = ReferenceResults(self.config.weights, self.config.data, self.config.device)
+        # what workers read: copies in a folder any user can read (the originals may be private)
         self.weights_pt = weights_as_pt(self.config.weights)
+        self.data_public = public_data(self.config.data)
+        self.notebook_data = truncated_data(self.config.data, self.config.limits.notebook_examples)
         self.hardened = harden()
         self._known: dict[str, dict] | None = None
+        self._pool = None
+        self._pool_lock = threading.Lock()
+
+    def pool(self):
+        """The warm worker pool, started on first use (None when disabled)."""
+        if not self.config.warm_pool:
+            return None
+        with self._pool_lock:
+            if self._pool is None or not self._pool.alive():
+                from grader.sandbox import WarmPool
+
+                self._pool = WarmPool()
+                atexit.register(self._pool.close)
+            return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
 
     # ---------------------------------------------------------------- known models (object items)
 
@@ -131,11 +156,10 @@ class Grader:
                 break
             run_dir = scratch / f"run{attempt}"
             run_dir.mkdir()
-            job = {"submission": str(copy), "weights": self.config.weights, "weights_pt": self.weights_pt,
-                   "data": self.config.data, "device": self.config.device,
-                   "notebook_data": truncated_data(self.config.data, limits.notebook_examples),
+            job = {"submission": str(copy), "weights": self.weights_pt, "weights_pt": self.weights_pt,
+                   "data": self.data_public, "device": self.config.device, "notebook_data": self.notebook_data,
                    "items": [exercise_job(e) for e in remaining]}
-            run = run_worker(job, run_dir, limits, deadline)
+            run = run_worker(job, run_dir, limits, deadline, self.pool())
             ended = self._collect(run, messages, notes, attempt)
             done_ids = {m["item"] for m in run.messages if m["kind"] == "end"}
             for ex in remaining:
@@ -232,9 +256,17 @@ class Grader:
         results = [verdicts.judge_unfinished(e, self.points(e), status, why) for e in exercises]
         return SubmissionResult(str(path), tuple(self._pad(results)), (why,), time.monotonic() - started)
 
-    def grade_all(self, paths: Iterable[str | Path]) -> Iterator[SubmissionResult]:
-        for p in find_submissions(paths):
-            yield self.grade(p)
+    def grade_many(self, paths: Iterable[str | Path], workers: int = 1) -> Iterator[SubmissionResult]:
+        """Grade submissions `workers` at a time, yielding each result as soon as it is done (in
+        completion order). Each submission has its own worker process; a failure in one is only
+        that submission's result."""
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
+        self.reference.warm()  # before the threads start, so it is computed once
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            futures = [pool.submit(self.grade, p) for p in find_submissions(paths)]
+            for future in as_completed(futures):
+                yield future.result()
 
 
 def exercise(id_: str) -> Exercise:

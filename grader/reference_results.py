@@ -99,6 +99,17 @@ def weights_as_pt(weights: str) -> str:
     return str(path)
 
 
+def public_data(data: str) -> str:
+    """The whole data file where workers (possibly another user) can read it."""
+    path = public_dir() / f"data-{file_sha256(data)[:16]}.json"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(Path(data).read_bytes())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    return str(path)
+
+
 def truncated_data(data: str, n: int) -> str:
     """The first n examples of a data file: what a submission's own code loads as its data (a
     course notebook uses the first 5,000; grading needs far fewer, and objects are judged on

@@ -9,17 +9,18 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from grader.protocol import MAX_MESSAGE_BYTES, ProtocolError, load_message
+from grader.worker.sandboxing import apply_sandbox
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,53 +88,9 @@ def isolation() -> dict[str, object]:
             "own_pid_namespace": root and linux, "why_not": why}
 
 
-def _no_network() -> None:
-    """A new, empty network namespace with only loopback up (the notebook kernel talks to its
-    client over loopback; nothing outside the namespace is reachable)."""
-    import ctypes
-    import fcntl
-    import socket
-    import struct
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    # CLONE_NEWNET: no network. CLONE_NEWPID: the worker's children live in a PID namespace of
-    # their own, so they cannot signal the grader, and all die with the worker (see worker.main).
-    if libc.unshare(0x40000000 | 0x20000000) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWNET | CLONE_NEWPID) failed")
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        ifreq = struct.pack("16sH14s", b"lo", 0, b"")
-        flags = struct.unpack("16sH14s", fcntl.ioctl(s, 0x8913, ifreq))[1]  # SIOCGIFFLAGS
-        fcntl.ioctl(s, 0x8914, struct.pack("16sH14s", b"lo", flags | 0x1, b""))  # SIOCSIFFLAGS, IFF_UP
-
-
-def _drop_privileges(uid: int) -> None:
-    os.setgroups([])
-    os.setresgid(uid, uid, uid)
-    os.setresuid(uid, uid, uid)
-
-
-def _apply_limits(limits: Limits, uid: int | None, no_network: bool) -> None:
+def _preexec(limits: Limits, uid: int | None) -> None:
     """Runs in the child between fork and exec."""
-    os.setsid()
-    if no_network:
-        _no_network()
-    for res, value in (
-        (resource.RLIMIT_AS, limits.memory_bytes),
-        (resource.RLIMIT_CPU, limits.cpu_seconds),
-        (resource.RLIMIT_NOFILE, limits.open_files),
-        (resource.RLIMIT_FSIZE, limits.file_bytes),
-        (resource.RLIMIT_CORE, 0),
-        (resource.RLIMIT_NPROC, limits.processes),
-    ):
-        try:
-            soft, hard = resource.getrlimit(res)
-            value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-            resource.setrlimit(res, (value, value))
-        except (ValueError, OSError):
-            pass
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past file_bytes fails instead of killing
-    if uid is not None:
-        _drop_privileges(uid)  # last: setting limits above needs the privileges we drop here
+    apply_sandbox(limits.to_json(), uid, bool(isolation()["no_network"]))
 
 
 def worker_env(scratch: Path, job: dict) -> dict[str, str]:
@@ -169,40 +126,130 @@ def worker_env(scratch: Path, job: dict) -> dict[str, str]:
     }
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    try:
-        proc.kill()
-    except ProcessLookupError:
-        pass
+class WarmPool:
+    """The trusted side's handle on a warm worker (grader.worker.zygote): it has imported torch,
+    TransformerLens and the course setting once and forks a fresh, sandboxed child per
+    submission. Requests are serialised; replies are read by one thread."""
+
+    def __init__(self) -> None:
+        import threading
+
+        env = worker_env(Path(tempfile.gettempdir()), {"weights": "", "notebook_data": ""})
+        self._proc = subprocess.Popen([sys.executable, "-m", "grader.worker.zygote"], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, env=env, cwd=tempfile.gettempdir(), start_new_session=True)
+        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._pids: list[int] = []
+        self._exits: dict[int, int] = {}
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self._proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            with self._cond:
+                if "pid" in msg:
+                    self._pids.append(int(msg["pid"]))
+                elif "exit" in msg:
+                    self._exits[int(msg["exit"])] = int(msg["code"])
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def fork(self, request: dict, timeout: float = 60.0) -> int:
+        with self._lock, self._cond:
+            self._proc.stdin.write((json.dumps(request) + "\n").encode())
+            self._proc.stdin.flush()
+            if not self._cond.wait_for(lambda: self._pids or not self.alive(), timeout):
+                raise RuntimeError("the warm worker did not answer")
+            if not self._pids:
+                raise RuntimeError("the warm worker is gone")
+            return self._pids.pop(0)
+
+    def has_exited(self, pid: int) -> bool:
+        with self._cond:
+            return pid in self._exits or not self.alive()
+
+    def exit_code(self, pid: int, timeout: float) -> int | None:
+        with self._cond:
+            self._cond.wait_for(lambda: pid in self._exits or not self.alive(), timeout)
+            return self._exits.pop(pid, None)
+
+    def close(self) -> None:
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        _kill(self._proc.pid)
+        self._proc.wait(timeout=10)
 
 
-def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float) -> WorkerRun:
-    """Run one worker to its end (or until a deadline), returning everything it sent."""
-    run = WorkerRun()
-    uid = None
-    if isolation()["own_user"]:
-        uid = UNPRIVILEGED_UID_BASE + os.getpid() % 2000 + int.from_bytes(os.urandom(2), "big") % 2000
-        for path in [scratch, *scratch.rglob("*")]:
-            os.lchown(path, uid, uid)
-        os.chmod(scratch, 0o700)
-        parent = scratch.parent  # the per-submission folder, holding the submission's copy
-        os.chown(parent, uid, uid)
-        os.chmod(parent, 0o700)
-        for path in parent.iterdir():
-            if path.is_file():
-                os.chown(path, uid, uid)
+def _kill(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _prepare_scratch(scratch: Path) -> int | None:
+    """Hand the scratch folder (and the submission's copy beside it) to a fresh unprivileged uid,
+    where the platform allows; None where workers keep the grader's uid."""
+    if not isolation()["own_user"]:
+        return None
+    uid = UNPRIVILEGED_UID_BASE + os.getpid() % 2000 + int.from_bytes(os.urandom(2), "big") % 2000
+    for path in [scratch, *scratch.rglob("*")]:
+        os.lchown(path, uid, uid)
+    os.chmod(scratch, 0o700)
+    parent = scratch.parent  # the per-submission folder, holding the submission's copy
+    os.chown(parent, uid, uid)
+    os.chmod(parent, 0o700)
+    for path in parent.iterdir():
+        if path.is_file():
+            os.chown(path, uid, uid)
+    return uid
+
+
+def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: WarmPool | None = None) -> WorkerRun:
+    """Run one worker to its end (or until a deadline), returning everything it sent. With a warm
+    pool the worker is a fork of it; otherwise a new interpreter."""
+    job = {**job, "scratch": str(scratch), "case_seconds": limits.case_seconds, "cell_seconds": limits.cell_seconds}
+    env = worker_env(scratch, job)
+    if pool is not None and pool.alive():
+        msg_path, out_path = scratch / ".messages", scratch / ".output"
+        os.mkfifo(msg_path, 0o600)
+        os.mkfifo(out_path, 0o600)
+        uid = _prepare_scratch(scratch)
+        read_fd = os.open(msg_path, os.O_RDONLY | os.O_NONBLOCK)
+        out_fd = os.open(out_path, os.O_RDONLY | os.O_NONBLOCK)
+        request = {"job": job, "msg_fifo": str(msg_path), "out_fifo": str(out_path), "cwd": str(scratch), "env": env,
+                   "limits": limits.to_json(), "uid": uid, "no_network": bool(isolation()["no_network"])}
+        try:
+            pid = pool.fork(request)
+        except RuntimeError:
+            os.close(read_fd)
+            os.close(out_fd)
+            return run_worker(job, scratch, limits, deadline, None)
+        run = _read_worker(read_fd, out_fd, limits, deadline, alive=lambda: not pool.has_exited(pid))
+        _kill(pid)
+        run.returncode = pool.exit_code(pid, timeout=10)
+        os.close(read_fd)
+        os.close(out_fd)
+        return run
+    uid = _prepare_scratch(scratch)
     read_fd, write_fd = os.pipe()
-    job = {**job, "msg_fd": write_fd, "scratch": str(scratch), "case_seconds": limits.case_seconds,
-           "cell_seconds": limits.cell_seconds}
+    job["msg_fd"] = write_fd
     proc = subprocess.Popen(
         [sys.executable, "-m", "grader.worker.main"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        pass_fds=(write_fd,), cwd=scratch, env=worker_env(scratch, job),
-        preexec_fn=lambda: _apply_limits(limits, uid, bool(isolation()["no_network"])), close_fds=True,
+        pass_fds=(write_fd,), cwd=scratch, env=env,
+        preexec_fn=lambda: _preexec(limits, uid), close_fds=True,
     )
     os.close(write_fd)
     try:
@@ -210,9 +257,30 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float) -> Wor
         proc.stdin.close()
     except (BrokenPipeError, OSError):
         pass
+    try:
+        run = _read_worker(read_fd, proc.stdout.fileno(), limits, deadline)
+    finally:
+        _kill(proc.pid)
+        try:
+            returncode = proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            returncode = None
+        os.close(read_fd)
+        proc.stdout.close()
+    run.returncode = returncode
+    return run
+
+
+def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, alive=None) -> WorkerRun:
+    """Collect messages and output until both streams close, "done" arrives, or a deadline passes.
+    With `alive` (FIFOs of a pool's fork, which read as closed until their writer arrives),
+    end-of-file is ignored until something was read, and the run ends when the process is gone."""
+    wait_for_writers = alive is not None
+    run = WorkerRun()
     sel = selectors.DefaultSelector()
-    sel.register(read_fd, selectors.EVENT_READ, "msg")
-    sel.register(proc.stdout.fileno(), selectors.EVENT_READ, "out")
+    sel.register(msg_fd, selectors.EVENT_READ, "msg")
+    sel.register(out_fd, selectors.EVENT_READ, "out")
+    seen = {"msg": not wait_for_writers, "out": not wait_for_writers}
     pending = b""
     output = bytearray()
     item_deadline = None
@@ -224,12 +292,24 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float) -> Wor
             if now >= limit:
                 run.ended_by = "submission_timeout" if now >= deadline else "item_timeout"
                 break
-            for key, _ in sel.select(timeout=min(1.0, limit - now)):
-                chunk = os.read(key.fd, 1 << 16)
+            events = sel.select(timeout=min(1.0, limit - now))
+            if wait_for_writers and not events and not alive():
+                break
+            if wait_for_writers and all(not seen[k.data] for k, _ in events) and events and not alive():
+                break
+            for key, _ in events:
+                try:
+                    chunk = os.read(key.fd, 1 << 16)
+                except BlockingIOError:
+                    continue
                 if not chunk:
+                    if not seen[key.data]:
+                        time.sleep(0.02)  # no writer yet: poll again shortly
+                        continue
                     sel.unregister(key.fd)
                     open_streams -= 1
                     continue
+                seen[key.data] = True
                 if key.data == "out":
                     room = limits.output_bytes - len(output)
                     output += chunk[: max(room, 0)]
@@ -257,13 +337,6 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float) -> Wor
                     elif msg["kind"] == "done":
                         open_streams = 0  # a leftover child may hold stdout open: do not wait for it
     finally:
-        _kill_group(proc)
-        try:
-            run.returncode = proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            run.returncode = None
         sel.close()
-        os.close(read_fd)
-        proc.stdout.close()
     run.output = output.decode("utf-8", "replace")
     return run

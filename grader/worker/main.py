@@ -89,9 +89,14 @@ def enter_pid_namespace() -> None:
 
 
 def main() -> None:
-    enter_pid_namespace()
     job = json.loads(sys.stdin.read())
     sys.stdin.close()
+    run(job)
+
+
+def run(job: dict) -> None:
+    """Everything after the job is known: also the entry of a warm pool's fresh fork."""
+    enter_pid_namespace()
     channel = Channel(job["msg_fd"])
     scratch = Path(job["scratch"])
     from grader.worker import course_env

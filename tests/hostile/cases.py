@@ -32,7 +32,8 @@ class Hostile:
     target: str
     expected: tuple[str, ...]  # acceptable statuses of the target item
     notebook: bool = False
-    honest_must_pass: bool = True
+    # statuses also accepted where workers cannot run as their own user (see README: not enforced)
+    without_own_user: tuple[str, ...] = ()
 
 
 WRONG_DIR = '''
@@ -84,7 +85,11 @@ def get_post_final_ln_dir(model):
 ''', "get_post_final_ln_dir", ("error",)),
     Hostile("import_reference", "imports the reference solutions and calls them",
             "from reference.solutions import get_post_final_ln_dir\n", "get_post_final_ln_dir",
-            ("missing", "failed", "error", "passed")),  # passed only where workers can read the package (see README)
+            ("missing",), without_own_user=("passed",)),
+    Hostile("read_reference_by_path", "reads the reference solutions' source by path and execs it",
+            "import reference, pathlib\n_src = pathlib.Path(reference.__file__).with_name('solutions.py')\n"
+            "try:\n    exec(_src.read_text())\nexcept PermissionError:\n    pass\n",
+            "get_post_final_ln_dir", ("missing",), without_own_user=("passed",)),
     Hostile("read_cached_answers", "searches the home, temp and cache folders for the grader's reference answers",
             '''
 import glob, json

@@ -83,7 +83,8 @@ def test_hostile_submission(case: Hostile, hostile_grader, tmp_path, listener, m
     by_id = {e.id: e for e in result.exercises}
     target = by_id[case.target]
     # the exact verdict, and never credit the attack did not earn
-    assert target.status in case.expected, (case.name, target.status, target.feedback, result.notes)
+    allowed = case.expected + (() if isolation()["own_user"] else case.without_own_user)
+    assert target.status in allowed, (case.name, target.status, target.feedback, result.notes)
     if target.status != "passed":
         assert target.score == 0
     # honest items of the same submission kept their marks

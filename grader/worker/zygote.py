@@ -1,0 +1,101 @@
+"""A warm worker: imports torch, TransformerLens, sklearn and the course setting once, then forks a
+fresh child for every submission, so none pays the import cost again and none sees another's
+leftovers (each child is a copy of this pristine process, used once).
+
+Protocol on stdin/stdout, one JSON object per line:
+  request  {"job": {...}, "msg_fifo": path, "out_fifo": path, "cwd": path, "env": {...},
+            "limits": {...}, "uid": int | null, "no_network": bool}
+  replies  {"pid": int} for each request, in order; {"exit": pid, "code": int} when a child ends
+           (negative code: killed by that signal).
+Started by the trusted side (`grader.sandbox.WarmPool`); it runs no student code itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+
+
+def preload() -> None:
+    import numpy  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import torch  # noqa: F401
+    import transformer_lens  # noqa: F401
+    import einops  # noqa: F401
+
+    import grader.inputs  # noqa: F401
+    import grader.worker.harvest  # noqa: F401
+    import grader.worker.main  # noqa: F401
+    import reference.setting  # noqa: F401
+
+    try:
+        import nbclient  # noqa: F401
+        import nbformat  # noqa: F401
+    except ImportError:
+        pass
+
+
+def _reply(obj: dict) -> None:
+    os.write(1, (json.dumps(obj) + "\n").encode())
+
+
+def _reap(signum, frame) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        _reply({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def child(req: dict) -> None:
+    """In the fork: become a sandboxed worker, then run the job like `grader.worker.main`."""
+    from grader.worker import main as worker_main
+    from grader.worker.sandboxing import apply_sandbox
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    out = os.open(req["out_fifo"], os.O_WRONLY)
+    os.dup2(out, 1)
+    os.dup2(out, 2)
+    msg_fd = os.open(req["msg_fifo"], os.O_WRONLY)
+    for fd in (devnull, out):
+        os.close(fd)
+    os.closerange(3, msg_fd)
+    os.closerange(msg_fd + 1, 1024)
+    os.environ.clear()
+    os.environ.update(req["env"])
+    os.chdir(req["cwd"])
+    apply_sandbox(req["limits"], req["uid"], req["no_network"], new_session=True)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+    worker_main.run({**req["job"], "msg_fd": msg_fd})
+
+
+def main() -> None:
+    preload()
+    signal.signal(signal.SIGCHLD, _reap)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                child(req)
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            except BaseException:
+                code = 70
+            finally:
+                os._exit(code)
+        _reply({"pid": pid})
+
+
+if __name__ == "__main__":
+    main()
