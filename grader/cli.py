@@ -55,24 +55,44 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("paths", nargs="*", metavar="PATH",
                    help=".py or .ipynb submissions, or folders of them (default: a bundled example)")
-    p.add_argument("--json", metavar="FILE", help="write the JSON report here")
-    p.add_argument("--csv", metavar="FILE", help="write one row per submission, one column per item")
-    p.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per item)")
-    p.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json (one submission)")
-    p.add_argument("--weights", metavar="FILE", help="model weights: our .safetensors or the course's .pt")
-    p.add_argument("--data", metavar="FILE", help="data JSON: ours or the course's brackets_data.json")
-    p.add_argument("--also-model", metavar="FILE", action="append", default=[],
-                   help="other weights that object items may have been computed with")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
-    p.add_argument("--timeout", type=float, default=Limits.item_seconds, metavar="SECONDS",
-                   help=f"wall-clock limit per item (default {Limits.item_seconds:g})")
-    p.add_argument("--submission-timeout", type=float, default=Limits.submission_seconds, metavar="SECONDS")
-    p.add_argument("--memory", type=float, default=Limits.memory_bytes / 1024**3, metavar="GIB",
-                   help="address-space limit per worker")
-    p.add_argument("--points", metavar="FILE", help="points per item (JSON or `id = points` lines)")
-    p.add_argument("--only", metavar="IDS", help="comma-separated item ids to grade")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
-    p.add_argument("--quiet", action="store_true", help="print only the summary")
+    out = p.add_argument_group("reports")
+    out.add_argument("--json", metavar="FILE", help="write the JSON report here")
+    out.add_argument("--csv", metavar="FILE", help="write one row per submission, one column per item")
+    out.add_argument("--junit", metavar="FILE", help="write JUnit XML (one testcase per item)")
+    out.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json (one submission)")
+    out.add_argument("--classroom", metavar="FILE", help="write GitHub Classroom's reporter JSON (one submission)")
+    out.add_argument("--gradebook", metavar="FILE", help="CSV: one row per student, one column per item, totals")
+    out.add_argument("--summary", metavar="FILE", help="Markdown: per item, how many passed and the commonest failure")
+    out.add_argument("--feedback-dir", metavar="DIR", help="one Markdown feedback file per submission")
+    out.add_argument("--github", action="store_true",
+                     help="in GitHub Actions: job summary table, an annotation per failed item")
+    out.add_argument("--quiet", action="store_true", help="print only the summary")
+    grading = p.add_argument_group("grading")
+    grading.add_argument("--weights", metavar="FILE", help="model weights: our .safetensors or the course's .pt")
+    grading.add_argument("--data", metavar="FILE", help="data JSON: ours or the course's brackets_data.json")
+    grading.add_argument("--also-model", metavar="FILE", action="append", default=[],
+                         help="other weights that object items may have been computed with")
+    grading.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
+    grading.add_argument("--points", metavar="FILE", help="points per item (JSON or `id = points` lines)")
+    grading.add_argument("--only", metavar="IDS", help="comma-separated item ids to grade")
+    grading.add_argument("--fail-under", type=float, metavar="PCT",
+                         help="exit 1 if any submission scores below PCT percent (for CI checks)")
+    limits = p.add_argument_group("limits")
+    limits.add_argument("--timeout", type=float, default=Limits.item_seconds, metavar="SECONDS",
+                        help=f"wall-clock limit per item (default {Limits.item_seconds:g})")
+    limits.add_argument("--submission-timeout", type=float, default=Limits.submission_seconds, metavar="SECONDS")
+    limits.add_argument("--memory", type=float, default=Limits.memory_bytes / 1024**3, metavar="GIB",
+                        help="address-space limit per worker")
+    batch = p.add_argument_group("batches")
+    batch.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
+    batch.add_argument("--no-warm-pool", action="store_true", help="start a fresh interpreter per submission")
+    batch.add_argument("--results-log", metavar="FILE",
+                       help="append each result here as it finishes (default: next to --json)")
+    batch.add_argument("--resume", action="store_true", help="skip submissions already in the results log")
+    batch.add_argument("--shard", metavar="I/N", help="grade only shard I of N (deterministic by file name)")
+    batch.add_argument("--merge", action="store_true", help="PATHs are JSON reports (shards): merge them")
+    p.add_argument("--write-workflow", metavar="FILE",
+                   help="copy the GitHub Actions workflow that grades pull requests to FILE, and exit")
     return p
 
 
@@ -87,10 +107,59 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def run(args: argparse.Namespace) -> int:
+def write_reports(args: argparse.Namespace, results: list) -> None:
     from grader import reports
+
+    if args.json:
+        reports.write_atomic(args.json, reports.json_text(results))
+    if args.csv:
+        reports.write_atomic(args.csv, reports.csv_text(results))
+    if args.junit:
+        reports.write_atomic(args.junit, reports.junit_text(results))
+    if args.gradescope:
+        reports.write_atomic(args.gradescope, reports.gradescope_json(results[0]))
+    if args.classroom:
+        reports.write_atomic(args.classroom, reports.classroom_json(results[0]))
+    if args.gradebook:
+        reports.write_atomic(args.gradebook, reports.gradebook_csv(results))
+    if args.summary:
+        reports.write_atomic(args.summary, reports.item_summary_markdown(results))
+    if args.feedback_dir:
+        for r in results:
+            name = f"{reports.student_name(r.path)}-{Path(r.path).stem}.md"
+            reports.write_atomic(Path(args.feedback_dir) / name, reports.feedback_markdown(r))
+    if args.github:
+        summary = os.environ.get("GITHUB_STEP_SUMMARY")
+        if summary:
+            with open(summary, "a") as f:
+                f.write(reports.github_summary_markdown(results))
+        sys.stdout.write(reports.github_annotations(results))
+        sys.stdout.flush()
+
+
+WORKFLOW = Path(__file__).resolve().parent.parent / "ci" / "grade-pull-request.yml"
+
+
+def run(args: argparse.Namespace) -> int:
+    from grader import batch, reports
     from grader.engine import GradeConfig, Grader, find_submissions
 
+    if args.write_workflow:
+        if not WORKFLOW.exists():
+            raise UsageError(f"the workflow ships with the source checkout ({WORKFLOW}); clone the grader to copy it")
+        Path(args.write_workflow).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.write_workflow).write_text(WORKFLOW.read_text())
+        print(f"wrote {args.write_workflow}: set GRADER_REPOSITORY and GRADER_REF in it")
+        return 0
+
+    if args.merge:
+        missing = [p for p in args.paths if not Path(p).is_file()]
+        if not args.paths or missing:
+            raise UsageError("--merge takes the JSON reports to merge")
+        results = batch.merge_reports(map(Path, args.paths))
+        write_reports(args, results)
+        print(reports.summary_line(results))
+        return 0
     points = read_points(args.points) if args.points else {}
     only = tuple(s.strip() for s in args.only.split(",")) if args.only else ()
     unknown = [i for i in only if i not in IDS]
@@ -104,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
 
         if not torch.cuda.is_available():
             raise UsageError("--device cuda: no CUDA device is available")
+    try:
+        shard = batch.parse_shard(args.shard) if args.shard else None
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     paths = args.paths or [str(EXAMPLE)]
     if not args.paths:
         print(f"No submission given: grading the bundled example {EXAMPLE.name}\n")
@@ -111,29 +184,58 @@ def run(args: argparse.Namespace) -> int:
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     submissions = find_submissions(paths)
-    if not submissions:
+    if shard:
+        roots = [Path(p) for p in paths if Path(p).is_dir()]
+        submissions = [s for s in submissions
+                       if batch.in_shard(s, shard, next((r for r in roots if s.is_relative_to(r)), None))]
+    if not submissions and not shard:
         raise UsageError("no .py or .ipynb submissions found")
-    if args.gradescope and len(submissions) != 1:
-        raise UsageError("--gradescope writes one submission's results: give exactly one")
+    if (args.gradescope or args.classroom) and len(submissions) != 1:
+        raise UsageError("--gradescope and --classroom write one submission's results: give exactly one")
+    if args.resume and not (args.results_log or args.json):
+        raise UsageError("--resume needs --results-log or --json (the log lives next to it)")
     limits = Limits(item_seconds=args.timeout, submission_seconds=args.submission_timeout,
                     memory_bytes=int(args.memory * 1024**3))
-    grader = Grader(GradeConfig(args.weights, args.data, args.device, limits, points, only, tuple(args.also_model)))
-    results = []
-    for result in grader.grade_many(submissions, args.workers):
-        results.append(result)
-        if not args.quiet:
-            print(reports.terminal_table(result) + "\n", flush=True)
+    grader = Grader(GradeConfig(args.weights, args.data, args.device, limits, points, only, tuple(args.also_model),
+                                warm_pool=not args.no_warm_pool))
+    context = f"{grader.reference.key}|{sorted(points.items())}|{only}"
+    log_path = Path(args.results_log or f"{args.json}.log.jsonl") if (args.results_log or args.json) else None
+    log = batch.ResultsLog(log_path) if log_path else None
+    if log and not args.resume and log_path.exists():
+        log_path.unlink()
+        log = batch.ResultsLog(log_path)
+    keys = {str(s): batch.submission_key(s, context) for s in submissions}
+    results = [log.done[keys[str(s)]] for s in submissions if log and args.resume and keys[str(s)] in log.done]
+    todo = [s for s in submissions if not (log and args.resume and keys[str(s)] in log.done)]
+    if args.resume and results:
+        print(f"resuming: {len(results)} already graded, {len(todo)} to go", file=sys.stderr)
+    progress = batch.Progress(len(todo)) if len(todo) > 1 else None
+    if args.github:  # student-controlled text (feedback, tracebacks) must not run workflow commands
+        token = os.urandom(16).hex()
+        print(f"::stop-commands::{token}", flush=True)
+    try:
+        for result in grader.grade_many(todo, args.workers):
+            results.append(result)
+            if log:
+                log.append(keys[result.path], result)
+            if progress:
+                progress.update(result)
+            if not args.quiet:
+                print(reports.terminal_table(result) + "\n", flush=True)
+    finally:
+        grader.close()
+        if args.github:
+            print(f"::{token}::", flush=True)
     order = {str(p): i for i, p in enumerate(submissions)}
     results.sort(key=lambda r: order.get(r.path, len(order)))
     print(reports.summary_line(results))
-    if args.json:
-        reports.write_atomic(args.json, reports.json_text(results))
-    if args.csv:
-        reports.write_atomic(args.csv, reports.csv_text(results))
-    if args.junit:
-        reports.write_atomic(args.junit, reports.junit_text(results))
-    if args.gradescope:
-        reports.write_atomic(args.gradescope, reports.gradescope_json(results[0]))
+    if results:
+        write_reports(args, results)
+    if args.fail_under is not None:
+        low = [r for r in results if r.max_score and 100 * r.score / r.max_score < args.fail_under]
+        if low:
+            print(f"{len(low)} submission(s) scored below {args.fail_under:g}%", file=sys.stderr)
+            return 1
     return 0
 
 

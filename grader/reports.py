@@ -108,3 +108,109 @@ def gradescope_json(result: SubmissionResult) -> str:
                       "output_format": "text", "visibility": "visible"})
     return json.dumps({"score": result.score, "output": "; ".join(result.notes)[:2000], "tests": tests,
                        "visibility": "visible"}, indent=1) + "\n"
+
+
+def classroom_json(result: SubmissionResult) -> str:
+    """GitHub Classroom's autograding reporter format (a runner's `result`, before base64):
+    version, status (pass/fail/error), max_score, and per test name, status, message, score."""
+    tests = []
+    for e in result.exercises:
+        if e.status == "not_autograded":
+            continue
+        status = "pass" if e.status == "passed" else "error" if e.status in ("error", "timeout") else "fail"
+        tests.append({"name": BY_ID[e.id].title, "status": status, "message": e.feedback, "score": e.score,
+                      "max_score": e.max_score, "line_no": 0, "execution_time": "0"})
+    statuses = {t["status"] for t in tests}
+    overall = "fail" if "fail" in statuses else "error" if "error" in statuses else "pass"
+    return json.dumps({"version": 1, "status": overall, "max_score": result.max_score, "tests": tests}, indent=1) + "\n"
+
+
+def student_name(path: str) -> str:
+    """One row per student in the gradebook: the file's stem, or its folder when the file has a
+    generic name (alice/exercises.ipynb -> alice)."""
+    p = Path(path)
+    return p.parent.name if p.stem in ("exercises", "solutions", "submission", "notebook") and p.parent.name else p.stem
+
+
+def gradebook_csv(results: Iterable[SubmissionResult]) -> str:
+    from grader.results import STATUSES
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["student", "path", *IDS, "total", "max_total", *STATUSES])
+    for r in results:
+        by_id = {e.id: e for e in r.exercises}
+        counts = r.status_counts()
+        w.writerow([student_name(r.path), r.path, *(f"{by_id[i].score:g}" for i in IDS), f"{r.score:g}",
+                    f"{r.max_score:g}", *(counts[s] for s in STATUSES)])
+    return buf.getvalue()
+
+
+def _failure_key(feedback: str) -> str:
+    """A failure message without its numbers, so the same mistake counts once across students."""
+    import re
+
+    lines = [ln.lstrip("- ") for ln in feedback.splitlines() if ln.strip() and not ln.endswith("cases passed.")]
+    first = lines[0] if lines else feedback
+    first = re.sub(r"^\S+\((.*?)\): ", "", first)  # drop "item(case): "
+    return re.sub(r"[-+]?\d[\d.e+-]*", "N", first)[:160]
+
+
+def item_summary_markdown(results: list[SubmissionResult]) -> str:
+    """Per item: how many passed, and the most common failure, which is what the class got wrong."""
+    from collections import Counter
+
+    out = ["| item | passed | partial | failed | error/timeout | missing | most common failure |", "|---|---|---|---|---|---|---|"]
+    for i in IDS:
+        entries = [next(e for e in r.exercises if e.id == i) for r in results]
+        c = Counter(e.status for e in entries)
+        fails = Counter(_failure_key(e.feedback) for e in entries if e.status not in ("passed", "not_autograded"))
+        common = f"{fails.most_common(1)[0][0]} ({fails.most_common(1)[0][1]})" if fails else ""
+        out.append(f"| {i} | {c['passed']} | {c['partial']} | {c['failed']} | {c['error'] + c['timeout']} | "
+                   f"{c['missing']} | {common.replace('|', '/')} |")
+    return "\n".join(out) + "\n"
+
+
+def feedback_markdown(result: SubmissionResult) -> str:
+    """One file per submission, to hand back to the student."""
+    out = [f"# Feedback: {Path(result.path).name}", "", f"**Score: {result.score:g} / {result.max_score:g}**", "",
+           "| item | status | score |", "|---|---|---|"]
+    for e in result.exercises:
+        out.append(f"| {BY_ID[e.id].title} | {e.status} | {e.score:g}/{e.max_score:g} |")
+    for e in result.exercises:
+        if e.status not in ("passed", "not_autograded"):
+            out += ["", f"## {BY_ID[e.id].title}: {e.status}", "", "```", e.feedback, "```"]
+    if result.notes:
+        out += ["", "## Notes", ""] + [f"- {n}" for n in result.notes]
+    return "\n".join(out) + "\n"
+
+
+def github_summary_markdown(results: list[SubmissionResult]) -> str:
+    """The per-exercise table for a GitHub Actions job summary."""
+    out = []
+    for r in results:
+        out += [f"### {Path(r.path).name}: {r.score:g} / {r.max_score:g}", "", "| item | status | score | feedback |",
+                "|---|---|---|---|"]
+        for e in r.exercises:
+            note = "" if e.status == "passed" else _first_line(e.feedback, 120).replace("|", "/")
+            out.append(f"| {e.id} | {MARKS[e.status].strip()} | {e.score:g}/{e.max_score:g} | {note} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def github_annotations(results: list[SubmissionResult]) -> str:
+    """One `::error` workflow command per failed item, on the submission file. Student-controlled
+    text is escaped so it cannot end the annotation or start another command."""
+    def esc(text: str) -> str:
+        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+    def esc_property(text: str) -> str:
+        return esc(text).replace(":", "%3A").replace(",", "%2C")
+
+    lines = []
+    for r in results:
+        for e in r.exercises:
+            if e.status not in ("passed", "not_autograded"):
+                lines.append(f"::error file={esc_property(r.path)},title={esc_property(e.id + ' ' + e.status)}::"
+                             f"{esc(_first_line(e.feedback, 300))}")
+    return "\n".join(lines) + ("\n" if lines else "")

@@ -62,3 +62,10 @@ class SubmissionResult:
 
 def to_dict(obj) -> dict:
     return asdict(obj)
+
+
+def submission_from_json(data: dict) -> SubmissionResult:
+    """Inverse of SubmissionResult.to_json (for resumed and merged reports)."""
+    exercises = tuple(ExerciseResult(e["id"], e["status"], float(e["score"]), float(e["max_score"]), e["feedback"])
+                      for e in data["exercises"])
+    return SubmissionResult(data["path"], exercises, tuple(data.get("notes", ())), float(data.get("seconds", 0.0)))

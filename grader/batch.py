@@ -1,0 +1,95 @@
+"""Batch grading helpers (trusted side): shards, a results log for resuming, progress, merging."""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, TextIO
+
+from grader import __version__
+from grader.results import SubmissionResult, submission_from_json
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/5' -> (2, 5): shards are numbered from 1."""
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError("--shard takes I/N, for example 2/5") from None
+    if not 1 <= i <= n:
+        raise ValueError("--shard I/N needs 1 <= I <= N")
+    return i, n
+
+
+def in_shard(path: Path, shard: tuple[int, int], root: Path | None = None) -> bool:
+    """Deterministic: the same file lands in the same shard on every machine (hash of its name
+    relative to the folder given, not of its contents or the machine's order)."""
+    i, n = shard
+    name = str(path.relative_to(root)) if root and path.is_relative_to(root) else path.name
+    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % n == i - 1
+
+
+def submission_key(path: Path, context: str) -> str:
+    """Identifies a grading: the file's bytes, the grader version, the model/data/options."""
+    h = hashlib.sha256(path.read_bytes())
+    h.update(f"{__version__}|{context}".encode())
+    return h.hexdigest()
+
+
+class ResultsLog:
+    """Results appended one JSON line per submission as each finishes: an interrupted batch keeps
+    what it finished, and `--resume` skips what is already there with the same key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.done: dict[str, SubmissionResult] = {}
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    record = json.loads(line)
+                    self.done[record["key"]] = submission_from_json(record["result"])
+                except (ValueError, KeyError, TypeError):
+                    continue  # a line cut short by an interrupt
+
+    def append(self, key: str, result: SubmissionResult) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"key": key, "result": result.to_json()}) + "\n")
+            f.flush()
+        self.done[key] = result
+
+
+class Progress:
+    """done/total, rate, ETA and failures so far: one updating line on a terminal, plain log lines
+    otherwise."""
+
+    def __init__(self, total: int, stream: TextIO = sys.stderr):
+        self.total, self.done, self.failures = total, 0, 0
+        self.stream = stream
+        self.tty = stream.isatty()
+        self.started = time.monotonic()
+
+    def update(self, result: SubmissionResult) -> None:
+        self.done += 1
+        self.failures += any(e.status in ("error", "timeout") for e in result.exercises)
+        elapsed = time.monotonic() - self.started
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate if rate else 0.0
+        line = (f"[{self.done}/{self.total}] {rate * 60:.1f}/min, ETA {eta:.0f}s, "
+                f"{self.failures} with errors or timeouts; last: {Path(result.path).name} {result.score:g}/{result.max_score:g}")
+        if self.tty:
+            self.stream.write("\r\033[K" + line + ("\n" if self.done == self.total else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+def merge_reports(paths: Iterable[Path]) -> list[SubmissionResult]:
+    """Shard reports (JSON) into one list, sorted by path as a single run's report is."""
+    merged: dict[str, SubmissionResult] = {}
+    for p in paths:
+        for sub in json.loads(Path(p).read_text())["submissions"]:
+            merged[sub["path"]] = submission_from_json(sub)
+    return [merged[k] for k in sorted(merged)]
