@@ -153,7 +153,7 @@ def _failure_key(feedback: str) -> str:
     lines = [ln.lstrip("- ") for ln in feedback.splitlines() if ln.strip() and not ln.endswith("cases passed.")]
     first = lines[0] if lines else feedback
     first = re.sub(r"^\S+\((.*?)\): ", "", first)  # drop "item(case): "
-    return re.sub(r"[-+]?\d[\d.e+-]*", "N", first)[:160]
+    return re.sub(r"(?<![A-Za-z_\d])[-+]?\d[\d.e+-]*", "N", first)[:160]
 
 
 def item_summary_markdown(results: list[SubmissionResult]) -> str:
@@ -212,5 +212,5 @@ def github_annotations(results: list[SubmissionResult]) -> str:
         for e in r.exercises:
             if e.status not in ("passed", "not_autograded"):
                 lines.append(f"::error file={esc_property(r.path)},title={esc_property(e.id + ' ' + e.status)}::"
-                             f"{esc(_first_line(e.feedback, 300))}")
+                             f"{esc(e.feedback[:1000])}")
     return "\n".join(lines) + ("\n" if lines else "")

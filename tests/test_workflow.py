@@ -1,0 +1,86 @@
+"""The pull-request workflow: valid for GitHub Actions, and its grading steps, run here, grade with
+the pinned grader even when the pull request also edits grader files."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+from tests.variants import WRONG, write_variant
+
+WORKFLOW = ROOT / "ci" / "grade-pull-request.yml"
+
+
+def test_workflow_validates_against_the_github_workflow_schema():
+    proc = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           str(WORKFLOW)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_workflow_pins_the_grader_and_never_runs_the_pull_requests_copy():
+    wf = yaml.safe_load(WORKFLOW.read_text())
+    trigger = wf.get("on") or wf.get(True)
+    assert "pull_request_target" in trigger and wf["permissions"] == {"contents": "read"}
+    steps = wf["jobs"]["grade"]["steps"]
+    checkouts = [s for s in steps if str(s.get("uses", "")).startswith("actions/checkout")]
+    assert all(s["with"]["persist-credentials"] is False for s in checkouts)
+    grader = next(s for s in checkouts if s["with"].get("path") == "grader")
+    assert grader["with"]["ref"] == "${{ env.GRADER_REF }}"
+    runs = " ".join(s.get("run", "") for s in steps)
+    assert "submission/" not in runs.split("bracket-grade")[0].split("setup.sh")[0]
+    assert "grader/.venv/bin/bracket-grade" in runs and "--fail-under" in runs and "--github" in runs
+
+
+def test_write_workflow_copies_it(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "grader.cli", "--write-workflow", str(tmp_path / ".github/workflows/g.yml")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and (tmp_path / ".github/workflows/g.yml").read_text() == WORKFLOW.read_text()
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          env={**os.environ, "GIT_AUTHOR_NAME": "s", "GIT_AUTHOR_EMAIL": "s@x.invalid",
+                               "GIT_COMMITTER_NAME": "s", "GIT_COMMITTER_EMAIL": "s@x.invalid"}).stdout.strip()
+
+
+@pytest.mark.slow
+def test_grading_steps_run_locally_with_the_pinned_grader(tmp_path, solved_dir):
+    ws = tmp_path / "ws"
+    sub = ws / "submission"
+    sub.mkdir(parents=True)
+    git(sub, "init", "-q")
+    (sub / "README.md").write_text("course repo\n")
+    git(sub, "add", "-A")
+    git(sub, "commit", "-qm", "base")
+    base = git(sub, "rev-parse", "HEAD")
+    # the pull request: a submission with get_WOV wrong, and a "grader" that would pass everything
+    write_variant(solved_dir / "exercises.py", sub / "alice.py", {"get_WOV": WRONG["get_WOV"]})
+    (sub / "grader").mkdir()
+    (sub / "grader" / "compare.py").write_text("def tensor(*a, **k):\n    return None\n")
+    (sub / "grader" / "cli.py").write_text("print('all passed'); raise SystemExit(0)\n")
+    git(sub, "add", "-A")
+    git(sub, "commit", "-qm", "my work")
+    (ws / "grader").symlink_to(ROOT)  # the pinned checkout
+    steps = {s.get("name"): s for s in yaml.safe_load(WORKFLOW.read_text())["jobs"]["grade"]["steps"]}
+    env = {**os.environ, "GITHUB_WORKSPACE": str(ws), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
+           "GITHUB_OUTPUT": str(tmp_path / "output.txt"), "BASE_SHA": base, "FAIL_UNDER": "100"}
+    for name in ("Find the changed submissions", "Grade"):
+        proc = subprocess.run(["bash", "-e", "-c", steps[name]["run"]], cwd=ws, env=env, capture_output=True, text=True,
+                              timeout=900)
+        if name == "Find the changed submissions":
+            assert proc.returncode == 0, proc.stderr
+            assert (ws / "changed.txt").read_text().split() == ["submission/alice.py"]
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # below --fail-under 100: the check fails
+    assert "::error file=submission/alice.py,title=get_WOV failed::" in proc.stdout
+    assert "all passed" not in proc.stdout  # the pull request's grader/cli.py never ran
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| get_WOV | FAIL |" in summary and "| embedding | PASS |" in summary
+    assert (ws / "report.json").exists()
+    stop = [ln for ln in proc.stdout.splitlines() if ln.startswith("::stop-commands::")]
+    assert len(stop) == 1 and f"::{stop[0].split('::')[2]}::" in proc.stdout
