@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch = p.add_argument_group("batches")
     batch.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
     batch.add_argument("--no-warm-pool", action="store_true", help="start a fresh interpreter per submission")
+    batch.add_argument("--notebook-mode", choices=("kernel", "fast"), default="kernel",
+                       help="kernel: run notebooks in a real Jupyter kernel; fast: run their cells in the warm "
+                            "worker (no kernel start; IPython-only features such as get_ipython() are absent)")
     batch.add_argument("--results-log", metavar="FILE",
                        help="append each result here as it finishes (default: next to --json)")
     batch.add_argument("--resume", action="store_true", help="skip submissions already in the results log")
@@ -197,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(item_seconds=args.timeout, submission_seconds=args.submission_timeout,
                     memory_bytes=int(args.memory * 1024**3))
     grader = Grader(GradeConfig(args.weights, args.data, args.device, limits, points, only, tuple(args.also_model),
-                                warm_pool=not args.no_warm_pool))
+                                warm_pool=not args.no_warm_pool, notebook_mode=args.notebook_mode))
     context = f"{grader.reference.key}|{sorted(points.items())}|{only}"
     log_path = Path(args.results_log or f"{args.json}.log.jsonl") if (args.results_log or args.json) else None
     log = batch.ResultsLog(log_path) if log_path else None

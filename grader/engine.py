@@ -31,6 +31,7 @@ class GradeConfig:
     only: tuple[str, ...] = ()  # grade these ids only (the rest are reported as not graded)
     extra_models: tuple[str, ...] = ()  # other weights object items may have been computed with
     warm_pool: bool = True  # fork workers from a process that has imported torch & co. once
+    notebook_mode: str = "kernel"  # "kernel": a real Jupyter kernel; "fast": the cells run in the worker
 
     def resolved(self) -> "GradeConfig":
         from reference.model import DEFAULT_DATA, DEFAULT_WEIGHTS
@@ -41,7 +42,8 @@ class GradeConfig:
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
         return GradeConfig(str(self.weights or DEFAULT_WEIGHTS), str(self.data or DEFAULT_DATA), device,
-                           self.limits, dict(self.points), tuple(self.only), tuple(self.extra_models), self.warm_pool)
+                           self.limits, dict(self.points), tuple(self.only), tuple(self.extra_models), self.warm_pool,
+                           self.notebook_mode)
 
 
 def find_submissions(paths: Iterable[str | Path]) -> list[Path]:
@@ -158,6 +160,7 @@ class Grader:
             run_dir.mkdir()
             job = {"submission": str(copy), "weights": self.weights_pt, "weights_pt": self.weights_pt,
                    "data": self.data_public, "device": self.config.device, "notebook_data": self.notebook_data,
+                   "notebook_mode": self.config.notebook_mode,
                    "items": [exercise_job(e) for e in remaining]}
             run = run_worker(job, run_dir, limits, deadline, self.pool())
             ended = self._collect(run, messages, notes, attempt)

@@ -33,6 +33,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   "exercises.py and exercises.ipynb next to the ini file)", default="")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist, keep each submission's items on one worker (one xdist group each), so a
+    submission is graded once: `-n auto` implies `--dist loadgroup` here."""
+    if config.getoption("submission", None) and getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
+
+
 def _submissions(config: pytest.Config) -> list[Path]:
     from grader.engine import find_submissions
 

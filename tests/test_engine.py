@@ -132,8 +132,9 @@ LAYOUT_ITEMS = ("get_activations", "LN_hook_names", "get_ln_fit", "out_by_compon
                 "adversarial_examples")
 
 
-@pytest.mark.parametrize("name", ["2023.py", "part7.py", "colab.ipynb"])
-def test_older_course_layouts_and_colab_notebooks_grade(grader, tmp_path, name):
+@pytest.mark.parametrize("name, mode", [("2023.py", "kernel"), ("part7.py", "kernel"), ("colab.ipynb", "kernel"),
+                                        ("colab.ipynb", "fast")])
+def test_older_course_layouts_and_colab_notebooks_grade(grader, tmp_path, name, mode):
     from dataclasses import replace
 
     from tests.fixtures.make_layouts import write_all
@@ -141,7 +142,7 @@ def test_older_course_layouts_and_colab_notebooks_grade(grader, tmp_path, name):
     path = write_all(tmp_path)[name]
     g = type(grader).__new__(type(grader))
     g.__dict__.update(grader.__dict__)
-    g.config = replace(grader.config, only=LAYOUT_ITEMS)
+    g.config = replace(grader.config, only=LAYOUT_ITEMS, notebook_mode=mode)
     result = g.grade(path)
     got = {e.id: (e.status, e.feedback) for e in result.exercises if e.id in LAYOUT_ITEMS}
     assert all(status == "passed" for status, _ in got.values()), got

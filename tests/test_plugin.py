@@ -36,3 +36,13 @@ def test_plain_pytest_in_the_template_folder_grades_the_template(pytester):
     result = pytester.runpytest_subprocess("-k", "LN_hook_names")
     result.assert_outcomes(failed=1, deselected=22)
     result.stdout.fnmatch_lines(["*not implemented*"])
+
+
+def test_a_folder_under_xdist_grades_each_submission_once(pytester, solved_dir):
+    folder = pytester.path / "subs"
+    folder.mkdir()
+    shutil.copy(solved_dir / "exercises.py", folder / "a.py")
+    write_variant(solved_dir / "exercises.py", folder / "b.py", {"embedding": WRONG["embedding"]})
+    result = pytester.runpytest_subprocess("--submission", str(folder), "-n", "2", "-k", "get_WOV or embedding")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(["*2 submission(s) graded*"])

@@ -48,7 +48,7 @@ def wants_main(source: str, object_names: list[str]) -> bool:
     return False
 
 
-def run_module(job: dict, cells: list[str], channel: Channel) -> None:
+def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = False) -> None:
     import types
 
     from grader.inputs import InputFactory
@@ -57,7 +57,7 @@ def run_module(job: dict, cells: list[str], channel: Channel) -> None:
     factory = InputFactory(job["weights"], job["data"], job["device"])
     path = Path(job["submission"])
     object_names = [n for item in job["items"] for n in item["names"]]
-    name = "__main__" if wants_main("\n".join(cells), object_names) else "submission"
+    name = "__main__" if as_main or wants_main("\n".join(cells), object_names) else "submission"
     module = types.ModuleType(name)
     module.__file__ = str(path)
     sys.modules[name] = module
@@ -113,7 +113,9 @@ def run(job: dict) -> None:
     sys.path.insert(0, str(shims))
     sys.argv = [job["submission"]]
     started = time.monotonic()
-    if job["submission"].endswith(".ipynb"):
+    if job["submission"].endswith(".ipynb") and job.get("notebook_mode") == "fast":
+        run_module(job, cells, channel, as_main=True)  # the notebook's cells, in this (warm) process
+    elif job["submission"].endswith(".ipynb"):
         from grader.worker.kernel import run_notebook
 
         run_notebook(job, cells, channel, workdir, shims)
