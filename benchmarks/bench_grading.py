@@ -33,7 +33,7 @@ from grader.catalogue import EXERCISES  # noqa: E402
 from grader.engine import GradeConfig, Grader  # noqa: E402
 from grader.sandbox import Limits  # noqa: E402
 
-COURSE = ROOT / "tests" / "fixtures" / "course_layout_correct.py"
+COURSE = ROOT / "grader" / "examples" / "course_layout_correct.py"
 WRONG = [("return model.W_V[layer, head] @ model.W_O[layer, head]", "return model.W_O[layer, head].T @ model.W_V[layer, head].T"),
          ("    if seq_pos is None:\n        inputs = einops", "    if not seq_pos:\n        inputs = einops")]
 HANG = ("    return get_activations(model, data.toks, utils.get_act_name(\"pattern\", layer))[:, head, :, :]",

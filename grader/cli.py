@@ -13,7 +13,6 @@ from pathlib import Path
 from grader.catalogue import IDS
 from grader.sandbox import Limits
 
-EXAMPLE = Path(__file__).resolve().parent / "examples" / "example_submission.py"
 
 
 class UsageError(Exception):
@@ -180,9 +179,14 @@ def run(args: argparse.Namespace) -> int:
         shard = batch.parse_shard(args.shard) if args.shard else None
     except ValueError as e:
         raise UsageError(str(e)) from None
-    paths = args.paths or [str(EXAMPLE)]
     if not args.paths:
-        print(f"No submission given: grading the bundled example {EXAMPLE.name}\n")
+        import tempfile
+
+        from grader.examples import example_submission
+
+        example = example_submission(Path(tempfile.mkdtemp(prefix="bracket-example-")))
+        print(f"No submission given: grading the bundled example {example}\n")
+    paths = args.paths or [str(example)]
     missing = [p for p in paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")

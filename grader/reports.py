@@ -34,7 +34,7 @@ def terminal_table(result: SubmissionResult, width: int = 110) -> str:
     name_w = max(len(i) for i in IDS)
     for e in result.exercises:
         score = f"{e.score:g}/{e.max_score:g}"
-        room = max(width - name_w - 16, 20)
+        room = max(width - name_w - 17, 20)
         note = "" if e.status == "passed" else _first_line(e.feedback, room)
         out.append(f"  {MARKS[e.status]} {e.id:<{name_w}} {score:>7}  {note}".rstrip())
     for note in result.notes:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from grader.catalogue import BY_ID, IDS
-from tests.conftest import FIXTURES, statuses
+from grader.examples import COURSE_LAYOUT_CORRECT
+from tests.conftest import statuses
 from tests.variants import ALTERNATIVE, WRONG, write_variant
 
 pytestmark = pytest.mark.slow
@@ -54,13 +55,13 @@ def test_untouched_template_scores_zero_saying_not_implemented(grader):
 
 
 def test_course_layout_submission_scores_full_marks(grader):
-    result = grader.grade(FIXTURES / "course_layout_correct.py")
+    result = grader.grade(COURSE_LAYOUT_CORRECT)
     assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, e.feedback) for e in result.exercises if e.status != "passed"]
 
 
 @pytest.mark.course_weights
 def test_course_layout_submission_full_marks_on_the_course_model(course_grader):
-    result = course_grader.grade(FIXTURES / "course_layout_correct.py")
+    result = course_grader.grade(COURSE_LAYOUT_CORRECT)
     assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, e.feedback) for e in result.exercises if e.status != "passed"]
 
 

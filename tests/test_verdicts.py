@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+import json
+
 from grader.catalogue import BY_ID
+from grader.catalogue import EXERCISES as EXERCISES_ALL
 from grader.protocol import encode
 from grader.verdicts import judge_adversarial, judge_function, judge_object, judge_unfinished
 
@@ -102,3 +105,31 @@ def test_adversarial_examples_count_valid_misclassified_strings():
     assert r.status == "passed" and r.feedback == "1 of 2 valid strings are misclassified by the model; 2 invalid ignored"
     r = judge_adversarial(ex, msg, 1.0, lambda h, strs: ([False] * len(strs), ""))
     assert r.status == "failed" and "gets all of them right" in r.feedback
+
+
+def test_terminal_table_and_json_read_well_for_a_mixed_submission():
+    from grader import reports
+    from grader.results import ExerciseResult, SubmissionResult
+
+    feedback = {
+        "get_WOV": "6 of 7 cases passed.\n- get_WOV(layer=2, head=1): 3136 of 3136 elements differ (first at index [0, 0]); "
+                   "largest difference 1.9 (allowed 0.0011); likely cause: the matrix is transposed",
+        "get_ln_fit": "not implemented (raises NotImplementedError)",
+        "embedding": "no function named `embedding` was found; did you rename it? closest: embed",
+        "get_attn_probs": "stopped: this item ran past its limit of 120 s",
+    }
+    statuses = {"get_WOV": "failed", "get_ln_fit": "failed", "embedding": "missing", "get_attn_probs": "timeout"}
+    ex = tuple(ExerciseResult(e.id, statuses.get(e.id, "passed"), 0.0 if e.id in statuses else 1.0, 1.0,
+                              feedback.get(e.id, "all 3 cases passed")) for e in EXERCISES_ALL)
+    result = SubmissionResult("alice.ipynb", ex, ("cell 4 raised NameError: name 'px' is not defined",), 12.0)
+    table = reports.terminal_table(result)
+    lines = table.splitlines()
+    assert lines[0] == "alice.ipynb: 19 / 23"
+    assert all(len(line) <= 110 for line in lines)
+    wov = next(line for line in lines if " get_WOV " in line)
+    assert wov.startswith("  FAIL get_WOV") and "get_WOV(layer=2, head=1)" in wov
+    assert next(line for line in lines if " embedding " in line).startswith("  MISS embedding")
+    assert "TIME get_attn_probs" in table and "note: cell 4 raised NameError" in table
+    data = json.loads(reports.json_text([result]))["submissions"][0]
+    assert data["score"] == 19 and [e["id"] for e in data["exercises"]] == [e.id for e in EXERCISES_ALL]
+    assert {e["status"] for e in data["exercises"]} == {"passed", "failed", "missing", "timeout"}
