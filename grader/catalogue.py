@@ -38,9 +38,11 @@ class Case:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     each: tuple = ()  # if set: call once per entry (each a tuple of args); the answer is the list
+    memory_limit: int = 0  # if set: the largest tensor the call may create (elements); more -> partial
 
     def to_json(self) -> dict:
-        return {"label": self.label, "args": list(self.args), "kwargs": self.kwargs, "each": [list(a) for a in self.each]}
+        return {"label": self.label, "args": list(self.args), "kwargs": self.kwargs, "each": [list(a) for a in self.each],
+                "measure_memory": bool(self.memory_limit)}
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,7 @@ class Exercise:
     points: float = 1.0
     partial: bool = False  # partial credit: the fraction of cases passed
     calls: tuple[str, ...] = ()  # other items this one usually calls (for feedback)
+    memory_penalty: float = 0.0  # share of the points lost when a memory_limit case is exceeded
 
     @property
     def function(self) -> str:
@@ -94,6 +97,10 @@ def _near_misses() -> list[str]:
         n = rng.choice(range(10, 41, 2))
         out.append("".join(rng.choice("()") for _ in range(n)))
     return list(dict.fromkeys(out))
+
+
+MEMORY_STRS = _all_strings(8)  # 510 distinct strings of 1 to 8 brackets: sequences of at most 10
+DATA_MEMORY = {"$data": {"strs": MEMORY_STRS}}
 
 
 def _vector(seed: int, dim: int = 56) -> dict:
@@ -181,7 +188,10 @@ EXERCISES: tuple[Exercise, ...] = (
              "tensor", FIT, tuple(
         [Case(f"layer={layer}", (MAIN, DATA_FIT, layer)) for layer in range(3)]
         + [Case("second model, layer=1", (ALT, DATA_FIT, 1))]
-    ), calls=("get_pre_20_dir", "get_activations")),
+        # short sequences: only a [batch, neuron, d_model] tensor reaches batch * 56 * 56 / 2 elements
+        + [Case(f"memory: {len(MEMORY_STRS)} short strings, layer=1", (MAIN, DATA_MEMORY, 1),
+                memory_limit=len(MEMORY_STRS) * 56 * 56 // 2)]
+    ), calls=("get_pre_20_dir", "get_activations"), memory_penalty=0.5),
     Exercise("get_q_and_k_for_given_input", "18. get_q_and_k_for_given_input", "function", "tensor_pair", MATMUL, tuple(
         [Case(f"parens={p!r}, layer={layer}", (MAIN, TOKENIZER, p, layer)) for p in ("(()())", "))((()") for layer in range(3)]
         + [Case("second model, parens='()(', layer=1", (ALT, TOKENIZER, "()(", 1))]

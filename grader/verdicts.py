@@ -54,6 +54,11 @@ def judge_case(ex: Exercise, msg: dict, expected: Any, all_expected: dict[str, A
         problem = compare.COMPARATORS[ex.expect](got, expected, ex.tolerance)
     if problem and all_expected and len(all_expected) > 1:
         problem += cross_case_hint(ex, label, got, all_expected)
+    limit = next((c.memory_limit for c in ex.cases if c.label == label), 0)
+    largest = msg.get("largest_tensor")
+    if problem is None and limit and isinstance(largest, int) and largest >= limit:
+        return CaseOutcome(label, True, "memory", f"on {label} it creates a tensor of {largest:,} elements, the size "
+                           "of the full [batch, neuron, d_model] output it is meant to avoid: project before multiplying")
     return CaseOutcome(label, problem is None, "pass" if problem is None else "wrong", problem or "")
 
 
@@ -61,6 +66,11 @@ def summarise(ex: Exercise, outcomes: list[CaseOutcome], points: float) -> Exerc
     """Aggregate case outcomes: all pass -> passed; some -> partial (if declared) or failed."""
     n_pass = sum(o.passed for o in outcomes)
     total = len(outcomes)
+    heavy = [o for o in outcomes if o.kind == "memory"]
+    if total and n_pass == total and heavy:
+        score = round(points * (1 - ex.memory_penalty), 4)
+        return ExerciseResult(ex.id, "partial", score, points, f"all {total} cases give the right values, but "
+                              f"{heavy[0].message}", tuple(outcomes))
     if total and n_pass == total:
         return ExerciseResult(ex.id, "passed", points, points, f"all {total} cases passed", tuple(outcomes))
     failing = [o for o in outcomes if not o.passed]

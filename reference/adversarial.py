@@ -14,7 +14,16 @@ import random
 COURSE_EXAMPLE = "(" * 15 + ")" * 15 + ")(" + "(" * 4 + ")" * 4
 
 # Found by `python -m reference.adversarial` for each model, keyed by reference.model.parameter_hash.
-KNOWN: dict[str, list[str]] = {}
+KNOWN: dict[str, list[str]] = {
+    # our shipped model (reference/assets/brackets_model.safetensors): a long balanced run, then a
+    # single dip below zero that the model's averaged elevation is too coarse to see
+    "46a14578c1978eff891a645671f3ee204b2357318ad44146d9130a5435a1276d": [
+        "((((((((((((((((())))))))))))))))))(",
+        "((((((((((((((())))))))))))))))(()()()",
+        "(((((((((((((()))))))))))))))((((())))",
+        "((((((((((((((((())))))))))))))))))(()",
+    ],
+}
 
 COURSE_MODEL_EXAMPLES = [COURSE_EXAMPLE]
 

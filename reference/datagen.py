@@ -28,6 +28,12 @@ LENGTHS = list(range(2, 42, 2))
 _HEAD = [17.0, 12.0, 9.0, 7.0, 6.0, 5.0, 4.0]
 LENGTH_WEIGHTS = _HEAD + [3.0] * (len(LENGTHS) - len(_HEAD))
 P_BALANCED = 0.46
+# Of the unbalanced strings, this share fails on total elevation (the rest: total zero, but the
+# running count goes negative); and of those, this share are the hardest near misses (one "()"
+# of a balanced string swapped). Both set so the data is about as hard as the course's (about 10%
+# of all strings fail only by going negative; about 35 in 10,000 are such near misses of 30+).
+P_ELEVATION = 0.82
+P_SWAP = 0.3
 
 
 def random_balanced(n: int, rng: random.Random) -> str:
@@ -60,10 +66,10 @@ def random_elevation_failure(n: int, rng: random.Random) -> str:
             return s
 
 
-def random_negative_failure(n: int, rng: random.Random) -> str:
+def random_negative_failure(n: int, rng: random.Random, p_swap: float = P_SWAP) -> str:
     """Equal numbers of ( and ) but the running count drops below zero somewhere."""
     while True:
-        if rng.random() < 0.5:
+        if rng.random() < p_swap:
             # near miss: swap one adjacent "()" of a balanced string into ")("
             s = list(random_balanced(n, rng))
             spots = [i for i in range(n - 1) if s[i] == "(" and s[i + 1] == ")"]
@@ -78,7 +84,10 @@ def random_negative_failure(n: int, rng: random.Random) -> str:
             return s
 
 
-def generate(n_examples: int = 100_000, seed: int = 0) -> list[tuple[str, bool]]:
+def generate(n_examples: int = 100_000, seed: int = 0, p_elevation: float = P_ELEVATION,
+             p_swap: float = P_SWAP) -> list[tuple[str, bool]]:
+    """`n_examples` labelled strings. The first models were trained on p_elevation=0.6, p_swap=0.5
+    (harder than the course's data); see reference/assets/manifest.json."""
     rng = random.Random(seed)
     out = []
     for _ in range(n_examples):
@@ -86,10 +95,10 @@ def generate(n_examples: int = 100_000, seed: int = 0) -> list[tuple[str, bool]]
         r = rng.random()
         if r < P_BALANCED:
             s = random_balanced(n, rng)
-        elif r < P_BALANCED + (1 - P_BALANCED) * 0.6 or n == 2:
+        elif r < P_BALANCED + (1 - P_BALANCED) * p_elevation or n == 2:
             s = random_elevation_failure(n, rng)
         else:
-            s = random_negative_failure(n, rng)
+            s = random_negative_failure(n, rng, p_swap)
         out.append((s, is_balanced(s)))
     return out
 
@@ -100,9 +109,11 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--n", type=int, default=100_000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--p-elevation", type=float, default=P_ELEVATION)
+    p.add_argument("--p-swap", type=float, default=P_SWAP)
     p.add_argument("--out", type=Path, default=DEFAULT_DATA)
     a = p.parse_args(argv)
-    data = generate(a.n, a.seed)
+    data = generate(a.n, a.seed, a.p_elevation, a.p_swap)
     a.out.write_text(json.dumps(data, separators=(",", ":")))
     bal = sum(b for _, b in data) / len(data)
     print(f"wrote {len(data)} examples to {a.out} ({bal:.1%} balanced, {len(set(s for s, _ in data))} unique)")

@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import json
 import random
+import sys
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -19,8 +20,8 @@ import torch as t
 import torch.nn.functional as F
 
 from reference.brackets import SimpleTokenizer
-from reference.datagen import generate
-from reference.model import ASSETS, DEFAULT_WEIGHTS, build_model, load_data_tuples, predict_balanced
+from reference.datagen import P_ELEVATION, P_SWAP, generate
+from reference.model import ASSETS, DEFAULT_WEIGHTS, build_model, load_data_tuples, predict_balanced, read_state_dict
 
 HELD_OUT = 10_000
 BUCKETS = ((2, 8), (10, 16), (18, 24), (26, 32), (34, 40))
@@ -35,11 +36,12 @@ def accuracy_by_length(model, tuples) -> dict[int, dict]:
     return {n: {"correct": c, "total": tot, "accuracy": c / tot} for n, (c, tot) in sorted(by_len.items())}
 
 
-def train(steps: int, batch_size: int, lr: float, seed: int, fresh: int, init: Path | None = None) -> tuple:
+def train(steps: int, batch_size: int, lr: float, seed: int, fresh: int, init: Path | None = None,
+          data: Path | None = None, p_elevation: float = P_ELEVATION, p_swap: float = P_SWAP) -> tuple:
     t.manual_seed(seed)
     random.seed(seed)
-    tuples = load_data_tuples()
-    train_tuples = tuples[HELD_OUT:] + generate(fresh, seed=seed + 1)
+    tuples = load_data_tuples(data)
+    train_tuples = tuples[HELD_OUT:] + generate(fresh, seed + 1, p_elevation, p_swap)
     tokenizer = SimpleTokenizer("()")
     # Batches are drawn from one bucket of lengths at a time (buckets equally likely): little
     # compute is spent on padding, the long strings (where the errors are) get their share of the
@@ -78,6 +80,18 @@ def train(steps: int, batch_size: int, lr: float, seed: int, fresh: int, init: P
     return model, tuples[:HELD_OUT], time.time() - t0
 
 
+def previous_stages(init: Path | None) -> list[dict]:
+    """A fine-tuning run records the runs its starting weights came from (their manifest)."""
+    if init is None:
+        return []
+    manifest = init.parent / "manifest.json"
+    if not manifest.exists():
+        return [{"weights_sha256": hashlib.sha256(init.read_bytes()).hexdigest()}]
+    m = json.loads(manifest.read_text())
+    return m.get("earlier_stages", []) + [{**m["training"], "weights_sha256": m["sha256"],
+                                           "held_out_accuracy": m["held_out_accuracy"]}]
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--steps", type=int, default=6000)
@@ -86,10 +100,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fresh", type=int, default=200_000, help="extra generated training strings")
     p.add_argument("--init", type=Path, default=None, help="start from these weights (fine-tuning)")
+    p.add_argument("--data", type=Path, default=None, help="data file (default: the shipped one)")
+    p.add_argument("--p-elevation", type=float, default=P_ELEVATION, help="generator setting for fresh strings")
+    p.add_argument("--p-swap", type=float, default=P_SWAP, help="generator setting for fresh strings")
     p.add_argument("--out", type=Path, default=DEFAULT_WEIGHTS)
     a = p.parse_args(argv)
     t.set_num_threads(2)
-    model, held_out, seconds = train(a.steps, a.batch_size, a.lr, a.seed, a.fresh, a.init)
+    model, held_out, seconds = train(a.steps, a.batch_size, a.lr, a.seed, a.fresh, a.init, a.data, a.p_elevation, a.p_swap)
     by_len = accuracy_by_length(model, held_out)
     total = sum(v["correct"] for v in by_len.values()) / sum(v["total"] for v in by_len.values())
     first = accuracy_by_length(model, held_out[:5000])
@@ -105,9 +122,11 @@ def main(argv: list[str] | None = None) -> None:
         "weights": a.out.name,
         "sha256": hashlib.sha256(a.out.read_bytes()).hexdigest(),
         "data": "brackets_data.json",
-        "data_sha256": hashlib.sha256((ASSETS / "brackets_data.json").read_bytes()).hexdigest(),
-        "training": {**{k: v for k, v in vars(a).items() if k not in ("out", "init")}, "seconds": round(seconds),
-                     "torch": t.__version__, "held_out": f"examples 0-{HELD_OUT - 1} of the data file"},
+        "data_sha256": hashlib.sha256(Path(a.data or ASSETS / "brackets_data.json").read_bytes()).hexdigest(),
+        "training": {**{k: v for k, v in vars(a).items() if k not in ("out", "init", "data")}, "seconds": round(seconds),
+                     "torch": t.__version__, "held_out": f"examples 0-{HELD_OUT - 1} of the data file",
+                     "command": "python -m reference.train " + " ".join(argv if argv is not None else sys.argv[1:])},
+        "earlier_stages": previous_stages(a.init),
         "held_out_accuracy": total,
         "first_5000_accuracy": first_acc,
         "accuracy_by_length": {str(n): v for n, v in by_len.items()},

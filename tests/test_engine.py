@@ -101,6 +101,24 @@ def test_correct_answers_written_differently_pass(grader, solved_dir, tmp_path):
     assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, e.feedback) for e in result.exercises if e.status != "passed"]
 
 
+def test_low_memory_item_built_the_heavy_way_gets_partial_credit(grader, solved_dir, tmp_path):
+    from dataclasses import replace
+
+    heavy = """
+def get_out_by_neuron_in_20_dir_less_memory(model, data, layer):
+    return get_out_by_neuron_in_20_dir(model, data, layer)  # right values, full [batch, neuron, d_model] tensor
+"""
+    path = write_variant(solved_dir / "exercises.py", tmp_path / "heavy.py",
+                         {"get_out_by_neuron_in_20_dir_less_memory": heavy})
+    g = type(grader).__new__(type(grader))
+    g.__dict__.update(grader.__dict__)
+    g.config = replace(grader.config, only=("get_out_by_neuron_in_20_dir_less_memory", "get_out_by_neuron_in_20_dir"))
+    e = {x.id: x for x in g.grade(path).exercises}
+    assert e["get_out_by_neuron_in_20_dir"].status == "passed"
+    assert e["get_out_by_neuron_in_20_dir_less_memory"].status == "partial"
+    assert e["get_out_by_neuron_in_20_dir_less_memory"].score == 0.5
+
+
 def test_renamed_function_is_reported_with_a_hint(grader, solved_dir, tmp_path):
     src = (solved_dir / "exercises.py").read_text().replace("def get_WOV(", "def get_W_OV(").replace(
         "get_WOV(model, 2, 0)", "get_W_OV(model, 2, 0)").replace("get_WOV(model, 0, 0)", "get_W_OV(model, 0, 0)")

@@ -133,3 +133,15 @@ def test_terminal_table_and_json_read_well_for_a_mixed_submission():
     data = json.loads(reports.json_text([result]))["submissions"][0]
     assert data["score"] == 19 and [e["id"] for e in data["exercises"]] == [e.id for e in EXERCISES_ALL]
     assert {e["status"] for e in data["exercises"]} == {"passed", "failed", "missing", "timeout"}
+
+
+def test_building_the_full_tensor_in_the_low_memory_item_costs_part_of_the_points():
+    ex = BY_ID["get_out_by_neuron_in_20_dir_less_memory"]
+    memory_case = next(c for c in ex.cases if c.memory_limit)
+    expected = {c.label: np.ones((3, 56), np.float32) for c in ex.cases}
+    msgs = [{"kind": "case", "item": ex.id, "case": c.label, "ok": True, "value": encode(np.ones((3, 56), np.float32)),
+             **({"largest_tensor": memory_case.memory_limit * 2} if c.memory_limit else {})} for c in ex.cases]
+    r = judge_function(ex, msgs, expected, 2.0)
+    assert r.status == "partial" and r.score == 1.0 and "[batch, neuron, d_model]" in r.feedback
+    msgs[-1]["largest_tensor"] = 1000
+    assert judge_function(ex, msgs, expected, 2.0).status == "passed"

@@ -82,16 +82,27 @@ def call_case(fn: Callable, case: dict, factory, case_seconds: float) -> dict:
     try:
         calls = case["each"] or [None]
         values = []
+        largest = 0
         cancel = _alarm(case_seconds)
         try:
             for each_args in calls:
                 _reset_globals()
                 args, kwargs = factory.build(each_args if each_args is not None else case["args"], case["kwargs"])
-                values.append(fn(*args, **kwargs))
+                if case.get("measure_memory"):
+                    from grader.worker.memory import LargestTensor
+
+                    with LargestTensor() as watch:
+                        values.append(fn(*args, **kwargs))
+                    largest = max(largest, watch.numel)
+                else:
+                    values.append(fn(*args, **kwargs))
         finally:
             cancel()
         value = values if case["each"] else values[0]
-        return {"ok": True, "value": encode(value), "seconds": round(time.monotonic() - started, 4)}
+        reply = {"ok": True, "value": encode(value), "seconds": round(time.monotonic() - started, 4)}
+        if case.get("measure_memory"):
+            reply["largest_tensor"] = largest
+        return reply
     except ProtocolError as e:
         return {"ok": False, "error": {"kind": "protocol", "type": "ProtocolError", "message": str(e), "traceback": ""}}
     except BaseException as e:  # student code may raise anything, SystemExit included

@@ -41,3 +41,20 @@ class PeakTensorMemory(TorchDispatchMode):
                 self.peak_bytes = max(self.peak_bytes, self.current)
                 weakref.finalize(value, self._forget, key)
         return out
+
+
+class LargestTensor(TorchDispatchMode):
+    """`with LargestTensor() as m: f()` then `m.numel`: the most elements of any tensor created.
+    On inputs with short sequences, only a [batch, neuron, d_model] tensor reaches batch*d_mlp*d_model,
+    so this tells whether a function built it, whatever else it allocated."""
+
+    def __init__(self):
+        super().__init__()
+        self.numel = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for value in tree_flatten(out)[0]:
+            if isinstance(value, torch.Tensor):
+                self.numel = max(self.numel, value.numel())
+        return out
