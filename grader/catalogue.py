@@ -59,6 +59,10 @@ MATMUL = Tolerance(1e-5, 1e-4, "a few float32 products and sums: einsum, matmul,
                    "recomputation differ by ~1e-6 of the largest value; a wrong formula differs by ~1e-1")
 FIT = Tolerance(1e-4, 2e-3, "through sklearn's least-squares fit of float32 activations: float64 inputs or "
                 "another solver move coefficients by ~1e-4 relative; wrong positions or centering move them by >1e-1")
+V_LR = Tolerance(1e-12, 0.05, "v_L and v_R each: the layer-0 ln1 fit over all positions is rank-deficient (its "
+                 "inputs, token plus position embeddings, span fewer than d_model dimensions), so their common part "
+                 "moves by up to ~10% between correct runs (thread count alone); v_L - v_R is identifiable (it "
+                 "moves by ~1e-6) and is compared at the fit tolerance")
 STATISTICAL = Tolerance(0.0, 0.0, "random: judged by a confidence interval around 1/d (see compare.avg_squared_cos_sim)")
 
 
@@ -75,6 +79,7 @@ class Exercise:
     partial: bool = False  # partial credit: the fraction of cases passed
     calls: tuple[str, ...] = ()  # other items this one usually calls (for feedback)
     memory_penalty: float = 0.0  # share of the points lost when a memory_limit case is exceeded
+    difference_tolerance: Tolerance | None = None  # pairs: also compare first - second at this tolerance
 
     @property
     def function(self) -> str:
@@ -201,8 +206,8 @@ EXERCISES: tuple[Exercise, ...] = (
         Case("char=')'", (MAIN, TOKENIZER, ")")),
         Case("second model, char=')'", (ALT, TOKENIZER, ")")),
     )),
-    Exercise("v_L_v_R", "20. v_L and v_R", "object", "tensor_pair", FIT, names=("v_L", "v_R"),
-             calls=("get_ln_fit", "get_WOV", "embedding")),
+    Exercise("v_L_v_R", "20. v_L and v_R", "object", "tensor_pair", V_LR, names=("v_L", "v_R"),
+             calls=("get_ln_fit", "get_WOV", "embedding"), difference_tolerance=FIT),
     Exercise("cos_sim_with_MLP_weights", "21. cos_sim_with_MLP_weights", "function", "tensor", MATMUL, tuple(
         [Case(f"layer={layer}, a random v", (MAIN, {"$tensor": _vector(layer)["$tensor"]}, layer)) for layer in range(3)]
         + [Case("second model, layer=0", (ALT, {"$tensor": _vector(9)["$tensor"]}, 0))]

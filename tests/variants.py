@@ -255,7 +255,7 @@ def get_out_by_neuron_in_20_dir(model, data, layer):
 def get_out_by_neuron_in_20_dir_less_memory(model, data, layer):
     d = get_pre_20_dir(model, data)
     post = get_activations(model, data.toks, utils.get_act_name("post", layer))[:, 1]
-    return einops.einsum(post, model.W_out[layer], d, "b n, n d, d -> b n")
+    return einops.einsum(post, model.W_out[layer] @ d.to(post.dtype), "b n, n -> b n")
 ''',
     "get_q_and_k_for_given_input": '''
 def get_q_and_k_for_given_input(model, tokenizer, parens, layer):

@@ -91,7 +91,9 @@ def call_case(fn: Callable, case: dict, factory, case_seconds: float) -> dict:
                 if case.get("measure_memory"):
                     from grader.worker.memory import LargestTensor
 
-                    with LargestTensor() as watch:
+                    model = next((a for a in args if hasattr(a, "cfg")), None)
+                    trailing = (model.cfg.d_mlp, model.cfg.d_model) if model is not None else (56, 56)
+                    with LargestTensor(trailing) as watch:
                         values.append(fn(*args, **kwargs))
                     largest = max(largest, watch.numel)
                 else:

@@ -44,17 +44,20 @@ class PeakTensorMemory(TorchDispatchMode):
 
 
 class LargestTensor(TorchDispatchMode):
-    """`with LargestTensor() as m: f()` then `m.numel`: the most elements of any tensor created.
-    On inputs with short sequences, only a [batch, neuron, d_model] tensor reaches batch*d_mlp*d_model,
-    so this tells whether a function built it, whatever else it allocated."""
+    """`with LargestTensor((56, 56)) as m: f()` then `m.numel`: the most elements of any tensor of
+    3 or more dimensions created whose last two sizes are `trailing` ([..., neuron, d_model]). The
+    model's own forward pass builds big tensors of other shapes (TransformerLens's per-head results
+    are [batch, seq, head, d_head, d_model] before summing), so only this shape tells whether a
+    function built the per-neuron output it was meant to avoid."""
 
-    def __init__(self):
+    def __init__(self, trailing: tuple[int, int]):
         super().__init__()
+        self.trailing = tuple(trailing)
         self.numel = 0
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
         for value in tree_flatten(out)[0]:
-            if isinstance(value, torch.Tensor):
+            if isinstance(value, torch.Tensor) and value.dim() >= 3 and tuple(value.shape[-2:]) == self.trailing:
                 self.numel = max(self.numel, value.numel())
         return out

@@ -130,7 +130,7 @@ for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents][:6]:
             pass
 ''' + WRONG_DIR, "get_post_final_ln_dir", ("failed",)),
     Hostile("sys_exit_at_import", "calls sys.exit while being executed (the later cells still count)",
-            "sys.exit(3)\n" + WRONG_DIR, "get_post_final_ln_dir", ("failed",)),
+            "sys.exit(3)\n# %%\n" + WRONG_DIR, "get_post_final_ln_dir", ("failed",)),
     Hostile("os_exit_in_item", "calls os._exit inside the graded function",
             "def get_post_final_ln_dir(model):\n    os._exit(7)\n", "get_post_final_ln_dir", ("error",)),
     Hostile("kill_parent", "sends SIGKILL to its parent process (the grader)",
@@ -146,7 +146,7 @@ for folder in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents][:6]:
             "def get_post_final_ln_dir(model):\n    return t.empty(16 * 1024**3)\n", "get_post_final_ln_dir", ("error",)),
     Hostile("slow_leak", "leaks memory 100 MB at a time, capped at 3 GB by itself",
             "_leak = []\ndef get_post_final_ln_dir(model):\n    for _ in range(30):\n        _leak.append(bytearray(100 * 1024**2))\n"
-            "    return t.zeros(model.cfg.d_model)\n", "get_post_final_ln_dir", ("failed", "error")),
+            "    return t.zeros(model.cfg.d_model)\n", "get_post_final_ln_dir", ("failed", "error", "timeout")),
     Hostile("output_flood", "prints 100 MB to stdout",
             "def get_post_final_ln_dir(model):\n    chunk = 'x' * (1024 * 1024)\n    for _ in range(100):\n        print(chunk)\n"
             "    return model.W_U[:, 0] - model.W_U[:, 1]\n", "get_post_final_ln_dir", ("passed",)),

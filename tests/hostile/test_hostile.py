@@ -69,7 +69,7 @@ def snapshot(folder: Path) -> set[str]:
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_hostile_submission(case: Hostile, hostile_grader, tmp_path, listener, monkeypatch):
     port, hits = listener
-    code = BASE + "\n\nPORT = %d\n\n\n" % port + case.code
+    code = BASE + "\n\nPORT = %d\n\n\n# %%%%\n" % port + case.code  # the attack in cells of its own
     sub = tmp_path / "subs" / ("hostile.ipynb" if case.notebook else "hostile.py")
     sub.parent.mkdir()
     sub.write_text(notebook_of(code) if case.notebook else code)
