@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable
@@ -28,15 +29,31 @@ def _first_line(text: str, width: int) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
-def terminal_table(result: SubmissionResult, width: int = 110) -> str:
-    """A per-exercise table for one submission, with the first line of feedback for each item."""
-    out = [f"{result.path}: {result.score:g} / {result.max_score:g}"]
+def _headline(text: str, width: int) -> str:
+    """The most useful part of an item's feedback in one line: the likely cause when there is one,
+    else what differs, then the argument combination in brackets."""
+    line = _first_line(text, 10_000)
+    m = re.match(r"^[A-Za-z_]\w*\((.*?)\): (.*)$", line)
+    case, msg = (m.group(1), m.group(2)) if m else ("", line)
+    if "; likely cause: " in msg:
+        msg = "likely cause: " + msg.split("; likely cause: ", 1)[1]
+    tail = f" [{case}]" if case else ""
+    if len(tail) > width // 2:
+        tail = tail[: width // 2 - 4] + "...]"
+    if len(msg) + len(tail) > width:  # shorten the message, keep which case it was
+        msg = msg[: max(width - len(tail) - 3, 0)] + "..."
+    return msg + tail
+
+
+def terminal_table(result: SubmissionResult, width: int = 120) -> str:
+    """A per-exercise table for one submission, with the gist of the feedback for each item."""
+    out = [f"{result.path}: {result.score:.4g} / {result.max_score:g}"]
     name_w = max(len(i) for i in IDS)
     for e in result.exercises:
-        score = f"{e.score:g}/{e.max_score:g}"
-        room = max(width - name_w - 17, 20)
-        note = "" if e.status == "passed" else _first_line(e.feedback, room)
-        out.append(f"  {MARKS[e.status]} {e.id:<{name_w}} {score:>7}  {note}".rstrip())
+        score = f"{e.score:.3g}/{e.max_score:g}"
+        room = max(width - name_w - 18, 20)
+        note = "" if e.status == "passed" else _headline(e.feedback, room)
+        out.append(f"  {MARKS[e.status]} {e.id:<{name_w}} {score:>8}  {note}".rstrip())
     for note in result.notes:
         out.append(f"  note: {_first_line(note, width - 8)}")
     return "\n".join(out)
