@@ -19,7 +19,7 @@ from typing import Any
 import torch as t
 
 from grader.protocol import decode
-from reference.brackets import BracketsDataset, SimpleTokenizer
+from reference.brackets import BracketsDataset, SimpleTokenizer, is_balanced
 from reference.model import build_model, load_data_tuples, read_state_dict
 
 ALT_SEED = 1234
@@ -112,11 +112,4 @@ class InputFactory:
         return [make(a) for a in args], {k: make(v) for k, v in kwargs.items()}
 
 
-@lru_cache(maxsize=100_000)
-def _balanced(s: str) -> bool:
-    depth = 0
-    for c in s:
-        depth += 1 if c == "(" else -1
-        if depth < 0:
-            return False
-    return depth == 0
+_balanced = lru_cache(maxsize=100_000)(is_balanced)

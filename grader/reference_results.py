@@ -26,7 +26,7 @@ CODE_FILES = ("reference/solutions.py", "reference/brackets.py", "reference/mode
               "grader/inputs.py", "grader/protocol.py")
 
 
-PRIVATE_SOURCES = ("solutions", "datagen")  # answers (and the labelling rule) workers must not read
+PRIVATE_SOURCES = ("solutions",)  # the answers: workers must not read them
 
 
 def cache_dir() -> Path:

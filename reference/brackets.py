@@ -97,3 +97,13 @@ class BracketsDataset:
     def with_start_char(cls, data_tuples: Sequence, start_char: str) -> "BracketsDataset":
         return cls([(s, b) for (s, b) in data_tuples if s[:1] == start_char])
 
+
+def is_balanced(parens: str) -> bool:
+    """The labelling rule of the data: the running count of "(" minus ")" never drops below zero
+    and ends at zero. (It is also item 1's answer; the data's labels give it away anyway.)"""
+    depth = 0
+    for c in parens:
+        depth += 1 if c == "(" else -1
+        if depth < 0:
+            return False
+    return depth == 0

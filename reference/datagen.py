@@ -12,16 +12,7 @@ import json
 import random
 from pathlib import Path
 
-
-
-def is_balanced(parens: str) -> bool:
-    """Ground truth used to label data: running count never below zero, and zero at the end."""
-    depth = 0
-    for c in parens:
-        depth += 1 if c == "(" else -1
-        if depth < 0:
-            return False
-    return depth == 0
+from reference.brackets import is_balanced  # noqa: F401 - the labelling rule, re-exported
 
 LENGTHS = list(range(2, 42, 2))
 # Relative weight of each even length 2..40; the tail (16-40) is flat at about 3% each.

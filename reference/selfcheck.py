@@ -27,15 +27,9 @@ def _close(got, expected, what: str, atol: float = 1e-4) -> None:
 
 
 def _labels(strs):
-    def bal(s):
-        d = 0
-        for c in s:
-            d += 1 if c == "(" else -1
-            if d < 0:
-                return False
-        return d == 0
+    from reference.brackets import is_balanced
 
-    return [bal(s) for s in strs]
+    return [is_balanced(s) for s in strs]
 
 
 def is_balanced_forloop(fn, data) -> None:
