@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from grader.catalogue import BY_ID, EXERCISES, IDS, Exercise, exercise_job
+from grader.catalogue import EXERCISES, IDS, Exercise, exercise_job
 from grader.reference_results import ReferenceResults, harden, public_data, truncated_data, weights_as_pt
 from grader.results import ExerciseResult, SubmissionResult
 from grader.sandbox import Limits, WorkerRun, run_worker
@@ -270,7 +270,3 @@ class Grader:
             futures = [pool.submit(self.grade, p) for p in find_submissions(paths)]
             for future in as_completed(futures):
                 yield future.result()
-
-
-def exercise(id_: str) -> Exercise:
-    return BY_ID[id_]

@@ -16,6 +16,7 @@ from grader.catalogue import EXERCISES, IDS, Exercise
 
 RESULT_KEY = pytest.StashKey[dict]()  # submission path -> SubmissionResult
 SELECTED_KEY = pytest.StashKey[dict]()  # submission path -> ids selected after -k / -m
+GRADER_KEY = pytest.StashKey[object]()  # the Grader, made on first use
 PROPERTY = "bracket_grader_result"
 
 
@@ -105,14 +106,14 @@ def _grader(config: pytest.Config):
     from grader.engine import GradeConfig, Grader
     from grader.sandbox import Limits
 
-    if not hasattr(config, "_bracket_grader"):
+    if GRADER_KEY not in config.stash:
         timeout = config.getoption("bracket_timeout")
         limits = Limits(item_seconds=timeout) if timeout else Limits()
         points_file = config.getoption("bracket_points")
-        config._bracket_grader = Grader(GradeConfig(
+        config.stash[GRADER_KEY] = Grader(GradeConfig(
             config.getoption("bracket_weights"), config.getoption("bracket_data"),
             config.getoption("bracket_device"), limits, read_points(points_file) if points_file else {}))
-    return config._bracket_grader
+    return config.stash[GRADER_KEY]
 
 
 def _grade(config: pytest.Config, submission: Path):

@@ -2,7 +2,7 @@
 so a score always exists. Reports read these and hold no scoring logic."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Literal
 
 Status = Literal["passed", "partial", "failed", "error", "timeout", "missing", "not_autograded"]
@@ -58,10 +58,6 @@ class SubmissionResult:
         for e in self.exercises:
             counts[e.status] += 1
         return counts
-
-
-def to_dict(obj) -> dict:
-    return asdict(obj)
 
 
 def submission_from_json(data: dict) -> SubmissionResult:
