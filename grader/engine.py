@@ -172,8 +172,8 @@ class Grader:
                     status, why = self._why(run, limits)
                     finished[ex.id] = verdicts.judge_unfinished(ex, self.points(ex), status, why)
             remaining = [e for e in remaining if e.id not in done_ids and e.id not in finished]
-            started = any(m["kind"] == "start" for m in run.messages)
-            if remaining and not started:  # it fails before grading begins: a restart would too
+            graded_any = any(m["kind"] == "start" for m in run.messages)
+            if remaining and not graded_any:  # it fails before grading begins: a restart would too
                 status, why = self._why(run, limits, before_items=True)
                 for ex in remaining:
                     finished[ex.id] = verdicts.judge_unfinished(ex, self.points(ex), status, why)

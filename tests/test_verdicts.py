@@ -145,3 +145,13 @@ def test_building_the_full_tensor_in_the_low_memory_item_costs_part_of_the_point
     assert r.status == "partial" and r.score == 1.0 and "[batch, neuron, d_model]" in r.feedback
     msgs[-1]["largest_tensor"] = 1000
     assert judge_function(ex, msgs, expected, 2.0).status == "passed"
+
+
+def test_a_submission_records_how_long_it_took(grader, tmp_path):
+    """The report's `seconds` is the wall time of that submission (a bad file fails fast)."""
+    bad = tmp_path / "broken.ipynb"
+    bad.write_text("{ not json")
+    result = grader.grade(bad)
+    assert 0 < result.seconds < 120
+    assert all(e.status == "error" and "could not be read" in e.feedback for e in result.exercises
+               if e.status != "not_autograded")
