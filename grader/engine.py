@@ -163,12 +163,12 @@ class Grader:
                    "notebook_mode": self.config.notebook_mode,
                    "items": [exercise_job(e) for e in remaining]}
             run = run_worker(job, run_dir, limits, deadline, self.pool())
-            ended = self._collect(run, messages, notes, attempt)
+            self._collect(run, messages, notes, attempt)
             done_ids = {m["item"] for m in run.messages if m["kind"] == "end"}
             for ex in remaining:
                 if ex.id in done_ids:
                     continue
-                if run.current_item == ex.id or (ended and ex.id == run.current_item):
+                if run.current_item == ex.id:  # the item it was on when it stopped
                     status, why = self._why(run, limits)
                     finished[ex.id] = verdicts.judge_unfinished(ex, self.points(ex), status, why)
             remaining = [e for e in remaining if e.id not in done_ids and e.id not in finished]
@@ -192,8 +192,8 @@ class Grader:
                 results.append(self._judge(ex, messages[ex.id]))
         return SubmissionResult(str(path), tuple(self._pad(results)), tuple(notes), time.monotonic() - started)
 
-    def _collect(self, run: WorkerRun, messages: dict[str, list[dict]], notes: list[str], attempt: int) -> bool:
-        """File each message under its item; note submission-level events. True if the run ended early."""
+    def _collect(self, run: WorkerRun, messages: dict[str, list[dict]], notes: list[str], attempt: int) -> None:
+        """File each message under its item; note submission-level events."""
         for msg in run.messages:
             if msg["kind"] == "ready" and attempt == 0:
                 for err in (msg.get("cell_errors") or [])[:5]:
@@ -212,7 +212,6 @@ class Grader:
             notes.append(f"output truncated: {run.output_dropped} bytes past the first {len(run.output)} were dropped")
         if run.protocol_errors:
             notes.append(f"{len(run.protocol_errors)} malformed messages from the worker were ignored")
-        return not any(m["kind"] == "done" for m in run.messages)
 
     @staticmethod
     def _why(run: WorkerRun, limits: Limits, before_items: bool = False) -> tuple[str, str]:

@@ -39,9 +39,7 @@ def wants_main(source: str, object_names: list[str]) -> bool:
     except SyntaxError:
         return False
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "MAIN" in ast.unparse(node.test) or (
-            isinstance(node, ast.If) and "__main__" in ast.unparse(node.test)
-        ):
+        if isinstance(node, ast.If) and ("MAIN" in ast.unparse(node.test) or "__main__" in ast.unparse(node.test)):
             for sub in ast.walk(node):
                 if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store) and sub.id in object_names:
                     return True
