@@ -22,8 +22,10 @@ MAIN = {"$model": "main"}
 ALT = {"$model": "alt"}
 TOKENIZER = {"$tokenizer": None}
 DATA_A = {"$data": [0, 60]}  # from students' own `data`
-DATA_FIT = {"$data": [0, 300]}  # enough rows for a well-posed 56-dim fit at one position
-DATA_B = {"$data": [7000, 7300]}  # never in students' `data`
+# fits: enough rows for a well-posed 56-dim fit at one position; strings of at most 20 brackets keep
+# the model's forward pass (most of grading's time) short without changing what is fitted
+DATA_FIT = {"$data": {"from": [0, 1000], "max_len": 20, "n": 240}}
+DATA_B = {"$data": {"from": [7000, 8000], "max_len": 20, "n": 240}}  # never in students' `data`
 SHORT_STRS = ["()", "(())", ")(", "(()", "())(()", "((()))", "()()()", "(()))(", "))((", "(((())))",
               "()(())", "((((", "(()())()", "())", "((())())", "()))((()"]
 DATA_SHORT = {"$data": {"strs": SHORT_STRS}}  # short strings: small [batch, seq, neuron, d_model] tensors
@@ -149,7 +151,7 @@ EXERCISES: tuple[Exercise, ...] = (
         + [Case("second model, layernorm=model.ln_final, seq_pos=0", (ALT, DATA_FIT, {"$module": "ln_final"}), {"seq_pos": 0})]
     ), partial=True, calls=("LN_hook_names", "get_activations")),
     Exercise("get_pre_final_ln_dir", "7. get_pre_final_ln_dir", "function", "tensor", FIT, (
-        Case("data[0:300]", (MAIN, DATA_FIT)),
+        Case("240 short strings of data[0:1000]", (MAIN, DATA_FIT)),
         Case("other data", (MAIN, DATA_B)),
         Case("second model", (ALT, DATA_FIT)),
     ), calls=("get_post_final_ln_dir", "get_ln_fit")),
@@ -173,7 +175,7 @@ EXERCISES: tuple[Exercise, ...] = (
         + [Case("second model, layer=2, head=0", (ALT, 2, 0))]
     )),
     Exercise("get_pre_20_dir", "13. get_pre_20_dir", "function", "tensor", FIT, (
-        Case("data[0:300]", (MAIN, DATA_FIT)),
+        Case("240 short strings of data[0:1000]", (MAIN, DATA_FIT)),
         Case("other data", (MAIN, DATA_B)),
         Case("second model", (ALT, DATA_FIT)),
     ), calls=("get_WOV", "get_ln_fit", "get_pre_final_ln_dir")),

@@ -85,9 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     batch = p.add_argument_group("batches")
     batch.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
     batch.add_argument("--no-warm-pool", action="store_true", help="start a fresh interpreter per submission")
-    batch.add_argument("--notebook-mode", choices=("kernel", "fast"), default="kernel",
-                       help="kernel: run notebooks in a real Jupyter kernel; fast: run their cells in the warm "
-                            "worker (no kernel start; IPython-only features such as get_ipython() are absent)")
+    batch.add_argument("--mode", "--notebook-mode", dest="notebook_mode", choices=("lean", "fast", "kernel"),
+                       default="lean",
+                       help="lean (default): run only the statements grading needs (definitions, set-up, what "
+                            "object items are computed from), in the warm worker; items that do not pass are "
+                            "graded again with every cell run. fast: every cell, in the warm worker. kernel: every "
+                            "cell of a notebook in a real Jupyter kernel (as nbgrader does; slowest)")
     batch.add_argument("--results-log", metavar="FILE",
                        help="append each result here as it finishes (default: next to --json)")
     batch.add_argument("--resume", action="store_true", help="skip submissions already in the results log")

@@ -7,17 +7,18 @@ import shutil
 import threading
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from grader.catalogue import EXERCISES, IDS, Exercise, exercise_job
+from grader.catalogue import BY_ID, EXERCISES, IDS, Exercise, exercise_job
 from grader.reference_results import ReferenceResults, harden, public_data, truncated_data, weights_as_pt
 from grader.results import ExerciseResult, SubmissionResult
 from grader.sandbox import Limits, WorkerRun, run_worker
 from grader import verdicts
 
 MAX_RESTARTS = 3
+RETRY_STATUSES = ("failed", "error", "missing")  # a lean run's verdicts worth a full run's second look
 SUBMISSION_SUFFIXES = (".py", ".ipynb")
 
 
@@ -31,7 +32,10 @@ class GradeConfig:
     only: tuple[str, ...] = ()  # grade these ids only (the rest are reported as not graded)
     extra_models: tuple[str, ...] = ()  # other weights object items may have been computed with
     warm_pool: bool = True  # fork workers from a process that has imported torch & co. once
-    notebook_mode: str = "kernel"  # "kernel": a real Jupyter kernel; "fast": the cells run in the worker
+    # "lean": only the statements grading needs, in the worker (items that do not pass are graded
+    # again with every cell run); "fast": every cell, in the worker; "kernel": every cell of a
+    # notebook in a real Jupyter kernel (modules as "fast")
+    notebook_mode: str = "lean"
 
     def resolved(self) -> "GradeConfig":
         from reference.model import DEFAULT_DATA, DEFAULT_WEIGHTS
@@ -44,6 +48,18 @@ class GradeConfig:
         return GradeConfig(str(self.weights or DEFAULT_WEIGHTS), str(self.data or DEFAULT_DATA), device,
                            self.limits, dict(self.points), tuple(self.only), tuple(self.extra_models), self.warm_pool,
                            self.notebook_mode)
+
+
+def helper_closure(item: str) -> set[str]:
+    """The function items `item` calls, directly or through others (declared in the catalogue)."""
+    out: set[str] = set()
+    todo = list(BY_ID[item].calls)
+    while todo:
+        h = todo.pop()
+        if h not in out and h in BY_ID and BY_ID[h].kind == "function":
+            out.add(h)
+            todo += list(BY_ID[h].calls)
+    return out
 
 
 def find_submissions(paths: Iterable[str | Path]) -> list[Path]:
@@ -139,19 +155,82 @@ class Grader:
         if path.suffix not in SUBMISSION_SUFFIXES:
             return self._all(path, exercises, "error", "a submission is a .py or .ipynb file", started)
         scratch = Path(tempfile.mkdtemp(prefix="bracket-worker-"))
+        scratch.chmod(0o711)  # workers (other uids) pass through to the folder each is given, and list nothing
         try:
             return self._grade_in(path, scratch, exercises, started)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
     def _grade_in(self, path: Path, scratch: Path, exercises: list[Exercise], started: float) -> SubmissionResult:
+        deadline = started + self.config.limits.submission_seconds
+        mode = self.config.notebook_mode
+        results, notes, dropped = self._run(path, scratch / "first", exercises, deadline, mode)
+        retry = [ex for ex, r in zip(exercises, results) if r.status in RETRY_STATUSES]
+        if mode == "lean" and dropped and retry and time.monotonic() < deadline:
+            # the lean run skipped statements; grade what did not pass again with every cell run, so
+            # a statement it should have kept costs time, never a verdict
+            again, more_notes, _ = self._run(path, scratch / "full", retry, deadline, "fast")
+            by_id = {r.id: r for r in again}
+            results = [by_id.get(r.id, r) for r in results]
+            notes += [n for n in more_notes if n not in notes]
+            notes.append(f"{len(retry)} item(s) that did not pass were graded again with every cell run")
+            mode = "fast"
+        if time.monotonic() < deadline:
+            results = self._given_correct_helpers(path, scratch, exercises, results, deadline,
+                                                  "fast" if mode == "fast" else "lean")
+        return SubmissionResult(str(path), tuple(self._pad(results)), tuple(notes), time.monotonic() - started)
+
+    def _given_correct_helpers(self, path: Path, scratch: Path, exercises: list[Exercise],
+                               results: list[ExerciseResult], deadline: float, mode: str) -> list[ExerciseResult]:
+        """Score each mistake once: an item that did not pass while items it calls did not pass
+        either is graded again with the reference's answers standing in for those helpers (the
+        worker asks for them, see grader.worker.helpers). If it passes then, it gets its points,
+        with feedback that says on what condition."""
+        not_passed = {r.id for r in results if r.status != "passed" and BY_ID[r.id].kind == "function"}
+        helpers: dict[str, list[str]] = {}
+        for r in results:
+            if r.id in not_passed and r.status in ("failed", "partial", "error"):
+                chain = sorted((helper_closure(r.id) & not_passed) - {r.id})
+                if chain:
+                    helpers[r.id] = chain
+        if not helpers:
+            return results
+        allowed = {h for chain in helpers.values() for h in chain}
+
+        def answer(msg: dict) -> dict:
+            if msg.get("function") not in allowed:
+                return {"ok": False, "error": "not a helper of the item being graded"}
+            return {"ok": True, "value": self.reference.helper_answer(msg["function"], msg.get("args"), msg.get("kwargs"))}
+
+        again, _, _ = self._run(path, scratch / "helpers", [BY_ID[i] for i in helpers], deadline, mode,
+                                helpers=helpers, answer=answer)
+        better = {r.id: r for r in again if r.score > 0}
+        out = []
+        for r in results:
+            new = better.get(r.id)
+            if new is None or new.score <= r.score:
+                out.append(r)
+                continue
+            given = " and ".join(helpers[r.id])
+            what = "correct" if new.status == "passed" else new.feedback
+            out.append(replace(new, feedback=f"{what}, given a correct {given} (graded with the reference's {given} "
+                                             f"in place of yours; your {given} is scored on its own)"))
+        return out
+
+    def _run(self, path: Path, scratch: Path, exercises: list[Exercise], deadline: float, mode: str,
+             helpers: dict[str, list[str]] | None = None,
+             answer=None) -> tuple[list[ExerciseResult], list[str], int]:
+        """Run the submission in workers (restarting after a crash) until every item has a verdict.
+        Returns the verdicts in catalogue order, submission-level notes, and how many statements a
+        lean run skipped. `scratch` gets the submission's copy and one folder per worker."""
         limits = self.config.limits
-        deadline = started + limits.submission_seconds
+        scratch.mkdir()
         copy = scratch / ("submission" + path.suffix)
         shutil.copyfile(path, copy)
         messages: dict[str, list[dict]] = {e.id: [] for e in exercises}
         finished: dict[str, ExerciseResult] = {}
         notes: list[str] = []
+        dropped = 0
         remaining = list(exercises)
         for attempt in range(MAX_RESTARTS + 1):
             if not remaining:
@@ -160,10 +239,11 @@ class Grader:
             run_dir.mkdir()
             job = {"submission": str(copy), "weights": self.weights_pt, "weights_pt": self.weights_pt,
                    "data": self.data_public, "device": self.config.device, "notebook_data": self.notebook_data,
-                   "notebook_mode": self.config.notebook_mode,
-                   "items": [exercise_job(e) for e in remaining]}
-            run = run_worker(job, run_dir, limits, deadline, self.pool())
+                   "notebook_mode": mode,
+                   "items": [{**exercise_job(e), "reference_helpers": (helpers or {}).get(e.id, [])} for e in remaining]}
+            run = run_worker(job, run_dir, limits, deadline, self.pool(), answer)
             self._collect(run, messages, notes, attempt)
+            dropped = max([dropped] + [int(m.get("dropped") or 0) for m in run.messages if m["kind"] == "ready"])
             done_ids = {m["item"] for m in run.messages if m["kind"] == "end"}
             for ex in remaining:
                 if ex.id in done_ids:
@@ -184,13 +264,8 @@ class Grader:
                         ex, self.points(ex), "timeout",
                         f"not graded: the submission ran past its limit of {limits.submission_seconds:g} s")
                 remaining = []
-        results = []
-        for ex in exercises:
-            if ex.id in finished:
-                results.append(finished[ex.id])
-            else:
-                results.append(self._judge(ex, messages[ex.id]))
-        return SubmissionResult(str(path), tuple(self._pad(results)), tuple(notes), time.monotonic() - started)
+        results = [finished[ex.id] if ex.id in finished else self._judge(ex, messages[ex.id]) for ex in exercises]
+        return results, notes, dropped
 
     def _collect(self, run: WorkerRun, messages: dict[str, list[dict]], notes: list[str], attempt: int) -> None:
         """File each message under its item; note submission-level events."""

@@ -6,6 +6,7 @@ function that edits the model or the data in place spoils only its own call.
 
 Specs:  {"$model": "main"|"alt"}   a pristine model (alt: the same architecture, other weights)
         {"$data": [start, stop]} or {"$data": {"indices": [...]}} or {"$data": {"strs": [...]}}
+        or {"$data": {"from": [start, stop], "max_len": L, "n": N}} (the first N rows there of at most L brackets)
         {"$toks": DATA} / {"$tokrow": [DATA, i]} / {"$tokenize": str}
         {"$module": "blocks.0.ln1"}  a submodule of the call's model ({"$module": ["main", name]}: of
                                      a model of its own, for functions that take no model)
@@ -51,6 +52,8 @@ class InputFactory:
         self._states = {"main": read_state_dict(weights)}
         self._tuples = load_data_tuples(data)
         self.tokenizer = SimpleTokenizer("()")
+        self.origins: dict[int, Any] = {}  # id of a model/dataset of the latest build -> its spec
+        self._alive: list = []  # ...kept alive while their ids are in `origins`
 
     def state(self, which: str) -> dict[str, t.Tensor]:
         if which not in self._states:
@@ -69,6 +72,10 @@ class InputFactory:
             return [self._tuples[i] for i in spec["indices"]]
         if isinstance(spec, dict) and "strs" in spec:
             return [(s, _balanced(s)) for s in spec["strs"]]
+        if isinstance(spec, dict) and "from" in spec:  # the first n rows of a range no longer than max_len
+            start, stop = spec["from"]
+            rows = [r for r in self._tuples[start:stop] if len(r[0]) <= spec["max_len"]]
+            return rows[: spec["n"]]
         raise ValueError(f"bad data spec {spec!r}")
 
     def dataset(self, spec: Any) -> BracketsDataset:
@@ -77,6 +84,12 @@ class InputFactory:
     def build(self, args: list, kwargs: dict) -> tuple[list, dict]:
         """Live (args, kwargs) for one call: a fresh model, fresh data, modules of that model."""
         model_box: list = []
+        self.origins, self._alive = {}, []
+
+        def remember(obj: Any, spec: Any) -> Any:
+            self.origins[id(obj)] = spec
+            self._alive.append(obj)
+            return obj
 
         def make(spec: Any) -> Any:
             if isinstance(spec, list):
@@ -85,10 +98,10 @@ class InputFactory:
                 return spec
             (tag, body), = spec.items()
             if tag == "$model":
-                model_box.append(self.model(body))
+                model_box.append(remember(self.model(body), spec))
                 return model_box[-1]
             if tag == "$data":
-                return self.dataset(body)
+                return remember(self.dataset(body), spec)
             if tag == "$toks":
                 return self.dataset(body).toks
             if tag == "$tokrow":

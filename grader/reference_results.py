@@ -200,6 +200,20 @@ class ReferenceResults:
         tmp.write_text(json.dumps(self._encoded))
         os.replace(tmp, self._path)
 
+    def helper_answer(self, function: str, args: list, kwargs: dict) -> Any:
+        """The reference `function` on arguments a worker described as input specs (its student's
+        own call of a helper), encoded. Only for items a submission has; the specs are rebuilt
+        by grader.inputs, which knows nothing executable."""
+        from grader.catalogue import BY_ID
+
+        if function not in BY_ID or BY_ID[function].kind != "function" or not isinstance(args, list) \
+                or not isinstance(kwargs, dict):
+            raise ValueError(f"not a helper the grader answers: {str(function)[:60]!r}")
+        t.manual_seed(0)
+        live_args, live_kwargs = self.factory.build(args, kwargs)
+        with t.inference_mode():
+            return encode(_solution(function)(*live_args, **live_kwargs))
+
     # ------------------------------------------------------------ object items
 
     def objects_for(self, model_state: dict, strs: list[str]) -> dict[str, Any]:

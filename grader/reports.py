@@ -52,7 +52,8 @@ def terminal_table(result: SubmissionResult, width: int = 120) -> str:
     for e in result.exercises:
         score = f"{e.score:.3g}/{e.max_score:g}"
         room = max(width - name_w - 18, 20)
-        note = "" if e.status == "passed" else _headline(e.feedback, room)
+        conditional = e.status == "passed" and ", given a correct " in e.feedback
+        note = _headline(e.feedback, room) if e.status != "passed" or conditional else ""
         out.append(f"  {MARKS[e.status]} {e.id:<{name_w}} {score:>8}  {note}".rstrip())
     for note in result.notes:
         out.append(f"  note: {_first_line(note, width - 8)}")

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from grader.protocol import MAX_MESSAGE_BYTES, ProtocolError, load_message
 from grader.worker.sandboxing import apply_sandbox
@@ -216,27 +217,32 @@ def _prepare_scratch(scratch: Path) -> int | None:
     return uid
 
 
-def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: WarmPool | None = None) -> WorkerRun:
+def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: WarmPool | None = None,
+               answer: Callable[[dict], dict] | None = None) -> WorkerRun:
     """Run one worker to its end (or until a deadline), returning everything it sent. With a warm
-    pool the worker is a fork of it; otherwise a new interpreter."""
+    pool the worker is a fork of it; otherwise a new interpreter. With `answer`, the worker may ask
+    questions ("ask" messages) and gets `answer(message)` back as one JSON line on its reply pipe."""
     job = {**job, "scratch": str(scratch), "case_seconds": limits.case_seconds, "cell_seconds": limits.cell_seconds}
     env = worker_env(scratch, job)
     if pool is not None and pool.alive():
-        msg_path, out_path = scratch / ".messages", scratch / ".output"
-        os.mkfifo(msg_path, 0o600)
-        os.mkfifo(out_path, 0o600)
+        msg_path, out_path, reply_path = scratch / ".messages", scratch / ".output", scratch / ".replies"
+        for fifo in (msg_path, out_path, reply_path):
+            os.mkfifo(fifo, 0o600)
         uid = _prepare_scratch(scratch)
         read_fd = os.open(msg_path, os.O_RDONLY | os.O_NONBLOCK)
         out_fd = os.open(out_path, os.O_RDONLY | os.O_NONBLOCK)
-        request = {"job": job, "msg_fifo": str(msg_path), "out_fifo": str(out_path), "cwd": str(scratch), "env": env,
-                   "limits": limits.to_json(), "uid": uid, "no_network": bool(isolation()["no_network"])}
+        request = {"job": job, "msg_fifo": str(msg_path), "out_fifo": str(out_path), "reply_fifo": str(reply_path),
+                   "cwd": str(scratch), "env": env, "limits": limits.to_json(), "uid": uid,
+                   "no_network": bool(isolation()["no_network"])}
         try:
             pid = pool.fork(request)
         except RuntimeError:
             os.close(read_fd)
             os.close(out_fd)
-            return run_worker(job, scratch, limits, deadline, None)
-        run = _read_worker(read_fd, out_fd, limits, deadline, alive=lambda: not pool.has_exited(pid))
+            return run_worker(job, scratch, limits, deadline, None, answer)
+        replies = _Replies(answer, lambda: os.open(reply_path, os.O_WRONLY | os.O_NONBLOCK))
+        run = _read_worker(read_fd, out_fd, limits, deadline, alive=lambda: not pool.has_exited(pid), replies=replies)
+        replies.close()
         _kill(pid)
         run.returncode = pool.exit_code(pid, timeout=10)
         os.close(read_fd)
@@ -244,22 +250,27 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: 
         return run
     uid = _prepare_scratch(scratch)
     read_fd, write_fd = os.pipe()
-    job["msg_fd"] = write_fd
+    reply_read, reply_write = os.pipe()
+    job["msg_fd"], job["reply_fd"] = write_fd, reply_read
     proc = subprocess.Popen(
         [sys.executable, "-m", "grader.worker.main"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        pass_fds=(write_fd,), cwd=scratch, env=env,
+        pass_fds=(write_fd, reply_read), cwd=scratch, env=env,
         preexec_fn=lambda: _preexec(limits, uid), close_fds=True,
     )
     os.close(write_fd)
+    os.close(reply_read)
+    os.set_blocking(reply_write, False)
+    replies = _Replies(answer, lambda: reply_write)
     try:
         proc.stdin.write(json.dumps(job).encode())
         proc.stdin.close()
     except (BrokenPipeError, OSError):
         pass
     try:
-        run = _read_worker(read_fd, proc.stdout.fileno(), limits, deadline)
+        run = _read_worker(read_fd, proc.stdout.fileno(), limits, deadline, replies=replies)
     finally:
+        replies.close()
         _kill(proc.pid)
         try:
             returncode = proc.wait(timeout=10)
@@ -271,7 +282,56 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: 
     return run
 
 
-def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, alive=None) -> WorkerRun:
+class _Replies:
+    """Answers to a worker's questions, written without ever blocking the trusted process: a
+    worker that asks and does not read only fills its own pipe, and its deadline still holds."""
+
+    MAX_QUESTIONS = 500
+
+    def __init__(self, answer: Callable[[dict], dict] | None, opener: Callable[[], int]):
+        self.answer, self._opener = answer, opener
+        self.fd: int | None = None
+        self.pending = b""
+        self.asked = 0
+
+    def ask(self, msg: dict) -> None:
+        self.asked += 1
+        if self.answer is None:
+            reply = {"ok": False, "error": "this run answers no questions"}
+        elif self.asked > self.MAX_QUESTIONS:
+            reply = {"ok": False, "error": f"more than {self.MAX_QUESTIONS} questions in one run"}
+        else:
+            try:
+                reply = self.answer(msg)
+            except Exception as e:  # the answer is the grader's; its failure is the worker's error
+                reply = {"ok": False, "error": f"{type(e).__name__}: {str(e)[:300]}"}
+        self.pending += json.dumps(reply, separators=(",", ":"), allow_nan=False).encode() + b"\n"
+        self.flush()
+
+    def flush(self) -> None:
+        if not self.pending:
+            return
+        try:
+            if self.fd is None:
+                self.fd = self._opener()
+            n = os.write(self.fd, self.pending[: 1 << 16])
+            self.pending = self.pending[n:]
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:  # the worker is gone, or never opened its end
+            self.pending = b""
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+            self.fd = None
+
+
+def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, alive=None,
+                 replies: _Replies | None = None) -> WorkerRun:
     """Collect messages and output until both streams close, "done" arrives, or a deadline passes.
     With `alive` (FIFOs of a pool's fork, which read as closed until their writer arrives),
     end-of-file is ignored until something was read, and the run ends when the process is gone."""
@@ -292,7 +352,9 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
             if now >= limit:
                 run.ended_by = "submission_timeout" if now >= deadline else "item_timeout"
                 break
-            events = sel.select(timeout=min(1.0, limit - now))
+            if replies is not None and replies.pending:
+                replies.flush()
+            events = sel.select(timeout=min(0.02 if replies is not None and replies.pending else 1.0, limit - now))
             if wait_for_writers and not events and not alive():
                 break
             if wait_for_writers and all(not seen[k.data] for k, _ in events) and events and not alive():
@@ -327,6 +389,9 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
                         msg = load_message(line)
                     except ProtocolError as e:
                         run.protocol_errors.append(str(e))
+                        continue
+                    if msg["kind"] == "ask" and replies is not None:
+                        replies.ask(msg)
                         continue
                     run.messages.append(msg)
                     if msg["kind"] == "start":

@@ -55,5 +55,15 @@ def solved_dir(tmp_path_factory) -> Path:
     return folder
 
 
+def with_config(grader, **changes):
+    """The session's grader (its reference answers, its warm pool) under another configuration."""
+    from dataclasses import replace
+
+    g = type(grader).__new__(type(grader))
+    g.__dict__.update(grader.__dict__)
+    g.config = replace(grader.config, **changes)
+    return g
+
+
 def statuses(result) -> dict[str, str]:
     return {e.id: e.status for e in result.exercises}

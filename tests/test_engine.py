@@ -10,7 +10,7 @@ import pytest
 
 from grader.catalogue import BY_ID, IDS
 from grader.examples import COURSE_LAYOUT_CORRECT
-from tests.conftest import statuses
+from tests.conftest import statuses, with_config
 from tests.variants import ALTERNATIVE, WRONG, write_variant
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_solved_module_scores_full_marks(grader, solved_dir):
 
 
 def test_solved_notebook_scores_full_marks_through_a_kernel(grader, solved_dir):
-    result = grader.grade(solved_dir / "exercises.ipynb")
+    result = with_config(grader, notebook_mode="kernel").grade(solved_dir / "exercises.ipynb")
     assert statuses(result) == dict.fromkeys(IDS, "passed"), [e.feedback for e in result.exercises if e.status != "passed"]
 
 
@@ -93,6 +93,10 @@ def test_wrong_variants_fail_their_item_and_nothing_independent(grader, solved_d
         assert got[item] in ("failed", "partial"), (item, got[item], result.exercises[IDS.index(item)].feedback)
     for item in set(IDS) - affected:
         assert got[item] == "passed", (item, got[item], result.exercises[IDS.index(item)].feedback)
+    feedback = {e.id: e.feedback for e in result.exercises}
+    for item in affected - set(group):  # each mistake is scored once: callers pass, given correct helpers
+        if BY_ID[item].kind == "function":
+            assert got[item] == "passed" and ", given a correct " in feedback[item], (item, got[item], feedback[item])
 
 
 def test_correct_answers_written_differently_pass(grader, solved_dir, tmp_path):
@@ -102,17 +106,13 @@ def test_correct_answers_written_differently_pass(grader, solved_dir, tmp_path):
 
 
 def test_low_memory_item_built_the_heavy_way_gets_partial_credit(grader, solved_dir, tmp_path):
-    from dataclasses import replace
-
     heavy = """
 def get_out_by_neuron_in_20_dir_less_memory(model, data, layer):
     return get_out_by_neuron_in_20_dir(model, data, layer)  # right values, full [batch, neuron, d_model] tensor
 """
     path = write_variant(solved_dir / "exercises.py", tmp_path / "heavy.py",
                          {"get_out_by_neuron_in_20_dir_less_memory": heavy})
-    g = type(grader).__new__(type(grader))
-    g.__dict__.update(grader.__dict__)
-    g.config = replace(grader.config, only=("get_out_by_neuron_in_20_dir_less_memory", "get_out_by_neuron_in_20_dir"))
+    g = with_config(grader, only=("get_out_by_neuron_in_20_dir_less_memory", "get_out_by_neuron_in_20_dir"))
     e = {x.id: x for x in g.grade(path).exercises}
     assert e["get_out_by_neuron_in_20_dir"].status == "passed"
     assert e["get_out_by_neuron_in_20_dir_less_memory"].status == "partial"
@@ -124,11 +124,7 @@ def test_renamed_function_is_reported_with_a_hint(grader, solved_dir, tmp_path):
         "get_WOV(model, 2, 0)", "get_W_OV(model, 2, 0)").replace("get_WOV(model, 0, 0)", "get_W_OV(model, 0, 0)")
     path = tmp_path / "renamed.py"
     path.write_text(src)
-    from dataclasses import replace
-
-    g = type(grader).__new__(type(grader))
-    g.__dict__.update(grader.__dict__)
-    g.config = replace(grader.config, only=("get_WOV", "get_pre_20_dir"))
+    g = with_config(grader, only=("get_WOV", "get_pre_20_dir"))
     result = g.grade(path)
     e = {x.id: x for x in result.exercises}
     assert e["get_WOV"].status == "missing" and "get_W_OV" in e["get_WOV"].feedback
@@ -151,18 +147,44 @@ LAYOUT_ITEMS = ("get_activations", "LN_hook_names", "get_ln_fit", "out_by_compon
                 "adversarial_examples")
 
 
-@pytest.mark.parametrize("name, mode", [("2023.py", "kernel"), ("part7.py", "kernel"), ("colab.ipynb", "kernel"),
-                                        ("colab.ipynb", "fast")])
+@pytest.mark.parametrize("name, mode", [("2023.py", "lean"), ("part7.py", "lean"), ("colab.ipynb", "kernel"),
+                                        ("colab.ipynb", "fast"), ("colab.ipynb", "lean")])
 def test_older_course_layouts_and_colab_notebooks_grade(grader, tmp_path, name, mode):
-    from dataclasses import replace
-
     from tests.fixtures.make_layouts import write_all
 
     path = write_all(tmp_path)[name]
-    g = type(grader).__new__(type(grader))
-    g.__dict__.update(grader.__dict__)
-    g.config = replace(grader.config, only=LAYOUT_ITEMS, notebook_mode=mode)
-    result = g.grade(path)
+    result = with_config(grader, only=LAYOUT_ITEMS, notebook_mode=mode).grade(path)
     got = {e.id: (e.status, e.feedback) for e in result.exercises if e.id in LAYOUT_ITEMS}
     assert all(status == "passed" for status, _ in got.values()), got
-    assert not [n for n in result.notes if "raised" in n], result.notes  # the setup cells ran cleanly
+    assert not [n for n in result.notes if "raised" in n or "again" in n], result.notes  # set-up ran cleanly
+
+
+def test_a_statement_the_lean_run_skipped_costs_time_not_marks(grader, tmp_path):
+    """`globals()[...] = ...` writes a name the slice cannot see: the lean run fails the item, the
+    engine grades it again with every cell run, and it passes."""
+    path = tmp_path / "sneaky.py"
+    path.write_text("from reference.setting import *\n"
+                    "globals()['SCALE'] = 1.0\n"
+                    "print('demo code the lean run skips')\n"
+                    "def get_WOV(model, layer, head):\n"
+                    "    return SCALE * model.W_V[layer, head] @ model.W_O[layer, head]\n")
+    result = with_config(grader, only=("get_WOV",)).grade(path)
+    assert statuses(result)["get_WOV"] == "passed", [e.feedback for e in result.exercises]
+    assert any("graded again with every cell run" in n for n in result.notes), result.notes
+    fast = with_config(grader, only=("get_WOV",), notebook_mode="fast").grade(path)
+    assert statuses(fast)["get_WOV"] == "passed" and not fast.notes
+
+
+def test_an_item_wrong_only_through_its_helper_is_credited_given_a_correct_helper(grader, solved_dir, tmp_path):
+    wrong_fit = WRONG["get_ln_fit"]
+    path = write_variant(solved_dir / "exercises.py", tmp_path / "helper.py", {"get_ln_fit": wrong_fit})
+    result = with_config(grader, only=("get_ln_fit", "get_pre_final_ln_dir")).grade(path)
+    e = {x.id: x for x in result.exercises}
+    assert e["get_ln_fit"].status in ("failed", "partial")
+    assert e["get_pre_final_ln_dir"].status == "passed" and e["get_pre_final_ln_dir"].score == 1
+    assert e["get_pre_final_ln_dir"].feedback.startswith("correct, given a correct get_ln_fit")
+    # wrong on its own account too: no credit, and the helper pass does not hide its own mistake
+    both = write_variant(solved_dir / "exercises.py", tmp_path / "both.py",
+                         {"get_ln_fit": wrong_fit, "get_pre_final_ln_dir": WRONG["get_pre_final_ln_dir"]})
+    e = {x.id: x for x in with_config(grader, only=("get_ln_fit", "get_pre_final_ln_dir")).grade(both).exercises}
+    assert e["get_pre_final_ln_dir"].status == "failed" and "given a correct" not in e["get_pre_final_ln_dir"].feedback

@@ -1,8 +1,8 @@
 """Worker entry point: `python -m grader.worker.main` with the job as JSON on stdin.
 
 Runs in the sandboxed child the trusted process started. It builds the course environment in its
-scratch folder, executes the submission (a module here, cell by cell; a notebook in a real Jupyter
-kernel), then calls each item and writes one JSON line per result to the message pipe. It never
+scratch folder, executes the submission (by default only the statements grading needs, see
+grader.worker.lean; or every cell, here or in a real Jupyter kernel), then calls each item and writes one JSON line per result to the message pipe. It never
 learns the expected answers, the report paths, or anything else of the trusted side.
 """
 from __future__ import annotations
@@ -46,7 +46,7 @@ def wants_main(source: str, object_names: list[str]) -> bool:
     return False
 
 
-def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = False) -> None:
+def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = False, lean: bool = False) -> None:
     import types
 
     from grader.inputs import InputFactory
@@ -60,17 +60,43 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
     module.__file__ = str(path)
     sys.modules[name] = module
     namespace = module.__dict__
-    errors = []
-    for i, code in enumerate(cells):
-        try:
-            exec(compile(code, f"{path.name}, cell {i + 1}", "exec"), namespace)  # noqa: S102 - the point
-        except BaseException as e:  # a failing cell does not stop the rest
-            errors.append({"cell": i + 1, **describe_error(e)})
-    channel.emit("ready", cells=len(cells), cell_errors=errors[:50], mode=name)
+    errors: list[dict] = []
+    dropped = 0
+    started = time.monotonic()
+    if lean:  # only what grading needs (grader.worker.lean); each statement on its own
+        from grader.worker.lean import lean_statements
+
+        functions = {item["id"] for item in job["items"] if item["kind"] == "function"}
+        statements, dropped, errors = lean_statements(cells, name == "__main__", object_names, functions)
+        failed_cells: set[int] = set()
+        for st in statements:
+            try:
+                exec(st.code(f"{path.name}, cell {st.cell}"), namespace)  # noqa: S102 - the point
+            except BaseException as e:  # a failing statement does not stop the rest
+                if st.cell not in failed_cells:
+                    failed_cells.add(st.cell)
+                    errors.append({"cell": st.cell, **describe_error(e)})
+    else:
+        for i, code in enumerate(cells):
+            try:
+                exec(compile(code, f"{path.name}, cell {i + 1}", "exec"), namespace)  # noqa: S102 - the point
+            except BaseException as e:  # a failing cell does not stop the rest
+                errors.append({"cell": i + 1, **describe_error(e)})
+    channel.emit("ready", cells=len(cells), cell_errors=errors[:50], mode=name, dropped=dropped,
+                 seconds=round(time.monotonic() - started, 3))
+    questions = None
     for item in job["items"]:
         channel.emit("start", item=item["id"])
-        run_item(namespace, item, factory, job["case_seconds"], channel.emit)
-        channel.emit("end", item=item["id"])
+        begun = time.monotonic()
+        if item.get("reference_helpers") and job.get("reply_fd") is not None:
+            from grader.worker.helpers import Questions, ReferenceHelpers
+
+            questions = questions or Questions(channel.emit, job["reply_fd"])
+            with ReferenceHelpers(namespace, item["reference_helpers"], questions, factory):
+                run_item(namespace, item, factory, job["case_seconds"], channel.emit)
+        else:
+            run_item(namespace, item, factory, job["case_seconds"], channel.emit)
+        channel.emit("end", item=item["id"], seconds=round(time.monotonic() - begun, 3))
 
 
 def enter_pid_namespace() -> None:
@@ -111,14 +137,14 @@ def run(job: dict) -> None:
     sys.path.insert(0, str(shims))
     sys.argv = [job["submission"]]
     started = time.monotonic()
-    if job["submission"].endswith(".ipynb") and job.get("notebook_mode") == "fast":
-        run_module(job, cells, channel, as_main=True)  # the notebook's cells, in this (warm) process
-    elif job["submission"].endswith(".ipynb"):
+    notebook = job["submission"].endswith(".ipynb")
+    mode = job.get("notebook_mode", "lean")
+    if notebook and mode == "kernel":
         from grader.worker.kernel import run_notebook
 
         run_notebook(job, cells, channel, workdir, shims)
-    else:
-        run_module(job, cells, channel)
+    else:  # in this (warm) process: every cell ("fast"), or only what grading needs ("lean")
+        run_module(job, cells, channel, as_main=notebook, lean=mode == "lean")
     channel.emit("done", seconds=round(time.monotonic() - started, 3))
 
 

@@ -26,6 +26,8 @@ def preload() -> None:
 
     import grader.inputs  # noqa: F401
     import grader.worker.harvest  # noqa: F401
+    import grader.worker.helpers  # noqa: F401
+    import grader.worker.lean  # noqa: F401
     import grader.worker.main  # noqa: F401
     import reference.setting  # noqa: F401
 
@@ -63,17 +65,22 @@ def child(req: dict) -> None:
     os.dup2(out, 1)
     os.dup2(out, 2)
     msg_fd = os.open(req["msg_fifo"], os.O_WRONLY)
+    reply_fd = os.open(req["reply_fifo"], os.O_RDONLY | os.O_NONBLOCK)  # open before asking anything
     for fd in (devnull, out):
         os.close(fd)
-    os.closerange(3, msg_fd)
-    os.closerange(msg_fd + 1, 1024)
+    for fd in range(3, 1024):
+        if fd not in (msg_fd, reply_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
     os.environ.clear()
     os.environ.update(req["env"])
     os.chdir(req["cwd"])
     apply_sandbox(req["limits"], req["uid"], req["no_network"], new_session=True)
     sys.stdout = os.fdopen(1, "w", buffering=1)
     sys.stderr = os.fdopen(2, "w", buffering=1)
-    worker_main.run({**req["job"], "msg_fd": msg_fd})
+    worker_main.run({**req["job"], "msg_fd": msg_fd, "reply_fd": reply_fd})
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ class Hostile:
     target: str
     expected: tuple[str, ...]  # acceptable statuses of the target item
     notebook: bool = False
+    mode: str = "lean"  # how notebooks run (GradeConfig.notebook_mode)
     # statuses also accepted where workers cannot run as their own user (see README: not enforced)
     without_own_user: tuple[str, ...] = ()
 
@@ -223,5 +224,5 @@ def get_post_final_ln_dir(model):
 ''', "get_post_final_ln_dir", ("failed",)),
     Hostile("kernel_dies", "a notebook whose kernel is killed by its own code while grading",
             "def get_post_final_ln_dir(model):\n    import signal\n    os.kill(os.getpid(), signal.SIGKILL)\n",
-            "get_post_final_ln_dir", ("error",), notebook=True),
+            "get_post_final_ln_dir", ("error",), notebook=True, mode="kernel"),
 ]

@@ -78,7 +78,7 @@ def test_hostile_submission(case: Hostile, hostile_grader, tmp_path, listener, m
     before = snapshot(tmp_path)
     g = Grader.__new__(Grader)
     g.__dict__.update(hostile_grader.__dict__)
-    g.config = replace(hostile_grader.config, only=(case.target, *HONEST))
+    g.config = replace(hostile_grader.config, only=(case.target, *HONEST), notebook_mode=case.mode)
     result = g.grade(sub)
     by_id = {e.id: e for e in result.exercises}
     target = by_id[case.target]

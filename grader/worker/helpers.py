@@ -1,0 +1,165 @@
+"""Grade an item as if the items it calls were correct ("correct, given a correct get_ln_fit").
+
+In this pass the worker replaces a failed helper in the submission's namespace by a proxy. The
+proxy describes its arguments as input specs (grader.inputs: the grader's own models and data by
+name, other datasets by their strings, LayerNorms by their path in the model, tensors as data),
+asks the trusted process for the reference helper's answer on exactly those arguments, and
+returns it as live objects (tensors, a LinearRegression, an ActivationCache). The reference code
+never enters this process: only the answers to the questions the student's own code asked.
+An argument the proxy cannot describe (a model of the student's making) makes it call the
+student's own helper instead, so no credit is given by accident.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import time
+from typing import Any, Callable
+
+from grader.protocol import Cache, LinearFit, ProtocolError, Scalar, decode, encode
+
+MAX_REPLY_BYTES = 64 * 1024 * 1024
+
+
+class Unsendable(Exception):
+    """An argument with no spec: the student's own helper is used."""
+
+
+class Questions:
+    """Ask the trusted process and wait for its one-line JSON answer on the reply pipe."""
+
+    def __init__(self, emit: Callable[..., None], reply_fd: int, timeout: float = 60.0):
+        self.emit, self.fd, self.timeout = emit, reply_fd, timeout
+        self.buffer = b""
+        os.set_blocking(reply_fd, False)
+
+    def ask(self, **fields: Any) -> dict:
+        self.emit("ask", **fields)
+        deadline = time.monotonic() + self.timeout
+        while b"\n" not in self.buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or len(self.buffer) > MAX_REPLY_BYTES:
+                raise TimeoutError("the grader did not answer")
+            ready, _, _ = select.select([self.fd], [], [], left)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 1 << 20)
+                except BlockingIOError:
+                    continue
+                if not chunk:
+                    time.sleep(0.01)  # a FIFO whose writer has not opened it yet reads as empty
+                self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return json.loads(line)
+
+
+def _model_of(args: list) -> Any:
+    return next((a for a in args if hasattr(a, "cfg") and hasattr(a, "named_modules")), None)
+
+
+def to_spec(value: Any, origins: dict[int, Any], models: list) -> Any:
+    """An argument as an input spec the trusted process can rebuild."""
+    import torch
+
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if id(value) in origins:
+        return origins[id(value)]
+    if type(value) in (list, tuple):
+        items = [to_spec(v, origins, models) for v in value]
+        return {"$tuple": items} if type(value) is tuple else items
+    if isinstance(value, torch.Tensor):
+        return encode(value)
+    if hasattr(value, "strs") and hasattr(value, "isbal") and hasattr(value, "toks"):
+        return {"$data": {"strs": [str(s) for s in list(value.strs)[:20_000]]}}
+    if isinstance(value, torch.nn.Module):
+        for model in models:
+            spec = origins.get(id(model))
+            for name, module in model.named_modules():
+                if module is value and spec and name:
+                    return {"$module": [spec["$model"], name]}
+    raise Unsendable(type(value).__name__)
+
+
+def to_live(value: Any, model: Any, device: str) -> Any:
+    """A decoded answer as the objects the reference would have returned."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy()).to(device)
+    if isinstance(value, tuple):
+        return tuple(to_live(v, model, device) for v in value)
+    if isinstance(value, list):
+        return [to_live(v, model, device) for v in value]
+    if isinstance(value, Scalar):
+        return value.value
+    if isinstance(value, LinearFit):
+        from sklearn.linear_model import LinearRegression
+
+        fit = LinearRegression()
+        fit.coef_, fit.intercept_ = np.asarray(value.coef), np.asarray(value.intercept)
+        fit.n_features_in_ = fit.coef_.shape[-1]
+        return fit
+    if isinstance(value, Cache):
+        from transformer_lens import ActivationCache
+
+        entries = {k: to_live(v, model, device) for k, v in value.entries.items()}
+        return ActivationCache(entries, model) if model is not None else entries
+    if isinstance(value, dict):
+        return {k: to_live(v, model, device) for k, v in value.items()}
+    return value
+
+
+def proxy(name: str, own: Callable | None, questions: Questions, factory) -> Callable:
+    """A stand-in for helper `name` that answers with the reference's output."""
+    device = factory.device
+
+    def reference_helper(*args, **kwargs):
+        origins = factory.origins  # the inputs of the call being graded
+        models = [m for m in [_model_of(list(args) + list(kwargs.values()))] if m is not None]
+        try:
+            spec_args = [to_spec(a, origins, models) for a in args]
+            spec_kwargs = {k: to_spec(v, origins, models) for k, v in kwargs.items()}
+        except Unsendable:
+            if own is None:
+                raise
+            return own(*args, **kwargs)
+        reply = questions.ask(function=name, args=spec_args, kwargs=spec_kwargs)
+        if not reply.get("ok"):
+            raise RuntimeError(f"the grader could not compute the reference {name}: {reply.get('error')}")
+        try:
+            value = decode(reply["value"])
+        except ProtocolError as e:
+            raise RuntimeError(f"the grader's answer for {name} was malformed: {e}") from None
+        return to_live(value, models[0] if models else None, device)
+
+    reference_helper.__name__ = name
+    return reference_helper
+
+
+class ReferenceHelpers:
+    """Context manager: inside it, `names` in `namespace` are reference proxies."""
+
+    def __init__(self, namespace: dict, names: list[str], questions: Questions, factory):
+        self.namespace, self.names, self.questions, self.factory = namespace, names, questions, factory
+        self.saved: dict[str, Any] = {}
+
+    def __enter__(self):
+        for name in self.names:
+            self.saved[name] = self.namespace.get(name, _ABSENT)
+            own = self.saved[name] if callable(self.saved[name]) else None
+            self.namespace[name] = proxy(name, own, self.questions, self.factory)
+        return self
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.items():
+            if value is _ABSENT:
+                self.namespace.pop(name, None)
+            else:
+                self.namespace[name] = value
+        return False
+
+
+_ABSENT = object()
