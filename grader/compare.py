@@ -12,6 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from grader.catalogue import Tolerance
+from grader.mistakes import likely_cause, says
 from grader.protocol import Cache, LinearFit, Opaque, Scalar
 
 Comparator = Callable[[Any, Any, Tolerance], "str | None"]
@@ -50,34 +51,6 @@ def as_array(value: Any, what: str = "a tensor") -> np.ndarray:
         except (WrongType, ValueError):
             raise WrongType(f"expected {what}, got a list that is not a regular array of numbers") from None
     raise WrongType(f"expected {what}, got {describe_type(value)}")
-
-
-def _likely_cause(got: np.ndarray, expected: np.ndarray, close: Callable[[np.ndarray], bool]) -> str:
-    """Name a known mistake when the answer matches a simple transformation of the right one."""
-    checks: list[tuple[str, Callable[[], np.ndarray]]] = [
-        ("the sign is flipped", lambda: -expected),
-        ("the matrix is transposed", lambda: expected.T if expected.ndim == 2 else None),
-        ("the last two dimensions are swapped", lambda: np.swapaxes(expected, -1, -2) if expected.ndim >= 3 else None),
-        ("the batch order is reversed", lambda: expected[::-1] if expected.ndim >= 1 and len(expected) > 1 else None),
-        ("the sequence is flipped", lambda: np.flip(expected, -2) if expected.ndim >= 2 else None),
-    ]
-    for cause, make in checks:
-        candidate = make()
-        if candidate is not None and candidate.shape == got.shape and close(candidate):
-            return cause
-    if expected.ndim >= 1 and got.shape == expected.shape and np.all(np.isfinite(got)):
-        centred = expected - expected.mean(axis=-1, keepdims=True)
-        if close(centred):
-            return "it looks centred (mean subtracted) where it should not be"
-        g = got.reshape(-1).astype(np.float64)
-        e = expected.reshape(-1).astype(np.float64)
-        if np.linalg.norm(g) > 0 and np.linalg.norm(e) > 0:
-            cos = float(g @ e / (np.linalg.norm(g) * np.linalg.norm(e)))
-            if cos > 0.999:
-                return "it points the right way but is scaled differently"
-            if cos < -0.999:
-                return "it points the opposite way (a sign or order of subtraction)"
-    return ""
 
 
 def compare_arrays(got: Any, expected: np.ndarray, tol: Tolerance, what: str = "tensor") -> str | None:
@@ -121,7 +94,7 @@ def compare_arrays(got: Any, expected: np.ndarray, tol: Tolerance, what: str = "
     if not n:
         return None
     first = np.argwhere(bad)[0].tolist() if e64.ndim else []
-    cause = _likely_cause(g64, e64, close)
+    cause = likely_cause(g64, e64, close)
     where = f" (first at index {first})" if first else ""
     msg = f"{n} of {e64.size} elements differ{where}; largest difference {diff.max():.3g} (allowed {bound:.2g})"
     return msg + (f"; likely cause: {cause}" if cause else "")
@@ -175,6 +148,11 @@ def tensor_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
     for i, (g, e) in enumerate(zip(pair, expected)):
         problem = compare_arrays(g, e, tol)
         if problem:
+            try:
+                if all(compare_arrays(x, y, tol) is None for x, y in zip(pair, reversed(expected))):
+                    problem += f"; likely cause: {says('outputs_swapped')}"
+            except Exception:
+                pass
             return f"{('first', 'second')[i]} tensor: {problem}"
     return None
 
@@ -190,7 +168,7 @@ def bool_tensors(got: Any, expected: tuple, tol: Tolerance) -> str | None:
             other = expected[1] if name == "total_elevation_failure" else expected[0]
             try:
                 if compare_arrays(g, other, tol) is None:
-                    cause = "; likely cause: the two outputs are swapped"
+                    cause = f"; likely cause: {says('outputs_swapped')}"
             except Exception:
                 pass
             return f"{name}: {problem}{cause}"
@@ -206,7 +184,7 @@ def str_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
     if pair == tuple(expected):
         return None
     if pair == tuple(reversed(expected)):
-        return "the two names are in the wrong order (input first, then output)"
+        return says("names_reversed")
     wrong = [("input", "output")[i] for i in range(2) if pair[i] != expected[i]]
     return f"the {' and '.join(wrong)} hook name is wrong"
 
@@ -260,7 +238,7 @@ def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[
             problem = compare_arrays(predict(coef, intercept), predict(e_fit.coef, e_fit.intercept), tol)
             if problem:
                 if compare_arrays(predict(coef.T, intercept), predict(e_fit.coef, e_fit.intercept), tol) is None:
-                    problem += "; likely cause: coef_ is transposed"
+                    problem += f"; likely cause: {says('coef_transposed')}"
                 failed.append("fit")
                 problems.append(f"the fit's predictions on the LayerNorm's inputs: {problem}")
     problem = compare_arrays(r2, np.asarray(e_r2), Tolerance(1e-4, 1e-4, "r2"), "float")
@@ -283,11 +261,11 @@ def mean_sq_cos(got: Any, expected: dict, tol: Tolerance) -> str | None:
         return None
     hint = ""
     if abs(value - 1.0) < 0.2:
-        hint = "; likely cause: the random vectors are not normalised"
+        hint = f"; likely cause: {says('not_normalised')}"
     elif abs(value * n - 1) < 0.3 or abs(value - mean * n) < mean * n * 0.2:
-        hint = "; likely cause: a sum where a mean is needed"
+        hint = f"; likely cause: {says('sum_not_mean')}"
     elif abs(value) < 6 * std and mean > 6 * std:
-        hint = "; likely cause: cosine similarities are not squared"
+        hint = f"; likely cause: {says('not_squared')}"
     return f"{value:.4g} is not within the statistical range expected for d={d}, n_samples={n}{hint}"
 
 

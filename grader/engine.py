@@ -322,7 +322,8 @@ class Grader:
             return verdicts.judge_object(ex, next(iter(msgs), None), points, self._object_reference)
         if not msgs:
             return verdicts.judge_unfinished(ex, points, "error", "no result came back for this item")
-        return verdicts.judge_function(ex, msgs, self.reference.for_exercise(ex), points)
+        return verdicts.judge_function(ex, msgs, self.reference.for_exercise(ex), points,
+                                       lambda label: self.reference.alternatives(ex, label))
 
     def _pad(self, results: list[ExerciseResult]) -> list[ExerciseResult]:
         """Always report all 23 ids in catalogue order; unselected ones as not graded in this run."""

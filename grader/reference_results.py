@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import tempfile
+import threading
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,8 @@ class ReferenceResults:
             except ValueError:
                 self._encoded = {}
         self._objects: dict[str, Any] = {}
+        self._alternatives: dict[tuple[str, str], list[tuple[str, Any]]] = {}
+        self._lock = threading.Lock()
 
     def for_exercise(self, ex: Exercise) -> dict[str, Any]:
         """{case label: decoded expected value} for a function item."""
@@ -199,6 +202,24 @@ class ReferenceResults:
         tmp = self._path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps(self._encoded))
         os.replace(tmp, self._path)
+
+    def alternatives(self, ex: Exercise, label: str) -> list[tuple[str, Any]]:
+        """Known wrong formulations of one case (grader.mistakes.ALTERNATIVES), decoded; computed
+        only when an answer is wrong, and kept for the next submission."""
+        from grader.mistakes import ALTERNATIVES
+
+        make = ALTERNATIVES.get(ex.id)
+        case = next((c for c in ex.cases if c.label == label), None)
+        if make is None or case is None:
+            return []
+        key = (ex.id, label)
+        with self._lock:
+            if key not in self._alternatives:
+                t.manual_seed(0)
+                args, kwargs = self.factory.build(list(case.args), case.kwargs)
+                with t.inference_mode():
+                    self._alternatives[key] = [(m, decode(encode(v))) for m, v in make(*args, **kwargs)]
+            return self._alternatives[key]
 
     def helper_answer(self, function: str, args: list, kwargs: dict) -> Any:
         """The reference `function` on arguments a worker described as input specs (its student's

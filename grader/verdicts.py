@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 
-from grader import compare
+from grader import compare, mistakes
 from grader.catalogue import Exercise
 from grader.protocol import ProtocolError, decode
 from grader.results import CaseOutcome, ExerciseResult
@@ -32,11 +32,20 @@ def cross_case_hint(ex: Exercise, label: str, got: Any, all_expected: dict[str, 
     most likely ignores (or mixes up) an argument: say which combination it matched."""
     for other, expected in all_expected.items():
         if other != label and _matches(ex, got, expected):
-            return f"; it equals the right answer for ({other}): is an argument ignored or mixed up?"
+            return f"; it equals the right answer for ({other}): {mistakes.says('ignored_argument')}?"
     return ""
 
 
-def judge_case(ex: Exercise, msg: dict, expected: Any, all_expected: dict[str, Any] | None = None) -> CaseOutcome:
+def alternative_hint(ex: Exercise, got: Any, alternatives: list[tuple[str, Any]]) -> str:
+    """When a wrong answer equals a known wrong formulation (grader.mistakes), name the mistake."""
+    for mistake_id, value in alternatives:
+        if _matches(ex, got, value):
+            return f"; likely cause: {mistakes.says(mistake_id)}"
+    return ""
+
+
+def judge_case(ex: Exercise, msg: dict, expected: Any, all_expected: dict[str, Any] | None = None,
+               alternatives: Callable[[str], list[tuple[str, Any]]] | None = None) -> CaseOutcome:
     label = str(msg.get("case", "?"))
     if not msg.get("ok"):
         err = msg.get("error") or {}
@@ -52,6 +61,8 @@ def judge_case(ex: Exercise, msg: dict, expected: Any, all_expected: dict[str, A
         problem, _parts = compare.linfit(got, expected, ex.tolerance)
     else:
         problem = compare.COMPARATORS[ex.expect](got, expected, ex.tolerance)
+    if problem and "likely cause" not in problem and alternatives is not None:
+        problem += alternative_hint(ex, got, alternatives(label))
     if problem and all_expected and len(all_expected) > 1:
         problem += cross_case_hint(ex, label, got, all_expected)
     limit = next((c.memory_limit for c in ex.cases if c.label == label), 0)
@@ -92,7 +103,8 @@ def summarise(ex: Exercise, outcomes: list[CaseOutcome], points: float) -> Exerc
     return ExerciseResult(ex.id, status, 0.0, points, feedback, tuple(outcomes))
 
 
-def judge_function(ex: Exercise, messages: list[dict], expected: dict[str, Any], points: float) -> ExerciseResult:
+def judge_function(ex: Exercise, messages: list[dict], expected: dict[str, Any], points: float,
+                   alternatives: Callable[[str], list[tuple[str, Any]]] | None = None) -> ExerciseResult:
     for msg in messages:
         if msg["kind"] == "missing":
             return ExerciseResult(ex.id, "missing", 0.0, points, str(msg.get("detail", "not found"))[:500])
@@ -103,7 +115,7 @@ def judge_function(ex: Exercise, messages: list[dict], expected: dict[str, Any],
         if msg is None:
             outcomes.append(CaseOutcome(case.label, False, "error", "no result came back for this case"))
         else:
-            outcomes.append(judge_case(ex, msg, expected[case.label], expected))
+            outcomes.append(judge_case(ex, msg, expected[case.label], expected, alternatives))
     return summarise(ex, outcomes, points)
 
 

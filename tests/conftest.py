@@ -35,6 +35,7 @@ def grader(_cache_dir):
 
     g = Grader(GradeConfig())
     g.reference.warm()
+    g.pool()  # started now, so every copy of this grader (with_config) shares one warm pool
     return g
 
 

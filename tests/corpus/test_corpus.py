@@ -1,0 +1,74 @@
+"""Grade the whole corpus and hold every verdict to its hand-written label.
+
+The measure of the grader's judgement: zero correct items rejected, zero wrong items accepted.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.catalogue import IDS
+from grader.results import STATUSES
+from grader.sandbox import Limits
+from tests.conftest import with_config
+from tests.corpus.submissions import CORPUS, build
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("corpus")]
+
+# a hang should not cost a minute here; the slowest correct item takes a few seconds
+CORPUS_LIMITS = Limits(item_seconds=20, case_seconds=10, submission_seconds=900)
+
+
+@pytest.fixture(scope="module")
+def graded(grader, tmp_path_factory) -> dict:
+    paths = build(tmp_path_factory.mktemp("corpus"))
+    g = with_config(grader, limits=CORPUS_LIMITS)
+    return {Path(r.path).name: r for r in g.grade_many(list(paths.values()), workers=2)}
+
+
+def test_the_corpus_is_labelled_in_full():
+    assert len(CORPUS) >= 30
+    assert len({s.name for s in CORPUS}) == len(CORPUS)
+    for sub in CORPUS:
+        for item, (status, why) in sub.expect.items():
+            assert item in IDS and status in STATUSES and why, (sub.name, item)
+    kinds = {s.name.rsplit(".", 1)[1] for s in CORPUS}
+    assert kinds == {"py", "ipynb"}
+
+
+def test_every_verdict_agrees_with_its_label(graded):
+    wrong_rejected, wrong_accepted, other = [], [], []
+    for sub in CORPUS:
+        result = graded[sub.name]
+        for e in result.exercises:
+            want, why = sub.expect.get(e.id, ("passed", "correct"))
+            if e.status == want:
+                continue
+            line = f"{sub.name} {e.id}: got {e.status} ({e.feedback[:160]!r}), labelled {want}: {why}"
+            if want == "passed":
+                wrong_rejected.append(line)
+            elif e.status == "passed":
+                wrong_accepted.append(line)
+            else:
+                other.append(line)
+    assert not (wrong_rejected or wrong_accepted or other), "\n".join(
+        [f"{len(wrong_rejected)} correct item(s) rejected:"] + wrong_rejected
+        + [f"{len(wrong_accepted)} wrong item(s) accepted:"] + wrong_accepted
+        + [f"{len(other)} with another status:"] + other)
+
+
+def test_credit_through_a_wrong_helper_says_so(graded):
+    for sub in CORPUS:
+        for item, (status, why) in sub.expect.items():
+            if status == "passed" and "given a correct" in why:
+                feedback = {e.id: e.feedback for e in graded[sub.name].exercises}[item]
+                assert ", given a correct " in feedback, (sub.name, item, feedback)
+
+
+def test_submissions_whose_items_all_pass_score_full_marks(graded):
+    for sub in CORPUS:
+        result = graded[sub.name]
+        if all(status == "passed" for status, _ in sub.expect.values()):
+            assert result.score == result.max_score, (sub.name, [(e.id, e.feedback) for e in result.exercises
+                                                                 if e.status != "passed"])
