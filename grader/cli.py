@@ -223,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
     if args.github:  # student-controlled text (feedback, tracebacks) must not run workflow commands
         token = os.urandom(16).hex()
         print(f"::stop-commands::{token}", flush=True)
+    interrupted = False
     try:
         for result in grader.grade_many(todo, args.workers):
             results.append(result)
@@ -232,10 +233,16 @@ def run(args: argparse.Namespace) -> int:
                 progress.update(result)
             if not args.quiet:
                 print(reports.terminal_table(result) + "\n", flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
-        grader.close()
+        grader.close()  # stops the warm pool: submissions being graded end now
         if args.github:
             print(f"::{token}::", flush=True)
+    if interrupted:
+        saved = f"; they are in {log_path}: rerun with --resume to grade the rest" if log else ""
+        print(f"interrupted: {len(results)} of {len(submissions)} graded{saved}", file=sys.stderr)
+        return 130
     order = {str(p): i for i, p in enumerate(submissions)}
     results.sort(key=lambda r: order.get(r.path, len(order)))
     print(reports.summary_line(results))

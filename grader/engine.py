@@ -165,7 +165,8 @@ class Grader:
         deadline = started + self.config.limits.submission_seconds
         mode = self.config.notebook_mode
         results, notes, dropped = self._run(path, scratch / "first", exercises, deadline, mode)
-        retry = [ex for ex, r in zip(exercises, results) if r.status in RETRY_STATUSES]
+        source = path.read_text(errors="replace")
+        retry = [ex for ex, r in zip(exercises, results) if self._worth_a_full_run(ex, r, source)]
         if mode == "lean" and dropped and retry and time.monotonic() < deadline:
             # the lean run skipped statements; grade what did not pass again with every cell run, so
             # a statement it should have kept costs time, never a verdict
@@ -180,6 +181,19 @@ class Grader:
                                                   "fast" if mode == "fast" else "lean")
         return SubmissionResult(str(path), tuple(self._pad(results)), tuple(notes), time.monotonic() - started)
 
+    @staticmethod
+    def _worth_a_full_run(ex: Exercise, r: ExerciseResult, source: str) -> bool:
+        """Could a statement the lean run skipped explain this verdict? An exception (a name or
+        an attribute that was never set), a value not found whose name the source does assign,
+        or a wrong object; not a function that runs and answers wrongly, or is not written yet."""
+        if r.status not in RETRY_STATUSES:
+            return False
+        if ex.kind == "object":
+            return True
+        if r.status == "missing":
+            return any(name in source for name in (ex.names or (ex.id,)))
+        return any(o.kind == "error" for o in r.cases)
+
     def _given_correct_helpers(self, path: Path, scratch: Path, exercises: list[Exercise],
                                results: list[ExerciseResult], deadline: float, mode: str) -> list[ExerciseResult]:
         """Score each mistake once: an item that did not pass while items it calls did not pass
@@ -187,9 +201,11 @@ class Grader:
         worker asks for them, see grader.worker.helpers). If it passes then, it gets its points,
         with feedback that says on what condition."""
         not_passed = {r.id for r in results if r.status != "passed" and BY_ID[r.id].kind == "function"}
+        timed_out = {r.id for r in results if r.status == "timeout"}
         helpers: dict[str, list[str]] = {}
         for r in results:
-            if r.id in not_passed and r.status in ("failed", "partial", "error"):
+            through_a_hang = r.status == "timeout" and helper_closure(r.id) & timed_out  # it waited on a helper
+            if r.id in not_passed and (r.status in ("failed", "partial", "error") or through_a_hang):
                 chain = sorted((helper_closure(r.id) & not_passed) - {r.id})
                 if chain:
                     helpers[r.id] = chain
@@ -341,7 +357,10 @@ class Grader:
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
         self.reference.warm()  # before the threads start, so it is computed once
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        try:
             futures = [pool.submit(self.grade, p) for p in find_submissions(paths)]
             for future in as_completed(futures):
                 yield future.result()
+        finally:  # also when the caller stops early (an interrupt): nothing queued starts
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -53,7 +53,7 @@ class InputFactory:
         self._tuples = load_data_tuples(data)
         self.tokenizer = SimpleTokenizer("()")
         self.origins: dict[int, Any] = {}  # id of a model/dataset of the latest build -> its spec
-        self._alive: list = []  # ...kept alive while their ids are in `origins`
+        self.built: list = []  # ...those objects, alive while their ids are in `origins`
 
     def state(self, which: str) -> dict[str, t.Tensor]:
         if which not in self._states:
@@ -84,11 +84,11 @@ class InputFactory:
     def build(self, args: list, kwargs: dict) -> tuple[list, dict]:
         """Live (args, kwargs) for one call: a fresh model, fresh data, modules of that model."""
         model_box: list = []
-        self.origins, self._alive = {}, []
+        self.origins, self.built = {}, []
 
         def remember(obj: Any, spec: Any) -> Any:
             self.origins[id(obj)] = spec
-            self._alive.append(obj)
+            self.built.append(obj)
             return obj
 
         def make(spec: Any) -> Any:
@@ -111,7 +111,7 @@ class InputFactory:
             if tag == "$tokenizer":
                 return SimpleTokenizer("()")
             if tag == "$module" and isinstance(body, list):  # [model, name]: a module of its own model
-                return self.model(body[0]).get_submodule(body[1])
+                return remember(self.model(body[0]), {"$model": body[0]}).get_submodule(body[1])
             if tag == "$module":
                 if not model_box:
                     raise ValueError("a $module spec needs a $model argument before it")

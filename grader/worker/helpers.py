@@ -118,7 +118,7 @@ def proxy(name: str, own: Callable | None, questions: Questions, factory) -> Cal
 
     def reference_helper(*args, **kwargs):
         origins = factory.origins  # the inputs of the call being graded
-        models = [m for m in [_model_of(list(args) + list(kwargs.values()))] if m is not None]
+        models = [m for m in factory.built if hasattr(m, "cfg") and hasattr(m, "named_modules")]
         try:
             spec_args = [to_spec(a, origins, models) for a in args]
             spec_kwargs = {k: to_spec(v, origins, models) for k, v in kwargs.items()}
@@ -133,7 +133,7 @@ def proxy(name: str, own: Callable | None, questions: Questions, factory) -> Cal
             value = decode(reply["value"])
         except ProtocolError as e:
             raise RuntimeError(f"the grader's answer for {name} was malformed: {e}") from None
-        return to_live(value, models[0] if models else None, device)
+        return to_live(value, _model_of(list(args) + list(kwargs.values())), device)
 
     reference_helper.__name__ = name
     return reference_helper
