@@ -184,12 +184,14 @@ class Grader:
     @staticmethod
     def _worth_a_full_run(ex: Exercise, r: ExerciseResult, source: str) -> bool:
         """Could a statement the lean run skipped explain this verdict? An exception (a name or
-        an attribute that was never set), a value not found whose name the source does assign,
-        or a wrong object; not a function that runs and answers wrongly, or is not written yet."""
+        an attribute that was never set), or a value not found whose name the source assigns; not
+        a function or object that is there and wrong, or a function not written yet. (A wrong
+        value from a skipped statement would need one that changes a value in place without
+        naming it, `np.subtract(x, m, out=x)`: grade such work with --mode fast.)"""
         if r.status not in RETRY_STATUSES:
             return False
         if ex.kind == "object":
-            return True
+            return r.status in ("missing", "error")
         if r.status == "missing":
             return any(name in source for name in (ex.names or (ex.id,)))
         return any(o.kind == "error" for o in r.cases)

@@ -70,3 +70,8 @@ def test_a_proxy_asks_with_specs_and_the_namespace_is_restored(factory, grader):
 def test_the_trusted_side_answers_only_items(grader):
     with pytest.raises(ValueError):
         grader.reference.helper_answer("__import__", ["os"], {})
+
+
+def test_questions_the_size_of_a_denial_of_service_are_refused(grader):
+    with pytest.raises(ValueError, match="larger than the grader answers"):
+        grader.reference.helper_answer("get_activations", [{"$model": "main"}, {"$toks": [0, 5000]}, "hook_embed"], {})
