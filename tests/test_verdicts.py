@@ -117,6 +117,8 @@ def test_terminal_table_and_json_read_well_for_a_mixed_submission():
         "get_ln_fit": "not implemented (raises NotImplementedError)",
         "embedding": "no function named `embedding` was found; did you rename it? closest: embed",
         "get_attn_probs": "stopped: this item ran past its limit of 120 s",
+        "get_pre_20_dir": "correct, given a correct get_WOV (graded with the reference's get_WOV in place of yours; "
+                          "your get_WOV is scored on its own)",
     }
     statuses = {"get_WOV": "failed", "get_ln_fit": "failed", "embedding": "missing", "get_attn_probs": "timeout"}
     ex = tuple(ExerciseResult(e.id, statuses.get(e.id, "passed"), 0.0 if e.id in statuses else 1.0, 1.0,
@@ -130,6 +132,9 @@ def test_terminal_table_and_json_read_well_for_a_mixed_submission():
     assert wov.startswith("  FAIL get_WOV") and wov.endswith("likely cause: the matrix is transposed [layer=2, head=1]")
     assert next(line for line in lines if " embedding " in line).startswith("  MISS embedding")
     assert "TIME get_attn_probs" in table and "note: cell 4 raised NameError" in table
+    pre20 = next(line for line in lines if " get_pre_20_dir " in line)  # a pass on a condition says so
+    assert pre20.startswith("  PASS get_pre_20_dir") and "correct, given a correct get_WOV" in pre20
+    assert next(line for line in lines if " is_balanced_forloop " in line).endswith("1/1")  # plain passes stay quiet
     data = json.loads(reports.json_text([result]))["submissions"][0]
     assert data["score"] == 19 and [e["id"] for e in data["exercises"]] == [e.id for e in EXERCISES_ALL]
     assert {e["status"] for e in data["exercises"]} == {"passed", "failed", "missing", "timeout"}
