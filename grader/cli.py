@@ -235,8 +235,9 @@ def run(args: argparse.Namespace) -> int:
                 print(reports.terminal_table(result) + "\n", flush=True)
     except KeyboardInterrupt:
         interrupted = True
+        grader.stop()  # submissions being graded end now; nothing more starts
     finally:
-        grader.close()  # stops the warm pool: submissions being graded end now
+        grader.close()
         if args.github:
             print(f"::{token}::", flush=True)
     if interrupted:

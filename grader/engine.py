@@ -88,10 +88,11 @@ class Grader:
         self._known: dict[str, dict] | None = None
         self._pool = None
         self._pool_lock = threading.Lock()
+        self.stopping = threading.Event()  # set by stop(): runs in flight end now, none start
 
     def pool(self):
         """The warm worker pool, started on first use (None when disabled)."""
-        if not self.config.warm_pool:
+        if not self.config.warm_pool or self.stopping.is_set():
             return None
         with self._pool_lock:
             if self._pool is None or not self._pool.alive():
@@ -100,6 +101,11 @@ class Grader:
                 self._pool = WarmPool()
                 atexit.register(self._pool.close)
             return self._pool
+
+    def stop(self) -> None:
+        """An interrupt: workers in flight are killed, and nothing more is started."""
+        self.stopping.set()
+        self.close()
 
     def close(self) -> None:
         if self._pool is not None:
@@ -167,7 +173,7 @@ class Grader:
         results, notes, dropped = self._run(path, scratch / "first", exercises, deadline, mode)
         source = path.read_text(errors="replace")
         retry = [ex for ex, r in zip(exercises, results) if self._worth_a_full_run(ex, r, source)]
-        if mode == "lean" and dropped and retry and time.monotonic() < deadline:
+        if mode == "lean" and dropped and retry and time.monotonic() < deadline and not self.stopping.is_set():
             # the lean run skipped statements; grade what did not pass again with every cell run, so
             # a statement it should have kept costs time, never a verdict
             again, more_notes, _ = self._run(path, scratch / "full", retry, deadline, "fast")
@@ -176,7 +182,7 @@ class Grader:
             notes += [n for n in more_notes if n not in notes]
             notes.append(f"{len(retry)} item(s) that did not pass were graded again with every cell run")
             mode = "fast"
-        if time.monotonic() < deadline:
+        if time.monotonic() < deadline and not self.stopping.is_set():
             results = self._given_correct_helpers(path, scratch, exercises, results, deadline,
                                                   "fast" if mode == "fast" else "lean")
         return SubmissionResult(str(path), tuple(self._pad(results)), tuple(notes), time.monotonic() - started)
@@ -251,7 +257,7 @@ class Grader:
         dropped = 0
         remaining = list(exercises)
         for attempt in range(MAX_RESTARTS + 1):
-            if not remaining:
+            if not remaining or self.stopping.is_set():
                 break
             run_dir = scratch / f"run{attempt}"
             run_dir.mkdir()
@@ -259,7 +265,7 @@ class Grader:
                    "data": self.data_public, "device": self.config.device, "notebook_data": self.notebook_data,
                    "notebook_mode": mode,
                    "items": [{**exercise_job(e), "reference_helpers": (helpers or {}).get(e.id, [])} for e in remaining]}
-            run = run_worker(job, run_dir, limits, deadline, self.pool(), answer)
+            run = run_worker(job, run_dir, limits, deadline, self.pool(), answer, self.stopping)
             self._collect(run, messages, notes, attempt)
             dropped = max([dropped] + [int(m.get("dropped") or 0) for m in run.messages if m["kind"] == "ready"])
             done_ids = {m["item"] for m in run.messages if m["kind"] == "end"}
@@ -282,6 +288,9 @@ class Grader:
                         ex, self.points(ex), "timeout",
                         f"not graded: the submission ran past its limit of {limits.submission_seconds:g} s")
                 remaining = []
+        if self.stopping.is_set():
+            for ex in remaining:
+                finished.setdefault(ex.id, verdicts.judge_unfinished(ex, self.points(ex), "error", "grading was interrupted"))
         results = [finished[ex.id] if ex.id in finished else self._judge(ex, messages[ex.id]) for ex in exercises]
         return results, notes, dropped
 

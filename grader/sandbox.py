@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -54,7 +55,7 @@ class WorkerRun:
     output: str = ""
     output_dropped: int = 0
     returncode: int | None = None
-    ended_by: str = ""  # "", "item_timeout", "submission_timeout", "message_error"
+    ended_by: str = ""  # "", "item_timeout", "submission_timeout", "message_error", "interrupted"
     current_item: str | None = None
     protocol_errors: list[str] = field(default_factory=list)
 
@@ -218,7 +219,7 @@ def _prepare_scratch(scratch: Path) -> int | None:
 
 
 def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: WarmPool | None = None,
-               answer: Callable[[dict], dict] | None = None) -> WorkerRun:
+               answer: Callable[[dict], dict] | None = None, stop: threading.Event | None = None) -> WorkerRun:
     """Run one worker to its end (or until a deadline), returning everything it sent. With a warm
     pool the worker is a fork of it; otherwise a new interpreter. With `answer`, the worker may ask
     questions ("ask" messages) and gets `answer(message)` back as one JSON line on its reply pipe."""
@@ -239,9 +240,10 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: 
         except RuntimeError:
             os.close(read_fd)
             os.close(out_fd)
-            return run_worker(job, scratch, limits, deadline, None, answer)
+            return run_worker(job, scratch, limits, deadline, None, answer, stop)
         replies = _Replies(answer, lambda: os.open(reply_path, os.O_WRONLY | os.O_NONBLOCK))
-        run = _read_worker(read_fd, out_fd, limits, deadline, alive=lambda: not pool.has_exited(pid), replies=replies)
+        run = _read_worker(read_fd, out_fd, limits, deadline, alive=lambda: not pool.has_exited(pid), replies=replies,
+                           stop=stop)
         replies.close()
         _kill(pid)
         run.returncode = pool.exit_code(pid, timeout=10)
@@ -268,7 +270,7 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: 
     except (BrokenPipeError, OSError):
         pass
     try:
-        run = _read_worker(read_fd, proc.stdout.fileno(), limits, deadline, replies=replies)
+        run = _read_worker(read_fd, proc.stdout.fileno(), limits, deadline, replies=replies, stop=stop)
     finally:
         replies.close()
         _kill(proc.pid)
@@ -331,7 +333,7 @@ class _Replies:
 
 
 def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, alive=None,
-                 replies: _Replies | None = None) -> WorkerRun:
+                 replies: _Replies | None = None, stop: threading.Event | None = None) -> WorkerRun:
     """Collect messages and output until both streams close, "done" arrives, or a deadline passes.
     With `alive` (FIFOs of a pool's fork, which read as closed until their writer arrives),
     end-of-file is ignored until something was read, and the run ends when the process is gone."""
@@ -347,6 +349,9 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
     open_streams = 2
     try:
         while open_streams:
+            if stop is not None and stop.is_set():
+                run.ended_by = "interrupted"
+                break
             now = time.monotonic()
             limit = deadline if item_deadline is None else min(deadline, item_deadline)
             if now >= limit:
