@@ -88,13 +88,11 @@ def likely_cause(got: np.ndarray, expected: np.ndarray, close: Callable[[np.ndar
         offset = got - expected
         if np.abs(offset).max() > 0 and close(expected + offset.mean(axis=1, keepdims=True)):
             return says("not_centred")
-    g, e = got.reshape(-1).astype(np.float64), expected.reshape(-1).astype(np.float64)
-    if np.linalg.norm(g) > 0 and np.linalg.norm(e) > 0:
-        cos = float(g @ e / (np.linalg.norm(g) * np.linalg.norm(e)))
-        if cos > 0.999:
-            return says("scaled")
-        if cos < -0.999:
-            return says("opposite")
+    e = expected.astype(np.float64)
+    if float((e * e).sum()) > 0:  # got = c * expected for one number c: a scale (or a sign and a scale)
+        c = float((got.astype(np.float64) * e).sum() / (e * e).sum())
+        if abs(c - 1) > 0.01 and close(c * e):
+            return says("scaled") if c > 0 else says("opposite")
     return ""
 
 
