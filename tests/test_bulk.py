@@ -59,7 +59,9 @@ def test_three_hundred_submissions_interrupted_and_resumed(tmp_path, grader):
     log = out / "report.json.log.jsonl"
     out.mkdir()
 
-    first = subprocess.Popen(cli(*common), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # as from a terminal: pytest-xdist's workers ignore SIGINT, and a child would inherit that
+    first = subprocess.Popen(cli(*common), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline and first.poll() is None:
         if log.exists() and len(log.read_text().splitlines()) >= 40:
