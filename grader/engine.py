@@ -171,8 +171,7 @@ class Grader:
         deadline = started + self.config.limits.submission_seconds
         mode = self.config.notebook_mode
         results, notes, dropped = self._run(path, scratch / "first", exercises, deadline, mode)
-        source = path.read_text(errors="replace")
-        retry = [ex for ex, r in zip(exercises, results) if self._worth_a_full_run(ex, r, source)]
+        retry = [ex for ex, r in zip(exercises, results) if self._worth_a_full_run(ex, r, path)]
         if mode == "lean" and dropped and retry and time.monotonic() < deadline and not self.stopping.is_set():
             # the lean run skipped statements; grade what did not pass again with every cell run, so
             # a statement it should have kept costs time, never a verdict
@@ -188,7 +187,7 @@ class Grader:
         return SubmissionResult(str(path), tuple(self._pad(results)), tuple(notes), time.monotonic() - started)
 
     @staticmethod
-    def _worth_a_full_run(ex: Exercise, r: ExerciseResult, source: str) -> bool:
+    def _worth_a_full_run(ex: Exercise, r: ExerciseResult, path: Path) -> bool:
         """Could a statement the lean run skipped explain this verdict? An exception (a name or
         an attribute that was never set), or a value not found whose name the source assigns; not
         a function or object that is there and wrong, or a function not written yet. (A wrong
@@ -199,6 +198,7 @@ class Grader:
         if ex.kind == "object":
             return r.status in ("missing", "error")
         if r.status == "missing":
+            source = path.read_text(errors="replace")  # read only here: most results never need it
             return any(name in source for name in (ex.names or (ex.id,)))
         return any(o.kind == "error" for o in r.cases)
 
