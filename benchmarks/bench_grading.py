@@ -1,17 +1,21 @@
-"""Benchmark: grading speed against plain notebook execution, and our overhead.
+"""Benchmark: grading speed against plain notebook execution, our overhead, and worker memory.
 
-    python benchmarks/bench_grading.py [--n 40] [--compare 8] [--examples 1000] [--out results.json]
+    python benchmarks/bench_grading.py [--n 40] [--w1 10] [--compare 2] [--timeout 5] [--out FILE]
 
-Builds N notebooks and N modules in the course's layout (mixed correct, wrong and hanging), then
-reports, all from this one run on this machine:
-- seconds per submission (median, 90th percentile) with --workers 1 and with all cores;
-- notebooks executed top to bottom with plain nbclient (what nbgrader and Otter do before grading)
-  against our lean runs of the same notebooks, one at a time each, and whether lean verdicts equal
-  our full-execution (kernel) mode's (a spread sample: --compare);
-- the floor: a correct submission's own code (what a lean run executes, then every function item
-  on the grader's inputs) in this process on one thread, against our time for it with a warm pool;
-- peak memory (max RSS) of a worker.
-Ratios, not absolute targets, are what carry between machines.
+Builds N notebooks and N modules in the course's layout (half correct, four in ten with a wrong
+function, one in ten hanging), starts the warm pool, and reports from this one run:
+- seconds per submission (median, 90th percentile) grading all 2N with all cores, and a spread
+  sample (--w1, the same mix) with --workers 1;
+- plain nbclient executing notebooks top to bottom (what nbgrader and Otter do before they can
+  grade), one thread each like our workers, on the course's files as shipped (the notebook takes
+  its first 5,000 examples) and, for comparison, on the truncated data file our workers get; our
+  time for the same notebooks; and whether our lean verdicts equal our full-execution (kernel)
+  mode's for every kind of notebook in the mix;
+- the floor: the correct submission's own work (the statements a lean run executes, then its
+  functions on every grading input) timed in a fresh process set up like a worker, against our
+  median for correct submissions;
+- each worker's peak resident memory.
+Ratios, not absolute figures, are what carry between machines.
 """
 from __future__ import annotations
 
@@ -21,9 +25,9 @@ import io
 import json
 import os
 import re
-import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -32,91 +36,134 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from grader import engine  # noqa: E402
 from grader.catalogue import EXERCISES  # noqa: E402
 from grader.engine import GradeConfig, Grader  # noqa: E402
-from grader.sandbox import Limits  # noqa: E402
+from grader.sandbox import MALLOC_ENV, Limits  # noqa: E402
 
 COURSE = ROOT / "grader" / "examples" / "course_layout_correct.py"
-WRONG = [("return model.W_V[layer, head] @ model.W_O[layer, head]", "return model.W_O[layer, head].T @ model.W_V[layer, head].T"),
-         ("    if seq_pos is None:\n        inputs = einops", "    if not seq_pos:\n        inputs = einops")]
-HANG = ("    return get_activations(model, data.toks, utils.get_act_name(\"pattern\", layer))[:, head, :, :]",
-        "    while True:\n        pass")
+EDITS = {  # kind -> (text in the correct submission, replacement)
+    "correct": None,
+    "wrong_WOV": ("return model.W_V[layer, head] @ model.W_O[layer, head]",
+                  "return model.W_O[layer, head].T @ model.W_V[layer, head].T"),
+    "wrong_ln_fit": ("    if seq_pos is None:\n        inputs = einops", "    if not seq_pos:\n        inputs = einops"),
+    "hangs": ("    return get_activations(model, data.toks, utils.get_act_name(\"pattern\", layer))[:, head, :, :]",
+              "    while True:\n        pass"),
+}
+# one in ten hangs, four in ten are wrong; any 5 consecutive submissions hold every kind
+CYCLE = ["correct", "wrong_WOV", "correct", "wrong_ln_fit", "hangs",
+         "correct", "correct", "wrong_WOV", "correct", "wrong_ln_fit"]
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 
 
-def make_corpus(folder: Path, n: int) -> list[Path]:
+def kind_of(path: Path) -> str:
+    return CYCLE[int(re.findall(r"\d+", path.stem)[-1]) % len(CYCLE)]
+
+
+def notebook_json(source: str) -> str:
+    cells = [c for c in re.split(r"^# %%.*$", source, flags=re.M) if c.strip()]
+    return json.dumps({"cells": [{"cell_type": "code", "id": f"c{i}", "metadata": {}, "execution_count": None,
+                                  "outputs": [], "source": c.strip("\n")} for i, c in enumerate(cells)],
+                       "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
+                       "nbformat": 4, "nbformat_minor": 5})
+
+
+def make_corpus(folder: Path, n: int) -> tuple[list[Path], list[Path]]:
+    """n notebooks and n modules; the k-th of each has kind CYCLE[k % 10]."""
     src = COURSE.read_text()
-    paths = []
-    for i in range(2 * n):
-        text = src
-        if i % 10 == 9:
-            text = text.replace(*HANG)
-        elif i % 3 == 1:
-            text = text.replace(*WRONG[i % 2])
-        if i < n:
-            cells = [c for c in re.split(r"^# %%.*$", text, flags=re.M) if c.strip()]
-            nb = {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
-                             "source": c.strip("\n")} for c in cells],
-                  "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}}, "nbformat": 4, "nbformat_minor": 5}
-            path = folder / f"nb_{i:02d}.ipynb"
-            path.write_text(json.dumps(nb))
-        else:
-            path = folder / f"mod_{i:02d}.py"
-            path.write_text(text)
-        paths.append(path)
-    return paths
+    for edit in EDITS.values():
+        assert edit is None or edit[0] in src, f"the example no longer contains {edit[0]!r}"
+    notebooks, modules = [], []
+    for k in range(n):
+        edit = EDITS[CYCLE[k % len(CYCLE)]]
+        text = src.replace(*edit) if edit else src
+        (folder / f"nb_{k:02d}.ipynb").write_text(notebook_json(text))
+        (folder / f"mod_{k:02d}.py").write_text(text)
+        notebooks.append(folder / f"nb_{k:02d}.ipynb")
+        modules.append(folder / f"mod_{k:02d}.py")
+    return notebooks, modules
 
 
-def grade(paths, workers, limits, mode="kernel"):
-    g = Grader(GradeConfig(limits=limits, notebook_mode=mode))
-    g.reference.warm()
+class PeakMemory:
+    """Each worker's peak RSS, from the `done` message it sends (grader.worker.main)."""
+
+    def __init__(self) -> None:
+        self.kib: list[int] = []
+        self._real = engine.run_worker
+
+    def __enter__(self) -> "PeakMemory":
+        def spy(*args, **kwargs):
+            run = self._real(*args, **kwargs)
+            self.kib += [int(m["max_rss_kb"]) for m in run.messages if m["kind"] == "done" and "max_rss_kb" in m]
+            return run
+
+        engine.run_worker = spy
+        return self
+
+    def __exit__(self, *exc) -> None:
+        engine.run_worker = self._real
+
+
+def grade(grader: Grader, paths: list[Path], workers: int) -> tuple[list, float]:
     started = time.monotonic()
-    results = list(g.grade_many(paths, workers))
-    wall = time.monotonic() - started
-    g.close()
-    return results, wall
+    results = list(grader.grade_many(paths, workers))
+    return results, time.monotonic() - started
 
 
-def plain_nbclient(paths, grader_config, timeout):
-    """Top-to-bottom execution as notebook graders do, in the same course folders our workers get."""
+def per_submission(results, wall: float) -> dict:
+    secs = [r.seconds for r in results]
+    return {"submissions": len(results), "wall_s": round(wall, 1), "median_s": round(statistics.median(secs), 2),
+            "p90_s": round(pct(secs, 0.9), 2), "per_minute": round(60 * len(results) / wall, 1)}
+
+
+def plain_nbclient(path: Path, weights_pt: str, data: str, timeout: float) -> float:
+    """A notebook executed top to bottom by nbclient, as notebook graders do, in a course folder
+    holding `data`, its kernel on one thread like our workers. Seconds, kernel start included."""
     import nbformat
     from nbclient import NotebookClient
 
-    from grader.reference_results import truncated_data, weights_as_pt
     from grader.worker import course_env
 
-    times = []
-    for p in paths:
-        scratch = Path(tempfile.mkdtemp())
-        workdir, shims = course_env.build(scratch, weights_as_pt(grader_config.weights),
-                                          truncated_data(grader_config.data, grader_config.limits.notebook_examples), p.read_text())
-        os.environ["PYTHONPATH"] = f"{shims}{os.pathsep}{ROOT}"
-        nb = nbformat.read(p, as_version=4)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-plain-"))
+    saved = dict(os.environ)
+    try:
+        workdir, shims = course_env.build(scratch, weights_pt, data, path.read_text())
+        os.environ.update({**ONE_THREAD, "PYTHONPATH": f"{shims}{os.pathsep}{ROOT}", "MPLBACKEND": "Agg"})
+        nb = nbformat.read(path, as_version=4)
         started = time.monotonic()
         NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
                        resources={"metadata": {"path": str(workdir)}}).execute()
-        times.append(time.monotonic() - started)
+        return time.monotonic() - started
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
         shutil.rmtree(scratch, ignore_errors=True)
-    return times
 
 
-def floor_seconds(config, examples: int) -> float:
-    """The floor: what a correct submission's own code costs, called in this process on one thread
-    with no grader around it. The statements a lean run executes (definitions, and the demo lines
-    the object items are computed by, on the same truncated data), then every function item on
-    the grader's inputs. The reference solutions stand in for the functions."""
+def floor_in_subprocess(examples: int) -> dict:
+    """The floor, measured in a fresh process with a worker's settings (one thread, the same
+    allocator settings), so it is what the student's own code costs where we run it."""
+    env = {**os.environ, **ONE_THREAD, **MALLOC_ENV}
+    out = subprocess.run([sys.executable, __file__, "--floor-only", "--examples", str(examples)], env=env,
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def floor_seconds(examples: int) -> dict:
+    """The correct submission's own work, in this process, with no grader around it: the
+    statements a lean run executes (its definitions and the demo lines the object items come
+    from, on the same truncated data), then each of its functions on every grading input (the
+    inputs are built outside the timing)."""
     import torch
 
-    import reference.solutions as sol
     from grader.inputs import InputFactory
     from grader.reference_results import truncated_data, weights_as_pt
     from grader.worker import course_env
     from grader.worker.lean import lean_statements
     from grader.worker.source import read_cells
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as a worker has
-    cwd, path = os.getcwd(), list(sys.path)
-    scratch = Path(tempfile.mkdtemp())
+    config = Grader(GradeConfig(warm_pool=False)).config
+    scratch = Path(tempfile.mkdtemp(prefix="bench-floor-"))
     cells = read_cells(COURSE)
     workdir, shims = course_env.build(scratch, weights_as_pt(config.weights), truncated_data(config.data, examples),
                                       "\n".join(cells))
@@ -124,28 +171,28 @@ def floor_seconds(config, examples: int) -> float:
     functions = {ex.id for ex in EXERCISES if ex.kind == "function"}
     statements, _, _ = lean_statements(cells, True, objects, functions)
     factory = InputFactory(config.weights, config.data, config.device)
-    try:
-        os.chdir(workdir)
-        sys.path.insert(0, str(shims))
-        started = time.monotonic()
-        namespace = {"__name__": "__main__"}
-        with contextlib.redirect_stdout(io.StringIO()):
-            for st in statements:
-                exec(st.code("floor"), namespace)  # noqa: S102 - measuring the student's own code
-        for ex in EXERCISES:
-            if ex.kind != "function":
-                continue
-            fn = getattr(sol, ex.id)
-            for case in ex.cases:
-                for each in case.each or [None]:
-                    args, kwargs = factory.build(list(each) if each is not None else list(case.args), case.kwargs)
-                    fn(*args, **kwargs)
-        return time.monotonic() - started
-    finally:
-        os.chdir(cwd)
-        sys.path[:] = path
-        torch.set_num_threads(threads)
-        shutil.rmtree(scratch, ignore_errors=True)
+    os.chdir(workdir)
+    sys.path.insert(0, str(shims))
+    namespace = {"__name__": "__main__"}
+    started = time.monotonic()
+    with contextlib.redirect_stdout(io.StringIO()):
+        for st in statements:
+            exec(st.code("floor"), namespace)  # noqa: S102 - timing the student's own code
+    own_code = time.monotonic() - started
+    calls = 0.0
+    for ex in EXERCISES:
+        if ex.kind != "function":
+            continue
+        fn = namespace[ex.id]
+        for case in ex.cases:
+            for each in case.each or [None]:
+                torch.set_grad_enabled(False)
+                args, kwargs = factory.build(list(each) if each is not None else list(case.args), case.kwargs)
+                begun = time.monotonic()
+                fn(*args, **kwargs)
+                calls += time.monotonic() - begun
+    shutil.rmtree(scratch, ignore_errors=True)
+    return {"own_code_s": round(own_code, 3), "function_calls_s": round(calls, 3), "total_s": round(own_code + calls, 3)}
 
 
 def pct(values, q):
@@ -160,51 +207,77 @@ def verdicts(results) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=40, help="notebooks (and as many modules)")
-    p.add_argument("--compare", type=int, default=8,
-                   help="notebooks also run top to bottom by plain nbclient and graded in full-execution (kernel) "
-                        "mode; both cost a minute a notebook, so a spread sample of the N")
-    p.add_argument("--examples", type=int, default=1000, help="size of the data a submission's own code loads")
-    p.add_argument("--timeout", type=float, default=20, help="per-item limit (the hanging ones hit it)")
-    p.add_argument("--out", default=None)
+    p.add_argument("--w1", type=int, default=10, help="submissions also graded with --workers 1 (a spread sample)")
+    p.add_argument("--compare", type=int, default=2,
+                   help="notebooks also executed by plain nbclient (a minute and a half each on the course's data)")
+    p.add_argument("--examples", type=int, default=None, help="size of the data file our workers give a submission")
+    p.add_argument("--timeout", type=float, default=5, help="per-item limit (the hanging ones hit it)")
+    p.add_argument("--out", default=None, help="also write the JSON report here")
+    p.add_argument("--floor-only", action="store_true", help=argparse.SUPPRESS)
     a = p.parse_args()
-    limits = Limits(item_seconds=a.timeout, case_seconds=a.timeout / 2, notebook_examples=a.examples)
+    limits = Limits(item_seconds=a.timeout, case_seconds=a.timeout / 2,
+                    **({"notebook_examples": a.examples} if a.examples else {}))
+    if a.floor_only:
+        print(json.dumps(floor_seconds(limits.notebook_examples)))
+        return
+    begun = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="bench-"))
-    paths = make_corpus(folder, a.n)
-    notebooks = [x for x in paths if x.suffix == ".ipynb"]
-    sample = notebooks[:: max(1, len(notebooks) // max(1, a.compare))][: a.compare]
-    started = time.monotonic()
-    report: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "torch_threads_per_worker": 1},
-                    "n_notebooks": a.n, "n_modules": a.n, "examples": a.examples, "item_timeout_s": a.timeout}
+    notebooks, modules = make_corpus(folder, a.n)
     cores = os.cpu_count() or 1
-    lean = {}
-    for workers in sorted({1, cores}):
-        results, wall = grade(paths, workers, limits, mode="lean")
-        lean[workers] = results
-        secs = [r.seconds for r in results]
-        report[f"lean_workers_{workers}"] = {"wall_s": round(wall, 1), "per_submission_median_s": round(statistics.median(secs), 2),
-                                             "per_submission_p90_s": round(pct(secs, 0.9), 2),
-                                             "throughput_per_min": round(60 * len(paths) / wall, 1)}
-        print(workers, report[f"lean_workers_{workers}"], flush=True)
-    ours = {Path(r.path).name: r for r in lean[1]}
-    ours_sample = [ours[x.name].seconds for x in sample]
-    full, full_wall = grade(sample, cores, limits, mode="kernel")
-    same = verdicts(full) == {k: v for k, v in verdicts(lean[1]).items() if k in {x.name for x in sample}}
-    plain = plain_nbclient(sample, Grader(GradeConfig(limits=limits)).config, timeout=a.timeout * 3)
-    report["notebooks_compared"] = {
-        "n": len(sample), "plain_nbclient_serial_s": round(sum(plain), 1), "ours_lean_serial_s": round(sum(ours_sample), 1),
-        "plain_nbclient_median_s": round(statistics.median(plain), 2),
-        "ours_lean_median_s": round(statistics.median(ours_sample), 2),
-        "ratio_plain_to_ours": round(sum(plain) / sum(ours_sample), 2),
-        "ours_kernel_mode_wall_s": round(full_wall, 1),
-        "lean_verdicts_equal_full_execution_verdicts": same}
-    print(report["notebooks_compared"], flush=True)
-    floor = floor_seconds(Grader(GradeConfig(limits=limits)).config, a.examples)
-    correct = [r.seconds for r in lean[1] if r.score == r.max_score and r.path.endswith(".py")]
-    report["floor"] = {"correct_submission_in_process_s": round(floor, 2),
-                       "ours_median_correct_module_s": round(statistics.median(correct), 2) if correct else None,
-                       "ratio_ours_to_floor": round(statistics.median(correct) / floor, 2) if correct else None}
-    report["peak_rss_children_mb"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
-    report["benchmark_wall_s"] = round(time.monotonic() - started, 1)
+    report: dict = {"machine": {"cpus": cores, "python": sys.version.split()[0], "torch_threads_per_worker": 1},
+                    "notebooks": a.n, "modules": a.n, "mix": {k: CYCLE.count(k) / len(CYCLE) for k in EDITS},
+                    "examples_given_to_submissions": limits.notebook_examples, "item_timeout_s": a.timeout}
+    grader = Grader(GradeConfig(limits=limits))
+    warm_started = time.monotonic()
+    grader.grade(modules[0])  # starts the warm pool and fills the reference cache; not counted
+    report["warm_up_s"] = round(time.monotonic() - warm_started, 1)
+
+    with PeakMemory() as memory:
+        everything, wall = grade(grader, notebooks + modules, cores)
+    report[f"workers_{cores}"] = per_submission(everything, wall)
+    report[f"workers_{cores}"]["by_kind_median_s"] = {
+        k: round(statistics.median([r.seconds for r in everything if kind_of(Path(r.path)) == k]), 2) for k in EDITS}
+    print("all cores", report[f"workers_{cores}"], flush=True)
+    half = max(1, a.w1 // 2)
+    sample = notebooks[:half] + modules[:half]
+    one, wall1 = grade(grader, sample, 1)
+    report["workers_1"] = per_submission(one, wall1)
+    print("one worker", report["workers_1"], flush=True)
+    grader.close()
+    report["worker_peak_rss_mb"] = {"median": round(statistics.median(memory.kib) / 1024),
+                                    "max": round(max(memory.kib) / 1024), "workers": len(memory.kib)}
+
+    ours1 = {Path(r.path).name: r for r in one}
+    compared = [x for x in notebooks[:half] if kind_of(x) in ("correct", "wrong_WOV", "wrong_ln_fit")][: a.compare]
+    course_data, ours_data = grader.config.data, grader.notebook_data
+    rows = []
+    for nb in compared:
+        shipped = plain_nbclient(nb, grader.weights_pt, course_data, timeout=300)
+        truncated = plain_nbclient(nb, grader.weights_pt, ours_data, timeout=300)
+        rows.append({"notebook": nb.name, "kind": kind_of(nb), "plain_course_data_s": round(shipped, 1),
+                     "plain_our_data_s": round(truncated, 1), "ours_s": round(ours1[nb.name].seconds, 2)})
+        print(rows[-1], flush=True)
+    plain, plain_ours, ours = (sum(r[k] for r in rows) for k in ("plain_course_data_s", "plain_our_data_s", "ours_s"))
+    report["plain_nbclient"] = {"notebooks": rows, "ratio_plain_to_ours": round(plain / ours, 1),
+                                "ratio_plain_on_our_data_to_ours": round(plain_ours / ours, 1)}
+
+    kinds = {}
+    for nb in notebooks:
+        kinds.setdefault(kind_of(nb), nb)
+    full_grader = Grader(GradeConfig(limits=limits, notebook_mode="kernel"))
+    full, full_wall = grade(full_grader, list(kinds.values()), cores)
+    full_grader.close()
+    lean_verdicts = verdicts(everything)
+    differ = {k: v for k, v in verdicts(full).items() if lean_verdicts[k] != v}
+    report["lean_vs_full_execution"] = {"notebooks": sorted(kinds[k].name for k in kinds), "identical": not differ,
+                                        "differences": differ, "full_execution_wall_s": round(full_wall, 1)}
+    print("lean vs full", report["lean_vs_full_execution"], flush=True)
+
+    floor = floor_in_subprocess(limits.notebook_examples)
+    correct = [r.seconds for r in one if kind_of(Path(r.path)) == "correct"]
+    report["floor"] = {**floor, "ours_median_correct_s": round(statistics.median(correct), 2),
+                       "ratio_ours_to_floor": round(statistics.median(correct) / floor["total_s"], 2)}
+    report["benchmark_wall_s"] = round(time.monotonic() - begun, 1)
     text = json.dumps(report, indent=1)
     print(text)
     if a.out:

@@ -75,3 +75,23 @@ def test_the_trusted_side_answers_only_items(grader):
 def test_questions_the_size_of_a_denial_of_service_are_refused(grader):
     with pytest.raises(ValueError, match="larger than the grader answers"):
         grader.reference.helper_answer("get_activations", [{"$model": "main"}, {"$toks": [0, 5000]}, "hook_embed"], {})
+
+
+def test_the_same_question_from_many_submissions_is_answered_once(grader, monkeypatch):
+    import grader.reference_results as rr
+
+    calls = []
+    real = rr._solution
+
+    def counting(name):
+        calls.append(name)
+        return real(name)
+
+    monkeypatch.setattr(rr, "_solution", counting)
+    question = ("get_ln_fit", [{"$model": "alt"}, {"$data": [3, 33]}, {"$module": "blocks.1.ln2"}], {"seq_pos": 2})
+    first = grader.reference.helper_answer(*question)
+    again = grader.reference.helper_answer(*question)
+    assert calls == ["get_ln_fit"], "the second submission's question was computed again"
+    assert again == first
+    other = grader.reference.helper_answer(question[0], question[1], {"seq_pos": 3})
+    assert calls == ["get_ln_fit", "get_ln_fit"] and other != first  # another question is not served from the cache

@@ -73,7 +73,11 @@ def _reset_globals() -> None:
 
     torch.set_grad_enabled(False)
     torch.set_default_dtype(torch.float32)
-    torch.manual_seed(0)
+    # torch.manual_seed would also queue a CUDA/XPU/MTIA seeding call with a formatted stack for
+    # each uninitialised backend: most of a cheap call's cost, and a queue that grows per call
+    torch.random.default_generator.manual_seed(0)
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.manual_seed_all(0)
 
 
 def call_case(fn: Callable, case: dict, factory, case_seconds: float) -> dict:

@@ -145,7 +145,10 @@ def run(job: dict) -> None:
         run_notebook(job, cells, channel, workdir, shims)
     else:  # in this (warm) process: every cell ("fast"), or only what grading needs ("lean")
         run_module(job, cells, channel, as_main=notebook, lean=mode == "lean")
-    channel.emit("done", seconds=round(time.monotonic() - started, 3))
+    import resource
+
+    channel.emit("done", seconds=round(time.monotonic() - started, 3),
+                 max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # Linux: KiB
 
 
 if __name__ == "__main__":

@@ -1,0 +1,51 @@
+"""What a worker runs with and reports: allocator settings, cheap resets between calls, peak memory."""
+from __future__ import annotations
+
+import torch
+
+from grader import engine
+from grader.examples import COURSE_LAYOUT_CORRECT
+from grader.sandbox import MALLOC_ENV, worker_env
+from grader.worker.harvest import call_case
+from tests.conftest import with_config
+
+
+class PlainArgs:
+    """An input factory for arguments that are plain values."""
+
+    def build(self, args, kwargs):
+        return list(args), dict(kwargs)
+
+
+def test_workers_keep_freed_memory_for_reuse(tmp_path):
+    env = worker_env(tmp_path, {"weights": "w.pt", "notebook_data": "d.json"})
+    assert {k: env[k] for k in MALLOC_ENV} == MALLOC_ENV
+    assert env["MALLOC_MMAP_MAX_"] == "0" and int(env["MALLOC_TRIM_THRESHOLD_"]) >= 1 << 30
+    assert env["OMP_NUM_THREADS"] == "1"
+
+
+def test_each_call_starts_from_the_same_seed_and_leaves_no_queued_work():
+    queues = [getattr(m, "_queued_calls", None) for m in (torch.cuda, getattr(torch, "xpu", None), getattr(torch, "mtia", None))]
+    queues = [q for q in queues if isinstance(q, list)]
+    before = [len(q) for q in queues]
+    case = {"each": [[i] for i in range(200)], "args": [], "kwargs": {}}
+    reply = call_case(lambda i: round(torch.rand(1).item(), 6), case, PlainArgs(), 10)
+    assert reply["ok"], reply
+    values = reply["value"]
+    assert len(set(values)) == 1, "every call must see the same random state"
+    assert [len(q) for q in queues] == before, "a reset between calls queued device work (it grows per call)"
+
+
+def test_a_worker_reports_its_peak_memory(grader, monkeypatch):
+    seen: list[dict] = []
+    real = engine.run_worker
+
+    def spy(*args, **kwargs):
+        run = real(*args, **kwargs)
+        seen.extend(m for m in run.messages if m["kind"] == "done")
+        return run
+
+    monkeypatch.setattr(engine, "run_worker", spy)
+    result = with_config(grader, only=("get_WOV",)).grade(COURSE_LAYOUT_CORRECT)
+    assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed"
+    assert seen and all(m["max_rss_kb"] > 100 * 1024 for m in seen), seen  # torch and the model are resident
