@@ -50,7 +50,7 @@ EDITS = {  # kind -> (text in the correct submission, replacement)
     "hangs": ("    return get_activations(model, data.toks, utils.get_act_name(\"pattern\", layer))[:, head, :, :]",
               "    while True:\n        pass"),
 }
-# one in ten hangs, four in ten are wrong; any 5 consecutive submissions hold every kind
+# one in ten hangs, four in ten are wrong; the first 5 (the --workers 1 sample) hold every kind
 CYCLE = ["correct", "wrong_WOV", "correct", "wrong_ln_fit", "hangs",
          "correct", "correct", "wrong_WOV", "correct", "wrong_ln_fit"]
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
