@@ -41,7 +41,7 @@ class Limits:
     open_files: int = 512
     file_bytes: int = 512 * 1024**2
     output_bytes: int = 64 * 1024  # captured stdout+stderr kept per worker
-    notebook_examples: int = 1000  # size of the data file a submission's own code loads
+    notebook_examples: int = 1000  # the data file a submission's own code loads (v_L_v_R needs about this many)
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
