@@ -162,7 +162,7 @@ def floor_seconds(examples: int) -> dict:
     from grader.worker.lean import lean_statements
     from grader.worker.source import read_cells
 
-    config = Grader(GradeConfig(warm_pool=False)).config
+    config = GradeConfig().resolved()
     scratch = Path(tempfile.mkdtemp(prefix="bench-floor-"))
     cells = read_cells(COURSE)
     workdir, shims = course_env.build(scratch, weights_as_pt(config.weights), truncated_data(config.data, examples),

@@ -202,6 +202,7 @@ class ReferenceResults:
         self._alternatives: dict[tuple[str, str], list[tuple[str, Any]]] = {}
         self._lock = threading.Lock()
         self._helper_answers: dict[str, tuple[Any, int]] = {}  # question (JSON) -> (encoded answer, bytes)
+        self._helper_bytes = 0
 
     def for_exercise(self, ex: Exercise) -> dict[str, Any]:
         """{case label: decoded expected value} for a function item."""
@@ -264,10 +265,11 @@ class ReferenceResults:
         answer = encode(value)
         size = 8 * _elements(value)
         with self._lock:
-            if size <= HELPER_CACHE_BYTES // 8:
+            if size <= HELPER_CACHE_BYTES // 8 and question not in self._helper_answers:  # two may race
                 self._helper_answers[question] = (answer, size)
-                while sum(n for _, n in self._helper_answers.values()) > HELPER_CACHE_BYTES:
-                    self._helper_answers.pop(next(iter(self._helper_answers)))  # the oldest first
+                self._helper_bytes += size
+                while self._helper_bytes > HELPER_CACHE_BYTES:  # the oldest go first
+                    self._helper_bytes -= self._helper_answers.pop(next(iter(self._helper_answers)))[1]
         return answer
 
     # ------------------------------------------------------------ object items

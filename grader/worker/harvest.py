@@ -76,7 +76,7 @@ def _reset_globals() -> None:
     # torch.manual_seed would also queue a CUDA/XPU/MTIA seeding call with a formatted stack for
     # each uninitialised backend: most of a cheap call's cost, and a queue that grows per call
     torch.random.default_generator.manual_seed(0)
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    if torch.cuda.is_initialized():
         torch.cuda.manual_seed_all(0)
 
 
