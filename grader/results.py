@@ -11,7 +11,7 @@ STATUSES: tuple[str, ...] = ("passed", "partial", "failed", "error", "timeout", 
 
 @dataclass(frozen=True)
 class CaseOutcome:
-    """One argument combination: passed, or why not (`kind`: wrong, error, timeout, not_implemented)."""
+    """One argument combination: passed, or why not (`kind`: wrong, error, timeout, not_implemented, skipped)."""
 
     label: str
     passed: bool

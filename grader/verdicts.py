@@ -49,9 +49,11 @@ def judge_case(ex: Exercise, msg: dict, expected: Any, all_expected: dict[str, A
     label = str(msg.get("case", "?"))
     if not msg.get("ok"):
         err = msg.get("error") or {}
-        kind = {"timeout": "timeout", "not_implemented": "not_implemented"}.get(err.get("kind"), "error")
+        kind = {"timeout": "timeout", "not_implemented": "not_implemented", "skipped": "skipped"}.get(err.get("kind"), "error")
         if kind == "not_implemented":
             return CaseOutcome(label, False, kind, "not implemented (raises NotImplementedError)")
+        if kind == "skipped":  # after a case that timed out, in an item every case of which must pass
+            return CaseOutcome(label, False, kind, str(err.get("message", "not run"))[:300])
         return CaseOutcome(label, False, kind, _error_text(err))
     try:
         got = decode(msg.get("value"))
@@ -89,10 +91,15 @@ def summarise(ex: Exercise, outcomes: list[CaseOutcome], points: float) -> Exerc
     if kinds == {"not_implemented"} and n_pass == 0:
         return ExerciseResult(ex.id, "failed", 0.0, points, "not implemented (raises NotImplementedError)", tuple(outcomes))
     lines = [f"{n_pass} of {total} cases passed."]
-    for o in failing[:MAX_FEEDBACK_CASES]:
+    shown = [o for o in failing if o.kind != "skipped"]
+    for o in shown[:MAX_FEEDBACK_CASES]:
         lines.append(f"- {ex.id}({o.label}): {o.message}")
-    if len(failing) > MAX_FEEDBACK_CASES:
-        lines.append(f"- ... and {len(failing) - MAX_FEEDBACK_CASES} more failing cases")
+    if len(shown) > MAX_FEEDBACK_CASES:
+        lines.append(f"- ... and {len(shown) - MAX_FEEDBACK_CASES} more failing cases")
+    skipped = len(failing) - len(shown)
+    if skipped:
+        lines.append(f"- {skipped} more cases not run: a case ran past its time limit, and this item scores "
+                     "only when every case passes")
     feedback = "\n".join(lines)
     if "wrong" in kinds or n_pass:
         if ex.partial and n_pass:

@@ -56,6 +56,14 @@ def test_timeouts_and_missing_and_unfinished():
              "error": {"kind": "timeout", "type": "CaseTimeout", "message": "took longer than 30 s", "traceback": ""}}
             for label in EXPECTED]
     assert judge_function(WOV, msgs, EXPECTED, 1.0).status == "timeout"
+    first, *rest = EXPECTED
+    skipped = {"kind": "skipped", "type": "Skipped", "message": f"not run: the case {first!r} ran past its limit"}
+    msgs = msgs[:1] + [{"kind": "case", "item": WOV.id, "case": label, "ok": False, "error": skipped} for label in rest]
+    r = judge_function(WOV, msgs, EXPECTED, 1.0)
+    assert (r.status, r.score) == ("timeout", 0.0)
+    assert r.feedback.splitlines() == [
+        "0 of 7 cases passed.", f"- get_WOV({first}): CaseTimeout: took longer than 30 s",
+        "- 6 more cases not run: a case ran past its time limit, and this item scores only when every case passes"]
     r = judge_function(WOV, [{"kind": "missing", "item": WOV.id, "detail": "no function named `get_WOV` was found"}],
                        EXPECTED, 1.0)
     assert (r.status, r.feedback) == ("missing", "no function named `get_WOV` was found")

@@ -6,7 +6,7 @@ import torch
 from grader import engine
 from grader.examples import COURSE_LAYOUT_CORRECT
 from grader.sandbox import MALLOC_ENV, worker_env
-from grader.worker.harvest import call_case
+from grader.worker.harvest import call_case, run_item
 from tests.conftest import with_config
 
 
@@ -49,3 +49,39 @@ def test_a_worker_reports_its_peak_memory(grader, monkeypatch):
     result = with_config(grader, only=("get_WOV",)).grade(COURSE_LAYOUT_CORRECT)
     assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed"
     assert seen and all(m["max_rss_kb"] > 100 * 1024 for m in seen), seen  # torch and the model are resident
+
+
+def _item(partial: bool) -> dict:
+    cases = [{"label": f"case {i}", "each": None, "args": [], "kwargs": {}} for i in range(4)]
+    return {"id": "f", "kind": "function", "names": [], "partial": partial, "cases": cases}
+
+
+def test_an_all_or_nothing_item_stops_at_its_first_case_past_the_limit():
+    calls = []
+
+    def hangs():
+        calls.append(1)
+        while True:
+            pass
+
+    sent: list[dict] = []
+    run_item({"f": hangs}, _item(partial=False), PlainArgs(), 0.2, lambda kind, **m: sent.append(m))
+    assert len(calls) == 1, "after one case timed out, the rest of an all-or-nothing item must not be called"
+    kinds = [m["error"]["kind"] for m in sent]
+    assert kinds == ["timeout", "skipped", "skipped", "skipped"]
+    assert "'case 0' ran past its limit" in sent[1]["error"]["message"]
+
+
+def test_an_item_with_partial_credit_runs_every_case_after_a_timeout():
+    calls = []
+
+    def slow_first():
+        calls.append(1)
+        while len(calls) == 1:
+            pass
+        return 1
+
+    sent: list[dict] = []
+    run_item({"f": slow_first}, _item(partial=True), PlainArgs(), 0.2, lambda kind, **m: sent.append(m))
+    assert len(calls) == 4
+    assert [m["ok"] for m in sent] == [False, True, True, True]

@@ -181,5 +181,14 @@ def run_item(namespace: dict, item: dict, factory, case_seconds: float, emit: Ca
     if fn is None:
         emit("missing", item=item["id"], detail=problem)
         return
+    stalled = ""  # the case that ran past its limit: an all-or-nothing item is decided by it
     for case in item["cases"]:
-        emit("case", item=item["id"], case=case["label"], **call_case(fn, case, factory, case_seconds))
+        if stalled:
+            emit("case", item=item["id"], case=case["label"], ok=False,
+                 error={"kind": "skipped", "type": "Skipped", "traceback": "",
+                        "message": f"not run: the case {stalled!r} ran past its limit"})
+            continue
+        reply = call_case(fn, case, factory, case_seconds)
+        emit("case", item=item["id"], case=case["label"], **reply)
+        if not item.get("partial") and not reply["ok"] and reply["error"].get("kind") == "timeout":
+            stalled = case["label"]
