@@ -7,10 +7,10 @@ function, one in ten hanging), starts the warm pool, and reports from this one r
 - seconds per submission (median, 90th percentile) grading all 2N with all cores, and a spread
   sample (--w1, the same mix) with --workers 1;
 - plain nbclient executing notebooks top to bottom (what nbgrader and Otter do before they can
-  grade), one thread each like our workers, on the course's files as shipped (the notebook takes
-  its first 5,000 examples) and, for comparison, on the truncated data file our workers get; our
-  time for the same notebooks; and whether our lean verdicts equal our full-execution (kernel)
-  mode's for every kind of notebook in the mix;
+  grade), one thread each and as many at once as our workers, on the course's files as shipped
+  (the notebook takes its first 5,000 examples) and, for comparison, on the truncated data file
+  our workers get; our time for the same notebooks in the all-cores run; and whether our lean
+  verdicts equal our full-execution (kernel) mode's for every kind of notebook in the mix;
 - the floor: the correct submission's own work (the statements a lean run executes, then its
   functions on every grading input) timed in a fresh process set up like a worker, against our
   median for correct submissions;
@@ -118,14 +118,14 @@ def per_submission(results, wall: float) -> dict:
 
 def plain_nbclient(path: Path, weights_pt: str, data: str, timeout: float) -> float:
     """A notebook executed top to bottom by nbclient, as notebook graders do, in a course folder
-    holding `data`, its kernel on one thread like our workers. Seconds, kernel start included."""
+    holding `data`, its kernel on one thread like our workers. Seconds, kernel start included.
+    Runs in a process of its own (--plain-only): it sets the environment the kernel inherits."""
     import nbformat
     from nbclient import NotebookClient
 
     from grader.worker import course_env
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-plain-"))
-    saved = dict(os.environ)
     try:
         workdir, shims = course_env.build(scratch, weights_pt, data, path.read_text())
         os.environ.update({**ONE_THREAD, "PYTHONPATH": f"{shims}{os.pathsep}{ROOT}", "MPLBACKEND": "Agg"})
@@ -135,9 +135,21 @@ def plain_nbclient(path: Path, weights_pt: str, data: str, timeout: float) -> fl
                        resources={"metadata": {"path": str(workdir)}}).execute()
         return time.monotonic() - started
     finally:
-        os.environ.clear()
-        os.environ.update(saved)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def plain_runs(jobs: list[tuple[Path, str, str]], at_once: int) -> list[float]:
+    """plain_nbclient for each (notebook, weights, data), `at_once` processes at a time, as our
+    workers run: each on one thread, so on as many cores as run at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(job: tuple[Path, str, str]) -> float:
+        out = subprocess.run([sys.executable, __file__, "--plain-only", *map(str, job)], capture_output=True,
+                             text=True, check=True)
+        return float(out.stdout.strip().splitlines()[-1])
+
+    with ThreadPoolExecutor(max_workers=at_once) as pool:
+        return list(pool.map(one, jobs))
 
 
 def floor_in_subprocess(examples: int) -> dict:
@@ -214,7 +226,12 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=5, help="per-item limit (the hanging ones hit it)")
     p.add_argument("--out", default=None, help="also write the JSON report here")
     p.add_argument("--floor-only", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--plain-only", nargs=3, metavar=("NOTEBOOK", "WEIGHTS", "DATA"), help=argparse.SUPPRESS)
     a = p.parse_args()
+    if a.plain_only:
+        notebook, weights, data = a.plain_only
+        print(plain_nbclient(Path(notebook), weights, data, timeout=300))
+        return
     limits = Limits(item_seconds=a.timeout, case_seconds=a.timeout / 2,
                     **({"notebook_examples": a.examples} if a.examples else {}))
     if a.floor_only:
@@ -247,15 +264,18 @@ def main() -> None:
     report["worker_peak_rss_mb"] = {"median": round(statistics.median(memory.kib) / 1024),
                                     "max": round(max(memory.kib) / 1024), "workers": len(memory.kib)}
 
-    ours1 = {Path(r.path).name: r for r in one}
+    # plain runs go as many at a time as our workers did, each on one thread; ours are the same
+    # notebooks' times from the all-cores run
+    ours_all = {Path(r.path).name: r for r in everything}
     compared = [x for x in notebooks[:half] if kind_of(x) in ("correct", "wrong_WOV", "wrong_ln_fit")][: a.compare]
     course_data, ours_data = grader.config.data, grader.notebook_data
+    jobs = [(nb, grader.weights_pt, d) for d in (course_data, ours_data) for nb in compared]
+    times = plain_runs(jobs, cores)
     rows = []
-    for nb in compared:
-        shipped = plain_nbclient(nb, grader.weights_pt, course_data, timeout=300)
-        truncated = plain_nbclient(nb, grader.weights_pt, ours_data, timeout=300)
-        rows.append({"notebook": nb.name, "kind": kind_of(nb), "plain_course_data_s": round(shipped, 1),
-                     "plain_our_data_s": round(truncated, 1), "ours_s": round(ours1[nb.name].seconds, 2)})
+    for i, nb in enumerate(compared):
+        rows.append({"notebook": nb.name, "kind": kind_of(nb), "plain_course_data_s": round(times[i], 1),
+                     "plain_our_data_s": round(times[len(compared) + i], 1),
+                     "ours_s": round(ours_all[nb.name].seconds, 2)})
         print(rows[-1], flush=True)
     plain, plain_ours, ours = (sum(r[k] for r in rows) for k in ("plain_course_data_s", "plain_our_data_s", "ours_s"))
     report["plain_nbclient"] = {"notebooks": rows, "ratio_plain_to_ours": round(plain / ours, 1),

@@ -351,7 +351,7 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
     sel.register(msg_fd, selectors.EVENT_READ, "msg")
     sel.register(out_fd, selectors.EVENT_READ, "out")
     seen = {"msg": not wait_for_writers, "out": not wait_for_writers}
-    pending = b""
+    pending = bytearray()
     output = bytearray()
     item_deadline = None
     open_streams = 2
@@ -390,13 +390,16 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
                     output += chunk[: max(room, 0)]
                     run.output_dropped += max(len(chunk) - max(room, 0), 0)
                     continue
-                pending += chunk
-                if len(pending) > MAX_MESSAGE_BYTES and b"\n" not in pending:
-                    run.protocol_errors.append("a message larger than the limit")
-                    run.ended_by = "message_error"
-                    open_streams = 0
-                    break
-                *lines, pending = pending.split(b"\n")
+                pending += chunk  # a bytearray: a long message arrives in many chunks, split once
+                if b"\n" not in chunk:  # (pending holds no newline before this chunk)
+                    if len(pending) > MAX_MESSAGE_BYTES:
+                        run.protocol_errors.append("a message larger than the limit")
+                        run.ended_by = "message_error"
+                        open_streams = 0
+                        break
+                    continue
+                *lines, rest = pending.split(b"\n")
+                pending = bytearray(rest)
                 for line in lines:
                     try:
                         msg = load_message(line)
