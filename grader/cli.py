@@ -204,8 +204,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--gradescope and --classroom write one submission's results: give exactly one")
     if args.resume and not (args.results_log or args.json):
         raise UsageError("--resume needs --results-log or --json (the log lives next to it)")
-    limits = Limits(item_seconds=args.timeout, submission_seconds=args.submission_timeout,
-                    memory_bytes=int(args.memory * 1024**3))
+    limits = Limits.per_item(args.timeout, submission_seconds=args.submission_timeout,
+                             memory_bytes=int(args.memory * 1024**3))
     grader = Grader(GradeConfig(args.weights, args.data, args.device, limits, points, only, tuple(args.also_model),
                                 warm_pool=not args.no_warm_pool, notebook_mode=args.notebook_mode))
     context = f"{grader.reference.key}|{sorted(points.items())}|{only}"

@@ -108,7 +108,7 @@ def _grader(config: pytest.Config):
 
     if GRADER_KEY not in config.stash:
         timeout = config.getoption("bracket_timeout")
-        limits = Limits(item_seconds=timeout) if timeout else Limits()
+        limits = Limits.per_item(timeout) if timeout else Limits()
         points_file = config.getoption("bracket_points")
         config.stash[GRADER_KEY] = Grader(GradeConfig(
             config.getoption("bracket_weights"), config.getoption("bracket_data"),

@@ -46,6 +46,13 @@ class Limits:
     def to_json(self) -> dict:
         return self.__dict__.copy()
 
+    @classmethod
+    def per_item(cls, item_seconds: float, **other) -> "Limits":
+        """Limits for a per-item limit: a call's soft limit is at most half of it, so a hanging
+        call is stopped inside the worker (its item stops there, and nothing restarts) before the
+        item's hard limit kills the worker."""
+        return cls(item_seconds=item_seconds, case_seconds=min(cls.case_seconds, item_seconds / 2), **other)
+
 
 @dataclass
 class WorkerRun:

@@ -5,7 +5,7 @@ import torch
 
 from grader import engine
 from grader.examples import COURSE_LAYOUT_CORRECT
-from grader.sandbox import MALLOC_ENV, worker_env
+from grader.sandbox import MALLOC_ENV, Limits, worker_env
 from grader.worker.harvest import call_case, run_item
 from tests.conftest import with_config
 
@@ -85,3 +85,10 @@ def test_an_item_with_partial_credit_runs_every_case_after_a_timeout():
     run_item({"f": slow_first}, _item(partial=True), PlainArgs(), 0.2, lambda kind, **m: sent.append(m))
     assert len(calls) == 4
     assert [m["ok"] for m in sent] == [False, True, True, True]
+
+
+def test_a_per_item_limit_puts_the_call_limit_under_it():
+    # so a hang is stopped inside the worker (next item, no restart) before the item's hard limit
+    assert Limits.per_item(5).case_seconds == 2.5 < Limits.per_item(5).item_seconds
+    assert Limits.per_item(600).case_seconds == Limits.case_seconds
+    assert Limits.per_item(5, memory_bytes=1).memory_bytes == 1
