@@ -233,8 +233,7 @@ def main() -> None:
         notebook, weights, data = a.plain_only
         print(plain_nbclient(Path(notebook), weights, data, timeout=300))
         return
-    limits = Limits(item_seconds=a.timeout, case_seconds=a.timeout / 2,
-                    **({"notebook_examples": a.examples} if a.examples else {}))
+    limits = Limits.per_item(a.timeout, **({"notebook_examples": a.examples} if a.examples else {}))
     if a.floor_only:
         print(json.dumps(floor_seconds(limits.notebook_examples)))
         return
@@ -282,8 +281,8 @@ def main() -> None:
         print(rows[-1], flush=True)
     plain, plain_ours, ours = (sum(r[k] for r in rows) for k in ("plain_course_data_s", "plain_our_data_s",
                                                                  "ours_median_of_kind_s"))
-    report["plain_nbclient"] = {"notebooks": rows, "ratio_plain_to_ours": round(plain / ours, 1),
-                                "ratio_plain_on_our_data_to_ours": round(plain_ours / ours, 1)}
+    report["plain_nbclient"] = {"notebooks": rows, "ratio_plain_to_ours": round(plain / ours, 2),
+                                "ratio_plain_on_our_data_to_ours": round(plain_ours / ours, 2)}
 
     kinds = {}
     for nb in notebooks:

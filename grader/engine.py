@@ -98,9 +98,17 @@ class Grader:
             if self._pool is None or not self._pool.alive():
                 from grader.sandbox import WarmPool
 
-                self._pool = WarmPool()
+                self._pool = WarmPool(prepare=self._inputs_to_prepare())
                 atexit.register(self._pool.close)
             return self._pool
+
+    def _inputs_to_prepare(self) -> dict:
+        """What the warm pool builds ahead for its children: a grading's worth of models for the
+        selected items (a run needing more builds the rest)."""
+        from grader.inputs import models_per_grading
+
+        return {"weights": self.weights_pt, "data": self.data_public, "device": self.config.device,
+                "models": models_per_grading([exercise_job(e) for e in self.selected()])}
 
     def stop(self) -> None:
         """An interrupt: workers in flight are killed, and nothing more is started."""

@@ -148,11 +148,14 @@ class WarmPool:
     TransformerLens and the course setting once and forks a fresh, sandboxed child per
     submission. Requests are serialised; replies are read by one thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, prepare: dict | None = None) -> None:
+        """`prepare`: {"weights", "data", "device", "models"}, the inputs its children will be
+        given (grader.inputs.prepare)."""
         import threading
 
         env = worker_env(Path(tempfile.gettempdir()), {"weights": "", "notebook_data": ""})
-        self._proc = subprocess.Popen([sys.executable, "-m", "grader.worker.zygote"], stdin=subprocess.PIPE,
+        args = [json.dumps(prepare)] if prepare else []
+        self._proc = subprocess.Popen([sys.executable, "-m", "grader.worker.zygote", *args], stdin=subprocess.PIPE,
                                       stdout=subprocess.PIPE, env=env, cwd=tempfile.gettempdir(), start_new_session=True)
         self._lock = threading.Lock()
         self._cond = threading.Condition()

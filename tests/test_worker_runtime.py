@@ -1,10 +1,15 @@
 """What a worker runs with and reports: allocator settings, cheap resets between calls, peak memory."""
 from __future__ import annotations
 
+from collections import Counter
+
+import pytest
 import torch
 
 from grader import engine
+from grader.catalogue import EXERCISES, exercise_job
 from grader.examples import COURSE_LAYOUT_CORRECT
+from grader.inputs import InputFactory, factory_for, models_per_grading, prepare
 from grader.sandbox import MALLOC_ENV, Limits, worker_env
 from grader.worker.harvest import call_case, run_item
 from tests.conftest import with_config
@@ -92,3 +97,64 @@ def test_a_per_item_limit_puts_the_call_limit_under_it():
     assert Limits.per_item(5).case_seconds == 2.5 < Limits.per_item(5).item_seconds
     assert Limits.per_item(600).case_seconds == Limits.case_seconds
     assert Limits.per_item(5, memory_bytes=1).memory_bytes == 1
+
+
+@pytest.fixture(scope="module")
+def inputs_paths(grader):
+    return grader.weights_pt, grader.data_public
+
+
+def test_models_built_ahead_are_pristine_and_each_handed_out_once(inputs_paths):
+    factory = InputFactory(*inputs_paths)
+    factory.prebuild({"main": 2})
+    assert factory.spare() == {"main": 2}
+    first, second = factory.model("main"), factory.model("main")
+    assert factory.spare() == {"main": 0}
+    third = factory.model("main")  # built on demand
+    assert len({id(first), id(second), id(third)}) == 3
+    with torch.no_grad():
+        first.W_E.add_(1.0)  # a call that edits its model spoils only that one
+    toks = factory.dataset([0, 8]).toks
+    fresh = InputFactory(*inputs_paths).model("main")
+    for model in (second, third):
+        assert torch.equal(model(toks), fresh(toks))
+    assert not torch.equal(first(toks), fresh(toks))
+
+
+def test_a_grading_s_worth_of_models_is_counted_exactly(inputs_paths, monkeypatch):
+    factory = InputFactory(*inputs_paths)
+    built: Counter = Counter()
+    real = factory.model
+    monkeypatch.setattr(factory, "model", lambda which: (built.update([which]), real(which))[1])
+    items = [exercise_job(e) for e in EXERCISES]
+    for item in items:
+        for case in item["cases"]:
+            for args in case["each"] or [case["args"]]:
+                factory.build(args, case["kwargs"])
+    assert dict(built) == models_per_grading(items) and built["alt"] > 0
+
+
+def test_the_warm_process_hands_its_prepared_inputs_to_one_worker_only(inputs_paths):
+    prepare(*inputs_paths, "cuda", {"main": 1})  # never on CUDA: a forked child could not use it
+    assert factory_for(*inputs_paths, "cuda").spare() == {}
+    prepare(*inputs_paths, "cpu", {"main": 1, "alt": 1})
+    assert factory_for(*inputs_paths, "cpu").spare() == {"main": 1, "alt": 1}
+    assert factory_for(*inputs_paths, "cpu").spare() == {}
+
+
+def test_workers_forked_from_the_warm_pool_start_with_their_models_built(grader, monkeypatch):
+    ready: list[dict] = []
+    real = engine.run_worker
+
+    def spy(*args, **kwargs):
+        run = real(*args, **kwargs)
+        ready.extend(m for m in run.messages if m["kind"] == "ready")
+        return run
+
+    grader.pool()  # the session's pool, prepared for every item
+    monkeypatch.setattr(engine, "run_worker", spy)
+    result = with_config(grader, only=("get_WOV", "get_ln_fit")).grade(COURSE_LAYOUT_CORRECT)
+    assert {e.id: e.status for e in result.exercises if e.status != "not_autograded"} == {
+        "get_WOV": "passed", "get_ln_fit": "passed"}, result
+    expected = sum(models_per_grading([exercise_job(e) for e in EXERCISES]).values())
+    assert ready and all(m["prepared_models"] == expected for m in ready), (expected, [m["prepared_models"] for m in ready])

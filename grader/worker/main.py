@@ -49,10 +49,11 @@ def wants_main(source: str, object_names: list[str]) -> bool:
 def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = False, lean: bool = False) -> None:
     import types
 
-    from grader.inputs import InputFactory
+    from grader.inputs import factory_for
     from grader.worker.harvest import describe_error, run_item
 
-    factory = InputFactory(job["weights"], job["data"], job["device"])
+    factory = factory_for(job["weights"], job["data"], job["device"])  # prepared in the warm process
+    prepared = sum(factory.spare().values())
     path = Path(job["submission"])
     object_names = [n for item in job["items"] for n in item["names"]]
     name = "__main__" if as_main or wants_main("\n".join(cells), object_names) else "submission"
@@ -83,7 +84,7 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
             except BaseException as e:  # a failing cell does not stop the rest
                 errors.append({"cell": i + 1, **describe_error(e)})
     channel.emit("ready", cells=len(cells), cell_errors=errors[:50], mode=name, dropped=dropped,
-                 seconds=round(time.monotonic() - started, 3))
+                 prepared_models=prepared, seconds=round(time.monotonic() - started, 3))
     questions = None
     for item in job["items"]:
         channel.emit("start", item=item["id"])

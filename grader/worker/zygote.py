@@ -7,7 +7,9 @@ Protocol on stdin/stdout, one JSON object per line:
             "limits": {...}, "uid": int | null, "no_network": bool}
   replies  {"pid": int} for each request, in order; {"exit": pid, "code": int} when a child ends
            (negative code: killed by that signal).
-Started by the trusted side (`grader.sandbox.WarmPool`); it runs no student code itself.
+Started by the trusted side (`grader.sandbox.WarmPool`), optionally with the grading inputs as a
+JSON argument (then it also builds the pristine models its children will call with, see
+`grader.inputs.prepare`); it runs no student code itself.
 """
 from __future__ import annotations
 
@@ -85,6 +87,11 @@ def child(req: dict) -> None:
 
 def main() -> None:
     preload()
+    if len(sys.argv) > 1:  # {"weights", "data", "device", "models"}: inputs every child will use
+        import grader.inputs
+
+        spec = json.loads(sys.argv[1])
+        grader.inputs.prepare(spec["weights"], spec["data"], spec["device"], spec["models"])
     signal.signal(signal.SIGCHLD, _reap)
     for line in sys.stdin:
         if not line.strip():
