@@ -158,3 +158,27 @@ def test_workers_forked_from_the_warm_pool_start_with_their_models_built(grader,
         "get_WOV": "passed", "get_ln_fit": "passed"}, result
     expected = sum(models_per_grading([exercise_job(e) for e in EXERCISES]).values())
     assert ready and all(m["prepared_models"] == expected for m in ready), (expected, [m["prepared_models"] for m in ready])
+
+
+def test_a_warm_pool_whose_inputs_cannot_be_prepared_still_grades(grader, tmp_path, monkeypatch):
+    from grader.sandbox import WarmPool
+
+    g = with_config(grader, only=("get_WOV",))
+    g._pool = WarmPool(prepare={"weights": str(tmp_path / "missing.pt"), "data": grader.data_public,
+                                "device": "cpu", "models": {"main": 1}})
+    ready: list[dict] = []
+    real = engine.run_worker
+
+    def spy(*args, **kwargs):
+        run = real(*args, **kwargs)
+        ready.extend(m for m in run.messages if m["kind"] == "ready")
+        return run
+
+    monkeypatch.setattr(engine, "run_worker", spy)
+    try:
+        result = g.grade(COURSE_LAYOUT_CORRECT)
+        assert g._pool.alive(), "the warm worker died instead of forking workers that build their own inputs"
+    finally:
+        g._pool.close()
+    assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed"
+    assert ready and all(m["prepared_models"] == 0 for m in ready), ready  # it built its own

@@ -90,8 +90,11 @@ def main() -> None:
     if len(sys.argv) > 1:  # {"weights", "data", "device", "models"}: inputs every child will use
         import grader.inputs
 
-        spec = json.loads(sys.argv[1])
-        grader.inputs.prepare(spec["weights"], spec["data"], spec["device"], spec["models"])
+        try:
+            spec = json.loads(sys.argv[1])
+            grader.inputs.prepare(spec["weights"], spec["data"], spec["device"], spec["models"])
+        except Exception as e:  # children then build their own inputs, and say why if they cannot
+            print(f"warm worker: inputs not prepared: {type(e).__name__}: {e}"[:300], file=sys.stderr)
     signal.signal(signal.SIGCHLD, _reap)
     for line in sys.stdin:
         if not line.strip():
