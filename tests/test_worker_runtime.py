@@ -1,4 +1,5 @@
-"""What a worker runs with and reports: allocator settings, cheap resets between calls, peak memory."""
+"""What a worker runs with and reports: allocator settings, cheap resets between calls, peak memory,
+where a hang stops, and the inputs the warm process prepares for it."""
 from __future__ import annotations
 
 from collections import Counter
@@ -41,16 +42,22 @@ def test_each_call_starts_from_the_same_seed_and_leaves_no_queued_work():
     assert [len(q) for q in queues] == before, "a reset between calls queued device work (it grows per call)"
 
 
-def test_a_worker_reports_its_peak_memory(grader, monkeypatch):
+def _messages(monkeypatch, kind: str) -> list[dict]:
+    """Every message of `kind` the workers send from now on (in this test)."""
     seen: list[dict] = []
     real = engine.run_worker
 
     def spy(*args, **kwargs):
         run = real(*args, **kwargs)
-        seen.extend(m for m in run.messages if m["kind"] == "done")
+        seen.extend(m for m in run.messages if m["kind"] == kind)
         return run
 
     monkeypatch.setattr(engine, "run_worker", spy)
+    return seen
+
+
+def test_a_worker_reports_its_peak_memory(grader, monkeypatch):
+    seen = _messages(monkeypatch, "done")
     result = with_config(grader, only=("get_WOV",)).grade(COURSE_LAYOUT_CORRECT)
     assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed"
     assert seen and all(m["max_rss_kb"] > 100 * 1024 for m in seen), seen  # torch and the model are resident
@@ -143,16 +150,8 @@ def test_the_warm_process_hands_its_prepared_inputs_to_one_worker_only(inputs_pa
 
 
 def test_workers_forked_from_the_warm_pool_start_with_their_models_built(grader, monkeypatch):
-    ready: list[dict] = []
-    real = engine.run_worker
-
-    def spy(*args, **kwargs):
-        run = real(*args, **kwargs)
-        ready.extend(m for m in run.messages if m["kind"] == "ready")
-        return run
-
     grader.pool()  # the session's pool, prepared for every item
-    monkeypatch.setattr(engine, "run_worker", spy)
+    ready = _messages(monkeypatch, "ready")
     result = with_config(grader, only=("get_WOV", "get_ln_fit")).grade(COURSE_LAYOUT_CORRECT)
     assert {e.id: e.status for e in result.exercises if e.status != "not_autograded"} == {
         "get_WOV": "passed", "get_ln_fit": "passed"}, result
@@ -166,15 +165,7 @@ def test_a_warm_pool_whose_inputs_cannot_be_prepared_still_grades(grader, tmp_pa
     g = with_config(grader, only=("get_WOV",))
     g._pool = WarmPool(prepare={"weights": str(tmp_path / "missing.pt"), "data": grader.data_public,
                                 "device": "cpu", "models": {"main": 1}})
-    ready: list[dict] = []
-    real = engine.run_worker
-
-    def spy(*args, **kwargs):
-        run = real(*args, **kwargs)
-        ready.extend(m for m in run.messages if m["kind"] == "ready")
-        return run
-
-    monkeypatch.setattr(engine, "run_worker", spy)
+    ready = _messages(monkeypatch, "ready")
     try:
         result = g.grade(COURSE_LAYOUT_CORRECT)
         assert g._pool.alive(), "the warm worker died instead of forking workers that build their own inputs"
