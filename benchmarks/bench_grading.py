@@ -117,6 +117,11 @@ def per_submission(results, wall: float) -> dict:
             "each_s": {Path(r.path).name: round(r.seconds, 2) for r in results}}
 
 
+def brief(figures: dict) -> dict:
+    """A per_submission dict without its per-file times, for the progress print."""
+    return {k: v for k, v in figures.items() if k != "each_s"}
+
+
 def plain_nbclient(path: Path, weights_pt: str, data: str, timeout: float) -> float:
     """A notebook executed top to bottom by nbclient, as notebook graders do, in a course folder
     holding `data`, its kernel on one thread like our workers. Seconds, kernel start included.
@@ -224,7 +229,8 @@ def main() -> None:
     p.add_argument("--compare", type=int, default=2,
                    help="notebooks also executed by plain nbclient (a minute and a half each on the course's data)")
     p.add_argument("--examples", type=int, default=None, help="size of the data file our workers give a submission")
-    p.add_argument("--timeout", type=float, default=5, help="per-item limit (the hanging ones hit it)")
+    p.add_argument("--timeout", type=float, default=5,
+                   help="per-item limit; a call may take half of it (where the hanging ones stop)")
     p.add_argument("--out", default=None, help="also write the JSON report here")
     p.add_argument("--floor-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--plain-only", nargs=3, metavar=("NOTEBOOK", "WEIGHTS", "DATA"), help=argparse.SUPPRESS)
@@ -254,12 +260,12 @@ def main() -> None:
     report[f"workers_{cores}"] = per_submission(everything, wall)
     report[f"workers_{cores}"]["by_kind_median_s"] = {
         k: round(statistics.median([r.seconds for r in everything if kind_of(Path(r.path)) == k]), 2) for k in EDITS}
-    print("all cores", {k: v for k, v in report[f"workers_{cores}"].items() if k != "each_s"}, flush=True)
+    print("all cores", brief(report[f"workers_{cores}"]), flush=True)
     half = max(1, a.w1 // 2)
     sample = notebooks[:half] + modules[:half]
     one, wall1 = grade(grader, sample, 1)
     report["workers_1"] = per_submission(one, wall1)
-    print("one worker", {k: v for k, v in report["workers_1"].items() if k != "each_s"}, flush=True)
+    print("one worker", brief(report["workers_1"]), flush=True)
     grader.close()
     report["worker_peak_rss_mb"] = {"median": round(statistics.median(memory.kib) / 1024),
                                     "max": round(max(memory.kib) / 1024), "workers": len(memory.kib)}

@@ -27,9 +27,9 @@ CODE_FILES = ("reference/solutions.py", "reference/brackets.py", "reference/mode
               "grader/inputs.py", "grader/protocol.py")
 
 
-PRIVATE_SOURCES = ("solutions",)
+PRIVATE_SOURCES = ("solutions",)  # the answers: workers must not read them
 HELPER_CACHE_BYTES = 256 * 1024**2  # helper answers kept for later submissions asking the same
-MAX_HELPER_ROWS = 2_000  # the grader's inputs hold at most a few hundred strings  # the answers: workers must not read them
+MAX_HELPER_ROWS = 2_000  # the grader's inputs hold at most a few hundred strings
 
 
 def cache_dir() -> Path:
