@@ -32,9 +32,15 @@ def in_shard(path: Path, shard: tuple[int, int], root: Path | None = None) -> bo
 
 
 def submission_key(path: Path, context: str) -> str:
-    """Identifies a grading: the file's bytes, the grader version, the model/data/options."""
-    h = hashlib.sha256(path.read_bytes())
-    h.update(f"{__version__}|{context}".encode())
+    """Identifies a grading: the file (its path, so that two students who hand in the same bytes
+    keep a result each, and its bytes), the grader version, the model/data/options. A file that
+    cannot be read (a link the grader refuses) is keyed by its path alone: its result is logged
+    like any other, and a resumed batch goes past it."""
+    try:
+        h = hashlib.sha256(path.read_bytes() if not path.is_symlink() else b"symbolic link")
+    except OSError:
+        h = hashlib.sha256(b"unreadable")
+    h.update(f"{__version__}|{path}|{context}".encode())
     return h.hexdigest()
 
 

@@ -77,9 +77,13 @@ def compare_arrays(got: Any, expected: np.ndarray, tol: Tolerance, what: str = "
             return f"{n} of {expected.size} values are wrong (first at index {first})"
         return None
     g64, e64 = g.astype(np.float64), expected.astype(np.float64)
-    both_nan = np.isnan(g64) & np.isnan(e64)  # e.g. cosine with a dead neuron's all-zero weights
-    if np.any(both_nan):
-        g64, e64 = np.where(both_nan, 0.0, g64), np.where(both_nan, 0.0, e64)
+    # NaN in the answer marks an element whose value is undefined (the cosine with a dead neuron's
+    # all-zero weights): whatever is there is not judged, and it does not set the scale
+    undefined = np.isnan(e64)
+    if undefined.all() and e64.size:
+        return None
+    if undefined.any():
+        g64, e64 = np.where(undefined, 0.0, g64), np.where(undefined, 0.0, e64)
     if not np.all(np.isfinite(g64)):
         return f"contains {int((~np.isfinite(g64)).sum())} NaN or infinite values where the answer has numbers"
     scale = float(np.abs(e64).max()) if e64.size else 0.0
@@ -251,9 +255,14 @@ def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[
 def mean_sq_cos(got: Any, expected: dict, tol: Tolerance) -> str | None:
     """Random answer: within 6 standard errors of the exact expectation 1/d for n samples."""
     try:
-        value = float(as_array(got, "a float").reshape(()))
-    except (WrongType, ValueError):
+        array = as_array(got, "a float")
+        if array.dtype.kind not in "biuf" or array.size != 1:
+            raise WrongType
+        value = float(array.reshape(()))
+    except (WrongType, ValueError, TypeError, OverflowError):
         return f"expected a float, got {describe_type(got)}"
+    if not np.isfinite(value):
+        return f"{value} is not a finite number"
     d, n = expected["d"], expected["n"]
     mean = 1.0 / d
     std = np.sqrt(2.0 * (d - 1) / (d * d * (d + 2)) / n)

@@ -11,13 +11,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import numpy as np
+
+from grader import attempts, verdicts
+from grader.answers import Questions
 from grader.catalogue import BY_ID, EXERCISES, IDS, Exercise, exercise_job
 from grader.reference_results import ReferenceResults, harden, public_data, truncated_data, weights_as_pt
 from grader.results import ExerciseResult, SubmissionResult
-from grader.sandbox import Limits, WorkerRun, run_worker
-from grader import verdicts
+from grader.sandbox import Limits
 
-MAX_RESTARTS = 3
+MAX_DATA_STRINGS = 5_000  # the course's `data`: the most the trusted side computes object references on
 RETRY_STATUSES = ("failed", "error", "missing")  # a lean run's verdicts worth a full run's second look
 SUBMISSION_SUFFIXES = (".py", ".ipynb")
 
@@ -62,6 +65,21 @@ def helper_closure(item: str) -> set[str]:
     return out
 
 
+def bracket_strings_problem(strs: object, what: str, most: int) -> str:
+    """Why `strs` (from a worker: untrusted) is not a list of at most `most` bracket strings the
+    model can read (1 to 40 brackets each), or "" when it is."""
+    if not isinstance(strs, list):
+        return f"{what} is not a list of strings"
+    if len(strs) > most:
+        return (f"{what} holds {len(strs):,} strings, more than the {most:,} the grader computes references on "
+                f"(the course's data size)")
+    bad = next((s for s in strs if not isinstance(s, str) or not 0 < len(s) <= 40 or set(s) - {"(", ")"}), None)
+    if bad is not None or any(not isinstance(s, str) for s in strs):
+        shown = repr(bad)[:40] if isinstance(bad, str) else type(bad).__name__
+        return f"{what} holds something that is not a string of 1 to 40 brackets (for example {shown})"
+    return ""
+
+
 def find_submissions(paths: Iterable[str | Path]) -> list[Path]:
     """Files as given; folders expand to every .py and .ipynb inside (sorted, checkpoints skipped)."""
     found: list[Path] = []
@@ -84,6 +102,7 @@ class Grader:
         self.weights_pt = weights_as_pt(self.config.weights)
         self.data_public = public_data(self.config.data)
         self.notebook_data = truncated_data(self.config.data, self.config.limits.notebook_examples)
+        self.course_data = truncated_data(self.config.data, self.config.limits.course_examples)
         self.hardened = harden()
         self._known: dict[str, dict] | None = None
         self._pool = None
@@ -140,7 +159,14 @@ class Grader:
             return None, "computed with a model the grader does not know (neither our model nor the course's)"
         if not strs:
             return None, "no `data` was found in the submission's namespace, so the object cannot be judged"
-        return self.reference.objects_for(state, strs), ""
+        problem = bracket_strings_problem(strs, "the submission's `data`", MAX_DATA_STRINGS)
+        if problem:
+            return None, f"{problem}, so the object cannot be judged on it"
+        expected = self.reference.objects_for(state, strs)
+        if not all(np.all(np.isfinite(v)) for v in expected.values()):
+            return None, ("on the submission's `data` the right answer is not a number (NaN: for example no "
+                          "balanced string to take the mean over), so the object cannot be judged on that data")
+        return expected, ""
 
     def _classify(self, model_hash: str | None, strs: list[str]) -> tuple[list[bool] | None, str]:
         from reference.datagen import is_balanced
@@ -164,6 +190,9 @@ class Grader:
         started = time.monotonic()
         path = Path(path)
         exercises = self.selected()
+        if path.is_symlink():
+            return self._all(path, exercises, "error", "a submission must be a file, not a symbolic link "
+                             "(the grader never follows one: it could point at another student's work)", started)
         if not path.is_file():
             return self._all(path, exercises, "error", f"submission not found: {path}", started)
         if path.suffix not in SUBMISSION_SUFFIXES:
@@ -171,31 +200,61 @@ class Grader:
         scratch = Path(tempfile.mkdtemp(prefix="bracket-worker-"))
         scratch.chmod(0o711)  # workers (other uids) pass through to the folder each is given, and list nothing
         try:
-            return self._grade_in(path, scratch, exercises, started)
+            sub = attempts.Submission(path, attempts.read_submission(path), scratch,
+                                      started + self.config.limits.submission_seconds,
+                                      Questions(self.reference, self.known_models))
+            return SubmissionResult(str(path), tuple(self._pad(self._passes(sub, exercises))), tuple(sub.notes),
+                                    time.monotonic() - started)
+        except OSError as e:
+            return self._all(path, exercises, "error", f"the submission could not be read: {e.strerror or e}", started)
+        except Exception as e:  # the barrier: whatever goes wrong judging one submission is its own result
+            return self._all(path, exercises, "error", f"the grader could not judge this submission "
+                             f"({type(e).__name__}: {str(e)[:300]}); the rest of the batch is not affected", started)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
-    def _grade_in(self, path: Path, scratch: Path, exercises: list[Exercise], started: float) -> SubmissionResult:
-        deadline = started + self.config.limits.submission_seconds
+    def _passes(self, sub: attempts.Submission, exercises: list[Exercise]) -> list[ExerciseResult]:
+        """Grade, then give each item the fairest second look its verdict calls for: every
+        statement run (a lean run skipped one the item needed), the reference standing in for
+        helpers that are wrong (each mistake scored once), the course's data size (code written for
+        5,000 examples). A second look can only raise a score."""
         mode = self.config.notebook_mode
-        results, notes, dropped = self._run(path, scratch / "first", exercises, deadline, mode)
-        retry = [ex for ex, r in zip(exercises, results) if self._worth_a_full_run(ex, r, path)]
-        if mode == "lean" and dropped and retry and time.monotonic() < deadline and not self.stopping.is_set():
-            # the lean run skipped statements; grade what did not pass again with every cell run, so
-            # a statement it should have kept costs time, never a verdict
-            again, more_notes, _ = self._run(path, scratch / "full", retry, deadline, "fast")
-            by_id = {r.id: r for r in again}
-            results = [by_id.get(r.id, r) for r in results]
-            notes += [n for n in more_notes if n not in notes]
-            notes.append(f"{len(retry)} item(s) that did not pass were graded again with every cell run")
+        first = attempts.Plan("first", tuple(exercises), mode, self.notebook_data, cell_errors_as_notes=True)
+        outcome = attempts.run(self, sub, first)
+        results = self._verdicts(first, outcome)
+        retry = [ex for ex, r in zip(exercises, results) if self._worth_a_full_run(ex, r, sub)]
+        if mode == "lean" and outcome.dropped and retry and self._time_left(sub):
+            # the lean run skipped statements; grade what did not pass again with every statement
+            # run, so a statement it should have kept costs time, never a verdict
+            full = attempts.Plan("full", tuple(retry), "fast", self.notebook_data)
+            by_id = {r.id: r for r in self._verdicts(full, attempts.run(self, sub, full))}
+            results = [by_id.get(r.id, r) for r in results]  # a full run's verdict is the truer one
+            sub.notes.append(f"{len(retry)} item(s) that did not pass were graded again with every cell run")
             mode = "fast"
-        if time.monotonic() < deadline and not self.stopping.is_set():
-            results = self._given_correct_helpers(path, scratch, exercises, results, deadline,
-                                                  "fast" if mode == "fast" else "lean")
-        return SubmissionResult(str(path), tuple(self._pad(results)), tuple(notes), time.monotonic() - started)
+        if self._time_left(sub):
+            results = self._given_correct_helpers(sub, results, mode)
+        if self._time_left(sub):
+            results = self._course_size(sub, results, mode, outcome.statement_errors)
+        return [self._taken_from_the_course(r, sub) for r in results]
+
+    def _time_left(self, sub: attempts.Submission) -> bool:
+        return time.monotonic() < sub.deadline and not self.stopping.is_set()
+
+    def _verdicts(self, plan: attempts.Plan, outcome: attempts.Outcome) -> list[ExerciseResult]:
+        return [outcome.finished.get(ex.id) or self._judge(ex, outcome.messages[ex.id]) for ex in plan.exercises]
 
     @staticmethod
-    def _worth_a_full_run(ex: Exercise, r: ExerciseResult, path: Path) -> bool:
+    def _better(results: list[ExerciseResult], again: list[ExerciseResult], say=None) -> list[ExerciseResult]:
+        """Each result replaced by its second look when that scores more (`say` rewrites its feedback)."""
+        by_id = {r.id: r for r in again}
+        out = []
+        for r in results:
+            new = by_id.get(r.id)
+            out.append(r if new is None or new.score <= r.score else replace(new, feedback=say(new)) if say else new)
+        return out
+
+    @staticmethod
+    def _worth_a_full_run(ex: Exercise, r: ExerciseResult, sub: attempts.Submission) -> bool:
         """Could a statement the lean run skipped explain this verdict? An exception (a name or
         an attribute that was never set), or a value not found whose name the source assigns; not
         a function or object that is there and wrong, or a function not written yet. (A wrong
@@ -206,150 +265,86 @@ class Grader:
         if ex.kind == "object":
             return r.status in ("missing", "error")
         if r.status == "missing":
-            source = path.read_text(errors="replace")  # read only here: most results never need it
+            source = sub.source.decode("utf-8", "replace")
             return any(name in source for name in (ex.names or (ex.id,)))
         return any(o.kind == "error" for o in r.cases)
 
-    def _given_correct_helpers(self, path: Path, scratch: Path, exercises: list[Exercise],
-                               results: list[ExerciseResult], deadline: float, mode: str) -> list[ExerciseResult]:
+    def _given_correct_helpers(self, sub: attempts.Submission, results: list[ExerciseResult],
+                               mode: str) -> list[ExerciseResult]:
         """Score each mistake once: an item that did not pass while items it calls did not pass
         either is graded again with the reference's answers standing in for those helpers (the
-        worker asks for them, see grader.worker.helpers). If it passes then, it gets its points,
-        with feedback that says on what condition."""
+        worker asks for them, see grader.worker.helpers): a function while it is called, an object
+        while the submission's own code computes it. If it passes then, it gets its points, with
+        feedback that says on what condition."""
         not_passed = {r.id for r in results if r.status != "passed" and BY_ID[r.id].kind == "function"}
         timed_out = {r.id for r in results if r.status == "timeout"}
         helpers: dict[str, list[str]] = {}
         for r in results:
+            is_object = BY_ID[r.id].kind == "object"
             through_a_hang = r.status == "timeout" and helper_closure(r.id) & timed_out  # it waited on a helper
-            if r.id in not_passed and (r.status in ("failed", "partial", "error") or through_a_hang):
-                chain = sorted((helper_closure(r.id) & not_passed) - {r.id})
+            if r.status in ("failed", "partial", "error") or through_a_hang or (is_object and r.status == "missing"):
+                chain = sorted((helper_closure(r.id) & not_passed) - {r.id} - sub.questions.asked)
                 if chain:
                     helpers[r.id] = chain
         if not helpers:
             return results
-        allowed = {h for chain in helpers.values() for h in chain}
+        objects = [i for i in helpers if BY_ID[i].kind == "object"]
+        plan = attempts.Plan("helpers", tuple(BY_ID[i] for i in helpers), mode, self.notebook_data,
+                             helpers={i: c for i, c in helpers.items() if i not in objects},
+                             module_helpers=tuple(sorted({h for i in objects for h in helpers[i]})))
 
-        def answer(msg: dict) -> dict:
-            if msg.get("function") not in allowed:
-                return {"ok": False, "error": "not a helper of the item being graded"}
-            return {"ok": True, "value": self.reference.helper_answer(msg["function"], msg.get("args"), msg.get("kwargs"))}
+        def say(new: ExerciseResult) -> str:
+            names = helpers[new.id]
+            given = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            function = BY_ID[new.id].kind == "function"
+            what = "correct" if function and new.status == "passed" else new.feedback
+            how = "graded" if function else "computed again"
+            if len(names) == 1:
+                return (f"{what}, given a correct {given} ({how} with the reference's {given} in place of yours; "
+                        f"your {given} is scored on its own)")
+            return f"{what}, given a correct {given} ({how} with the reference's in place of yours; each is scored on its own)"
 
-        again, _, _ = self._run(path, scratch / "helpers", [BY_ID[i] for i in helpers], deadline, mode,
-                                helpers=helpers, answer=answer)
-        better = {r.id: r for r in again if r.score > 0}
-        out = []
-        for r in results:
-            new = better.get(r.id)
-            if new is None or new.score <= r.score:
-                out.append(r)
-                continue
-            given = " and ".join(helpers[r.id])
-            what = "correct" if new.status == "passed" else new.feedback
-            out.append(replace(new, feedback=f"{what}, given a correct {given} (graded with the reference's {given} "
-                                             f"in place of yours; your {given} is scored on its own)"))
-        return out
+        return self._better(results, self._verdicts(plan, attempts.run(self, sub, plan)), say)
 
-    def _run(self, path: Path, scratch: Path, exercises: list[Exercise], deadline: float, mode: str,
-             helpers: dict[str, list[str]] | None = None,
-             answer=None) -> tuple[list[ExerciseResult], list[str], int]:
-        """Run the submission in workers (restarting after a crash) until every item has a verdict.
-        Returns the verdicts in catalogue order, submission-level notes, and how many statements a
-        lean run skipped. `scratch` gets the submission's copy and one folder per worker."""
-        limits = self.config.limits
-        scratch.mkdir()
-        copy = scratch / ("submission" + path.suffix)
-        shutil.copyfile(path, copy)
-        messages: dict[str, list[dict]] = {e.id: [] for e in exercises}
-        finished: dict[str, ExerciseResult] = {}
-        notes: list[str] = []
-        dropped = 0
-        remaining = list(exercises)
-        for attempt in range(MAX_RESTARTS + 1):
-            if not remaining or self.stopping.is_set():
-                break
-            run_dir = scratch / f"run{attempt}"
-            run_dir.mkdir()
-            job = {"submission": str(copy), "weights": self.weights_pt, "weights_pt": self.weights_pt,
-                   "data": self.data_public, "device": self.config.device, "notebook_data": self.notebook_data,
-                   "notebook_mode": mode,
-                   "items": [{**exercise_job(e), "reference_helpers": (helpers or {}).get(e.id, [])} for e in remaining]}
-            run = run_worker(job, run_dir, limits, deadline, self.pool(), answer, self.stopping)
-            self._collect(run, messages, notes, attempt)
-            dropped = max([dropped] + [int(m.get("dropped") or 0) for m in run.messages if m["kind"] == "ready"])
-            done_ids = {m["item"] for m in run.messages if m["kind"] == "end"}
-            for ex in remaining:
-                if ex.id in done_ids:
-                    continue
-                if run.current_item == ex.id:  # the item it was on when it stopped
-                    status, why = self._why(run, limits)
-                    finished[ex.id] = verdicts.judge_unfinished(ex, self.points(ex), status, why)
-            remaining = [e for e in remaining if e.id not in done_ids and e.id not in finished]
-            graded_any = any(m["kind"] == "start" for m in run.messages)
-            if remaining and not graded_any:  # it fails before grading begins: a restart would too
-                status, why = self._why(run, limits, before_items=True)
-                for ex in remaining:
-                    finished[ex.id] = verdicts.judge_unfinished(ex, self.points(ex), status, why)
-                remaining = []
-            if time.monotonic() >= deadline:
-                for ex in remaining:
-                    finished[ex.id] = verdicts.judge_unfinished(
-                        ex, self.points(ex), "timeout",
-                        f"not graded: the submission ran past its limit of {limits.submission_seconds:g} s")
-                remaining = []
-        if self.stopping.is_set():
-            for ex in remaining:
-                finished.setdefault(ex.id, verdicts.judge_unfinished(ex, self.points(ex), "error", "grading was interrupted"))
-        results = [finished[ex.id] if ex.id in finished else self._judge(ex, messages[ex.id]) for ex in exercises]
-        return results, notes, dropped
+    def _course_size(self, sub: attempts.Submission, results: list[ExerciseResult], mode: str,
+                     statement_errors: int) -> list[ExerciseResult]:
+        """Submissions get 1,000 examples to run on, but students write the course's 5,000 into
+        their code (`einops.repeat(mean, "comp -> comp b", b=5000)`). An object item that did not
+        pass for a reason the size could explain (a statement raised, the object is missing or has
+        the wrong shape) is computed again on the course's data size."""
+        again = [r for r in results if BY_ID[r.id].kind == "object" and r.status != "passed"
+                 and (statement_errors or r.status in ("missing", "error") or "wrong shape" in r.feedback)]
+        if not again:
+            return results
+        not_passed = {r.id for r in results if r.status != "passed" and BY_ID[r.id].kind == "function"}
+        stand_in = sorted({h for r in again for h in helper_closure(r.id) & not_passed} - sub.questions.asked)
+        plan = attempts.Plan("course-size", tuple(BY_ID[r.id] for r in again), mode, self.course_data,
+                             module_helpers=tuple(stand_in))
+        examples = f"{self.config.limits.course_examples:,}"
+        given = f", given a correct {' and '.join(stand_in)}" if stand_in else ""
+        return self._better(results, self._verdicts(plan, attempts.run(self, sub, plan)),
+                            lambda new: f"{new.feedback}{given}, on the course's {examples} examples (your code "
+                                        f"depends on the data size; submissions run on fewer first)")
 
-    def _collect(self, run: WorkerRun, messages: dict[str, list[dict]], notes: list[str], attempt: int) -> None:
-        """File each message under its item; note submission-level events."""
-        for msg in run.messages:
-            if msg["kind"] == "ready" and attempt == 0:
-                for err in (msg.get("cell_errors") or [])[:5]:
-                    if isinstance(err, dict):
-                        notes.append(f"cell {err.get('cell')} raised {err.get('type')}: {str(err.get('message'))[:200]}")
-            elif msg["kind"] in ("case", "object", "missing") and msg.get("item") in messages:
-                messages[msg["item"]].append(msg)
-            elif msg["kind"] == "crash":
-                notes.append(str(msg.get("detail"))[:300])
-            elif msg["kind"] == "oversize":
-                messages.get(str(msg.get("item")), []).append(
-                    {"kind": "case", "case": msg.get("case"), "ok": False,
-                     "error": {"kind": "protocol", "type": "ResultTooLarge",
-                               "message": f"the result was {msg.get('bytes')} bytes, over the limit"}})
-        if run.output_dropped:
-            notes.append(f"output truncated: {run.output_dropped} bytes past the first {len(run.output)} were dropped")
-        if run.protocol_errors:
-            notes.append(f"{len(run.protocol_errors)} malformed messages from the worker were ignored")
-
-    @staticmethod
-    def _why(run: WorkerRun, limits: Limits, before_items: bool = False) -> tuple[str, str]:
-        crash = next((str(m.get("detail"))[:300] for m in run.messages if m["kind"] == "crash"), "")
-        if run.ended_by == "submission_timeout" and before_items:
-            return "timeout", (f"not graded: running the submission's own code took longer than "
-                               f"{limits.submission_seconds:g} s")
-        if crash:
-            return "error", crash
-        if before_items:
-            tail = run.output.strip().splitlines()[-3:]
-            return "error", "the worker stopped before grading began" + (": " + " | ".join(tail)[-300:] if tail else "")
-        if run.ended_by == "item_timeout":
-            return "timeout", f"stopped: this item ran past its limit of {limits.item_seconds:g} s"
-        if run.ended_by == "submission_timeout":
-            return "timeout", f"stopped: the submission ran past its limit of {limits.submission_seconds:g} s"
-        code = run.returncode
-        if code is not None and code < 0:
-            import signal
-
-            name = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else str(-code)
-            hint = " (likely the memory limit)" if name in ("SIGKILL", "SIGSEGV", "SIGABRT") else ""
-            if name == "SIGXCPU":
-                hint = " (the CPU-time limit)"
-            return "error", f"the worker process was killed by {name}{hint} while running this item"
-        return "error", f"the worker process exited (code {code}) while running this item"
+    def _taken_from_the_course(self, r: ExerciseResult, sub: attempts.Submission) -> ExerciseResult:
+        """A function the trusted process answered for outside a helper pass was imported from the
+        course's solutions: it is not the student's work."""
+        if r.id not in sub.questions.asked:
+            return r
+        return ExerciseResult(r.id, "missing", 0.0, r.max_score, f"`{r.id}` was taken from the course's solutions (the "
+                              "grader answered for it), so it is not graded as your work; your own functions that "
+                              "call it are graded on your own code")
 
     def _judge(self, ex: Exercise, msgs: list[dict]) -> ExerciseResult:
+        """One item's verdict. What came from the worker is untrusted input: a value that makes
+        judging fail is that item's error, never an exception that escapes the submission."""
+        try:
+            return self._judge_unguarded(ex, msgs)
+        except Exception as e:
+            return verdicts.judge_unfinished(ex, self.points(ex), "error", f"what it returned could not be judged "
+                                             f"({type(e).__name__}: {str(e)[:200]})")
+
+    def _judge_unguarded(self, ex: Exercise, msgs: list[dict]) -> ExerciseResult:
         points = self.points(ex)
         if ex.id == "adversarial_examples":
             return verdicts.judge_adversarial(ex, next(iter(msgs), None), points, self._classify)
@@ -378,8 +373,12 @@ class Grader:
         self.reference.warm()  # before the threads start, so it is computed once
         pool = ThreadPoolExecutor(max_workers=max(1, workers))
         try:
-            futures = [pool.submit(self.grade, p) for p in find_submissions(paths)]
+            futures = {pool.submit(self.grade, p): p for p in find_submissions(paths)}
             for future in as_completed(futures):
-                yield future.result()
+                try:
+                    yield future.result()
+                except Exception as e:  # grade() has its own barrier; this one is for what it missed
+                    yield self._all(Path(futures[future]), self.selected(), "error",
+                                    f"the grader could not judge this submission ({type(e).__name__})", time.monotonic())
         finally:  # also when the caller stops early (an interrupt): nothing queued starts
             pool.shutdown(wait=False, cancel_futures=True)

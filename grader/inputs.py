@@ -44,6 +44,10 @@ def alt_state_dict(state: dict[str, t.Tensor]) -> dict[str, t.Tensor]:
     return out
 
 
+class UnknownModel(ValueError):
+    """A spec names a model by weights the grader does not know."""
+
+
 class InputFactory:
     """Builds the arguments of one call from specs; holds pristine weights and data, read once."""
 
@@ -55,19 +59,28 @@ class InputFactory:
         self.origins: dict[int, Any] = {}  # id of a model/dataset of the latest build -> its spec
         self.built: list = []  # ...those objects, alive while their ids are in `origins`
         self._spare: dict[str, list] = {}  # pristine models built ahead (prebuild), each handed out once
+        # trusted side: models a worker may name by the hash of their weights ({"$model": {"hash": h}}),
+        # the ones a submission loads itself (the grader's model, --also-model)
+        self.known: dict[str, dict[str, t.Tensor]] = {}
 
-    def state(self, which: str) -> dict[str, t.Tensor]:
+    def state(self, which: str | dict) -> dict[str, t.Tensor]:
+        if isinstance(which, dict):
+            state = self.known.get(str(which.get("hash")))
+            if state is None:
+                raise UnknownModel("a model the grader does not know (its weights are neither our model's nor the "
+                                   "course's)")
+            return state
         if which not in self._states:
             if which != "alt":
                 raise ValueError(f"unknown model {which!r}")
             self._states["alt"] = alt_state_dict(self._states["main"])
         return self._states[which]
 
-    def model(self, which: str):
-        spare = self._spare.get(which)
+    def model(self, which: str | dict):
+        spare = self._spare.get(which) if isinstance(which, str) else None
         return spare.pop() if spare else self._build(which)
 
-    def _build(self, which: str):
+    def _build(self, which: str | dict):
         return build_model({k: v.clone() for k, v in self.state(which).items()}, self.device)
 
     def prebuild(self, counts: dict[str, int]) -> None:

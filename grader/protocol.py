@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import math
+import os
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -20,6 +22,10 @@ MAX_TENSOR_ELEMENTS = 4_000_000  # one tensor (16 MB as float32): far above any 
 MAX_DEPTH = 8  # nesting of lists / tuples / dicts in one result
 MAX_ITEMS = 10_000  # entries in one list, tuple or dict
 MAX_REPR = 300  # characters kept of an unsupported object's description
+
+SPILL_ELEMENTS = 1 << 18  # answers to a worker: tensors larger than this go through a file, not the pipe
+SPILL_NAME = re.compile(r"answer-\d{1,9}\.bin")
+Spill = Callable[[np.ndarray, str], dict]
 
 ALLOWED_DTYPES = {
     "float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64", "uint8", "bool",
@@ -33,14 +39,16 @@ class ProtocolError(ValueError):
 # ---------------------------------------------------------------- worker side: encode
 
 
-def _tensor_payload(array: np.ndarray, dtype_name: str) -> dict:
+def _tensor_payload(array: np.ndarray, dtype_name: str, spill: Spill | None = None) -> dict:
+    if spill is not None and array.size > SPILL_ELEMENTS:
+        return spill(np.ascontiguousarray(array), dtype_name)
     if array.size > MAX_TENSOR_ELEMENTS:
         raise ProtocolError(f"tensor of {array.size} elements is larger than the limit of {MAX_TENSOR_ELEMENTS}")
     data = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<"), copy=False).tobytes()
     return {"$tensor": {"dtype": dtype_name, "shape": list(array.shape), "b64": base64.b64encode(data).decode()}}
 
 
-def _encode_torch(value: Any) -> dict | None:
+def _encode_torch(value: Any, spill: Spill | None = None) -> dict | None:
     try:
         import torch
     except ImportError:  # pragma: no cover - the worker always has torch
@@ -53,47 +61,49 @@ def _encode_torch(value: Any) -> dict | None:
         plain = plain.to_dense()
     dtype_name = str(plain.dtype).replace("torch.", "")
     if dtype_name == "bfloat16":
-        return _tensor_payload(plain.cpu().float().numpy(), "float32")
+        return _tensor_payload(plain.cpu().float().numpy(), "float32", spill)
     if dtype_name not in ALLOWED_DTYPES:
         if plain.is_complex():
             raise ProtocolError(f"complex tensor ({dtype_name}) where a real one is expected")
         plain = plain.double() if plain.is_floating_point() else plain.long()
         dtype_name = str(plain.dtype).replace("torch.", "")
-    return _tensor_payload(plain.cpu().contiguous().numpy(), dtype_name)
+    return _tensor_payload(plain.cpu().contiguous().numpy(), dtype_name, spill)
 
 
-def encode(value: Any, depth: int = 0) -> Any:
-    """A student's return value as JSON-able data. Unknown objects are described, not sent."""
+def encode(value: Any, depth: int = 0, spill: Spill | None = None) -> Any:
+    """A student's return value as JSON-able data. Unknown objects are described, not sent.
+    `spill` (trusted side, answers to a worker only) writes large tensors to files instead."""
     if depth > MAX_DEPTH:
         raise ProtocolError("result is nested too deeply")
     if value is None or type(value) in (bool, int, str):
         return value
     if type(value) is float:
         return value if math.isfinite(value) else {"$float": repr(value)}
-    encoded = _encode_torch(value)
+    encoded = _encode_torch(value, spill)
     if encoded is not None:
         return encoded
     if isinstance(value, np.ndarray) and type(value) is np.ndarray:
         if value.dtype.kind not in "biuf":
             raise ProtocolError(f"numpy array of dtype {value.dtype} where numbers are expected")
-        return _tensor_payload(value, str(value.dtype))
+        return _tensor_payload(value, str(value.dtype), spill)
     if isinstance(value, np.generic) and type(value) in (np.bool_, np.float16, np.float32, np.float64,
                                                          np.int8, np.int16, np.int32, np.int64, np.uint8):
-        return {"$scalar": {"dtype": str(value.dtype), "value": encode(value.item(), depth + 1)}}
+        return {"$scalar": {"dtype": str(value.dtype), "value": encode(value.item(), depth + 1, spill)}}
     if type(value) in (list, tuple):
         if len(value) > MAX_ITEMS:
             raise ProtocolError(f"a list of {len(value)} entries is longer than the limit of {MAX_ITEMS}")
-        items = [encode(v, depth + 1) for v in value]
+        items = [encode(v, depth + 1, spill) for v in value]
         return {"$tuple": items} if type(value) is tuple else items
     if type(value) is dict:
         if len(value) > MAX_ITEMS:
             raise ProtocolError("dict too long")
-        return {"$dict": [[str(k), encode(v, depth + 1)] for k, v in list(value.items())]}
+        return {"$dict": [[str(k), encode(v, depth + 1, spill)] for k, v in list(value.items())]}
     kind = type(value).__name__
     if kind == "ActivationCache" and hasattr(value, "cache_dict"):
-        return {"$cache": [[str(k), encode(v, depth + 1)] for k, v in list(dict(value.cache_dict).items())]}
+        return {"$cache": [[str(k), encode(v, depth + 1, spill)] for k, v in list(dict(value.cache_dict).items())]}
     if kind == "LinearRegression" and hasattr(value, "coef_"):
-        return {"$linreg": {"coef": encode(value.coef_, depth + 1), "intercept": encode(value.intercept_, depth + 1)}}
+        return {"$linreg": {"coef": encode(value.coef_, depth + 1, spill),
+                            "intercept": encode(value.intercept_, depth + 1, spill)}}
     return {"$object": {"type": kind[:100], "module": str(type(value).__module__)[:100]}}
 
 
@@ -148,8 +158,22 @@ def _decode_tensor(spec: Any) -> np.ndarray:
     return np.frombuffer(raw, dtype=np_dtype).reshape(shape).astype(np.dtype(dtype))
 
 
-def decode(value: Any, depth: int = 0) -> Any:
-    """The inverse of `encode`, validating as it goes; raises ProtocolError on anything odd."""
+def _decode_file(spec: Any, files: str) -> np.ndarray:
+    """A large tensor the trusted process wrote into this worker's folder (worker side only)."""
+    if not isinstance(spec, dict) or set(spec) != {"dtype", "shape", "name"} or spec["dtype"] not in ALLOWED_DTYPES \
+            or not isinstance(spec["name"], str) or not SPILL_NAME.fullmatch(spec["name"]) \
+            or not isinstance(spec["shape"], list) or not all(type(n) is int and n >= 0 for n in spec["shape"]):
+        raise ProtocolError("malformed tensor file")
+    array = np.fromfile(os.path.join(files, spec["name"]), dtype=np.dtype(spec["dtype"]).newbyteorder("<"))
+    if array.size != math.prod(spec["shape"]):
+        raise ProtocolError("tensor file does not match its shape")
+    return array.reshape(spec["shape"]).astype(np.dtype(spec["dtype"]))
+
+
+def decode(value: Any, depth: int = 0, files: str | None = None) -> Any:
+    """The inverse of `encode`, validating as it goes; raises ProtocolError on anything odd.
+    `files`: only on the worker side, reading answers the trusted process spilled to its folder
+    (the trusted side never accepts a file from a worker)."""
     if depth > MAX_DEPTH + 2:
         raise ProtocolError("result is nested too deeply")
     if value is None or type(value) in (bool, int, float, str):
@@ -157,29 +181,31 @@ def decode(value: Any, depth: int = 0) -> Any:
     if type(value) is list:
         if len(value) > MAX_ITEMS:
             raise ProtocolError("list too long")
-        return [decode(v, depth + 1) for v in value]
+        return [decode(v, depth + 1, files) for v in value]
     if type(value) is not dict or len(value) != 1:
         raise ProtocolError("malformed value")
     (tag, body), = value.items()
     if tag == "$tensor":
         return _decode_tensor(body)
+    if tag == "$file" and files is not None:
+        return _decode_file(body, files)
     if tag == "$float" and body in ("nan", "inf", "-inf"):
         return float(body)
     if tag == "$tuple" and type(body) is list:
-        return tuple(decode(v, depth + 1) for v in body)
+        return tuple(decode(v, depth + 1, files) for v in body)
     if tag in ("$dict", "$cache") and type(body) is list:
         pairs = {}
         for pair in body:
             if type(pair) is not list or len(pair) != 2 or type(pair[0]) is not str:
                 raise ProtocolError("malformed mapping")
-            pairs[pair[0]] = decode(pair[1], depth + 1)
+            pairs[pair[0]] = decode(pair[1], depth + 1, files)
         return Cache(pairs) if tag == "$cache" else pairs
     if tag == "$linreg" and type(body) is dict and set(body) == {"coef", "intercept"}:
-        return LinearFit(decode(body["coef"], depth + 1), decode(body["intercept"], depth + 1))
+        return LinearFit(decode(body["coef"], depth + 1, files), decode(body["intercept"], depth + 1, files))
     if tag == "$scalar" and type(body) is dict and set(body) == {"dtype", "value"}:
         if body["dtype"] not in ALLOWED_DTYPES:
             raise ProtocolError("scalar dtype not allowed")
-        return Scalar(body["dtype"], decode(body["value"], depth + 1))
+        return Scalar(body["dtype"], decode(body["value"], depth + 1, files))
     if tag == "$object" and type(body) is dict:
         return Opaque(str(body.get("type", "?"))[:100], str(body.get("module", "?"))[:100])
     raise ProtocolError(f"unknown value tag {str(tag)[:40]!r}")

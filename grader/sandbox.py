@@ -33,7 +33,9 @@ class Limits:
 
     item_seconds: float = 120.0  # wall clock for one item's calls (hard: the worker is killed)
     case_seconds: float = 30.0  # wall clock for one call (soft: an alarm inside the worker)
-    cell_seconds: float = 120.0  # one notebook cell while the submission is being executed
+    # one top-level statement of the submission's own code (soft: an alarm in the worker; the
+    # worker is killed STATEMENT_GRACE later, and the submission run again without that statement)
+    statement_seconds: float = 60.0
     submission_seconds: float = 900.0  # everything for one submission, restarts included
     cpu_seconds: int = 1800
     memory_bytes: int = 8 * 1024**3  # address space; torch maps a lot of virtual memory
@@ -41,7 +43,8 @@ class Limits:
     open_files: int = 512
     file_bytes: int = 512 * 1024**2
     output_bytes: int = 64 * 1024  # captured stdout+stderr kept per worker
-    notebook_examples: int = 1000  # the data file a submission's own code loads (v_L_v_R needs about this many)
+    notebook_examples: int = 1000  # the data file a submission's own code loads (see Grader._course_size_pass)
+    course_examples: int = 5000  # the course's `data`: what object items that did not pass are run again on
 
     def to_json(self) -> dict:
         return self.__dict__.copy()
@@ -62,11 +65,13 @@ class WorkerRun:
     output: str = ""
     output_dropped: int = 0
     returncode: int | None = None
-    ended_by: str = ""  # "", "item_timeout", "submission_timeout", "message_error", "interrupted"
+    ended_by: str = ""  # "", "item_timeout", "statement_timeout", "submission_timeout", "message_error", "interrupted"
     current_item: str | None = None
+    current_statement: dict | None = None  # {"key", "where"} of the statement running when it ended (before grading)
     protocol_errors: list[str] = field(default_factory=list)
 
 
+STATEMENT_GRACE = 10.0  # seconds past a statement's soft limit before its worker is killed
 UNPRIVILEGED_UID_BASE = 61_000  # workers started as root run as uid base + (pid % 4000): one uid each
 
 
@@ -224,15 +229,11 @@ def _prepare_scratch(scratch: Path) -> int | None:
     if not isolation()["own_user"]:
         return None
     uid = UNPRIVILEGED_UID_BASE + os.getpid() % 2000 + int.from_bytes(os.urandom(2), "big") % 2000
-    for path in [scratch, *scratch.rglob("*")]:
+    # the run's folder is new and holds only what the grader put there (the submission's copy, the
+    # pipes): no link a worker left can be followed, and the folders above stay the grader's
+    for path in [scratch, *scratch.iterdir()]:
         os.lchown(path, uid, uid)
     os.chmod(scratch, 0o700)
-    parent = scratch.parent  # the per-submission folder, holding the submission's copy
-    os.chown(parent, uid, uid)
-    os.chmod(parent, 0o700)
-    for path in parent.iterdir():
-        if path.is_file():
-            os.chown(path, uid, uid)
     return uid
 
 
@@ -241,7 +242,8 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: 
     """Run one worker to its end (or until a deadline), returning everything it sent. With a warm
     pool the worker is a fork of it; otherwise a new interpreter. With `answer`, the worker may ask
     questions ("ask" messages) and gets `answer(message)` back as one JSON line on its reply pipe."""
-    job = {**job, "scratch": str(scratch), "case_seconds": limits.case_seconds, "cell_seconds": limits.cell_seconds}
+    job = {**job, "scratch": str(scratch), "case_seconds": limits.case_seconds,
+           "statement_seconds": limits.statement_seconds}
     env = worker_env(scratch, job)
     if pool is not None and pool.alive():
         msg_path, out_path, reply_path = scratch / ".messages", scratch / ".output", scratch / ".replies"
@@ -363,7 +365,7 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
     seen = {"msg": not wait_for_writers, "out": not wait_for_writers}
     pending = bytearray()
     output = bytearray()
-    item_deadline = None
+    item_deadline = None  # also a statement's, while the submission's own code runs
     open_streams = 2
     try:
         while open_streams:
@@ -373,7 +375,8 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
             now = time.monotonic()
             limit = deadline if item_deadline is None else min(deadline, item_deadline)
             if now >= limit:
-                run.ended_by = "submission_timeout" if now >= deadline else "item_timeout"
+                run.ended_by = ("submission_timeout" if now >= deadline else
+                                "statement_timeout" if run.current_statement else "item_timeout")
                 break
             if replies is not None and replies.pending:
                 replies.flush()
@@ -419,7 +422,13 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
                     if msg["kind"] == "ask" and replies is not None:
                         replies.ask(msg)
                         continue
+                    if msg["kind"] == "stmt":  # one per statement: kept only while it runs
+                        run.current_statement = {"key": str(msg.get("key"))[:40], "where": str(msg.get("where"))[:60]}
+                        item_deadline = time.monotonic() + limits.statement_seconds + STATEMENT_GRACE
+                        continue
                     run.messages.append(msg)
+                    if msg["kind"] == "ready":
+                        run.current_statement, item_deadline = None, None
                     if msg["kind"] == "start":
                         run.current_item = str(msg.get("item"))
                         item_deadline = time.monotonic() + limits.item_seconds

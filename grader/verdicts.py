@@ -67,6 +67,12 @@ def judge_case(ex: Exercise, msg: dict, expected: Any, all_expected: dict[str, A
         problem += alternative_hint(ex, got, alternatives(label))
     if problem and all_expected and len(all_expected) > 1:
         problem += cross_case_hint(ex, label, got, all_expected)
+    changed = msg.get("side_effects")
+    if isinstance(changed, str) and changed:  # the right value, or not, but the call broke what it was given
+        text = changed[:300]
+        if problem is None:
+            return CaseOutcome(label, False, "side_effect", f"it returns the right value, but {text}")
+        problem += f"; also, {text}"
     limit = next((c.memory_limit for c in ex.cases if c.label == label), 0)
     largest = msg.get("largest_tensor")
     if problem is None and limit and isinstance(largest, int) and largest >= limit:
@@ -101,7 +107,7 @@ def summarise(ex: Exercise, outcomes: list[CaseOutcome], points: float) -> Exerc
         lines.append(f"- {skipped} more cases not run: a case ran past its time limit, and this item scores "
                      "only when every case passes")
     feedback = "\n".join(lines)
-    if "wrong" in kinds or n_pass:
+    if kinds & {"wrong", "side_effect"} or n_pass:
         if ex.partial and n_pass:
             score = round(points * n_pass / total, 4)
             return ExerciseResult(ex.id, "partial", score, points, feedback, tuple(outcomes))
@@ -164,9 +170,16 @@ def judge_object(ex: Exercise, msg: dict | None, points: float,
     return ExerciseResult(ex.id, "failed", 0.0, points, f"{', '.join(ex.names)}: {problem}")
 
 
+MAX_ADVERSARIAL = 20  # the course asks for a handful of strings that fool the model, not a random search's output
+COURSE_STARTERS = ("()", "(())", "))")  # the list the course's cell starts from, before students add to it
+
+
 def judge_adversarial(ex: Exercise, msg: dict | None, points: float,
                       classify: Callable[[str | None, list[str]], tuple[list[bool] | None, str]]) -> ExerciseResult:
-    """Counts valid strings (only brackets, length 1-40) that the targeted model misclassifies."""
+    """A short list of valid strings (only brackets, length 1-40), judged by the share of it that
+    the targeted model misclassifies: at least a quarter of the strings the student added to the
+    course's starting list (a few found, a few tried). Many random strings would fool a 99.9%
+    model now and then by chance; a short list of them almost never has that share."""
     if msg is None or not msg.get("ok"):
         detail = "no adversarial examples given" if msg and "missing" in msg else "no result came back"
         return ExerciseResult(ex.id, "missing" if msg and "missing" in msg else "error", 0.0, points, detail)
@@ -178,19 +191,26 @@ def judge_adversarial(ex: Exercise, msg: dict | None, points: float,
         value = [value]
     if not isinstance(value, (list, tuple)):
         return ExerciseResult(ex.id, "failed", 0.0, points, f"expected a list of strings, got {compare.describe_type(value)}")
+    if len(value) > MAX_ADVERSARIAL:
+        return ExerciseResult(ex.id, "failed", 0.0, points, f"{len(value):,} strings: the exercise asks for a handful "
+                              f"of strings that fool the model (at most {MAX_ADVERSARIAL} are judged); keep the ones "
+                              "you found")
     valid = [s for s in value if isinstance(s, str) and 0 < len(s) <= 40 and set(s) <= {"(", ")"}]
     invalid = len(value) - len(valid)
-    if not valid:
+    added = [s for s in valid if s not in COURSE_STARTERS]
+    if not added:
         return ExerciseResult(ex.id, "failed", 0.0, points,
-                              f"no valid examples (strings of 1 to 40 brackets); {invalid} invalid")
-    wrong, problem = classify((msg.get("context") or {}).get("model_hash"), valid)
+                              f"no valid examples of your own (strings of 1 to 40 brackets); {invalid} invalid")
+    wrong, problem = classify((msg.get("context") or {}).get("model_hash"), added)
     if wrong is None:
         return ExerciseResult(ex.id, "error", 0.0, points, problem)
     n = sum(wrong)
-    detail = f"{n} of {len(valid)} valid strings are misclassified by the model" + (f"; {invalid} invalid ignored" if invalid else "")
-    if n:
+    detail = f"{n} of the {len(added)} valid strings you added are misclassified by the model" + \
+        (f"; {invalid} invalid ignored" if invalid else "")
+    if n and 4 * n >= len(added):
         return ExerciseResult(ex.id, "passed", points, points, detail)
-    return ExerciseResult(ex.id, "failed", 0.0, points, detail + ": the model gets all of them right")
+    why = ": the model gets all of them right" if not n else ": fewer than a quarter of them fool it"
+    return ExerciseResult(ex.id, "failed", 0.0, points, detail + why)
 
 
 def judge_unfinished(ex: Exercise, points: float, status: str, reason: str) -> ExerciseResult:

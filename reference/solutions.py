@@ -236,7 +236,8 @@ def is_balanced_vectorized_return_both(toks: Tensor) -> tuple[Tensor, Tensor]:
 def get_attn_probs(model: HookedTransformer, data: BracketsDataset, layer: int, head: int) -> Tensor:
     """The attention pattern of head `layer.head` on the data, [batch, seqQ, seqK]; rows sum to 1."""
     # BEGIN SOLUTION
-    return get_activations(model, data.toks, utils.get_act_name("pattern", layer))[:, head]
+    name = utils.get_act_name("pattern", layer)
+    return get_activations(model, data.toks, [name])[name][:, head]
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
@@ -294,7 +295,8 @@ def get_out_by_neuron(
     """Each MLP neuron's contribution to the residual stream: its post-activation times its W_out
     row. [batch, seq, neuron, d_model], or [batch, neuron, d_model] at position `seq` if given."""
     # BEGIN SOLUTION
-    post = get_activations(model, data.toks, utils.get_act_name("post", layer))
+    name = utils.get_act_name("post", layer)
+    post = get_activations(model, data.toks, [name])[name]
     if seq is not None:
         post = post[:, seq]
     return einops.einsum(post, model.W_out[layer], "batch ... neuron, neuron d_model -> batch ... neuron d_model")
@@ -324,7 +326,8 @@ def get_out_by_neuron_in_20_dir_less_memory(model: HookedTransformer, data: Brac
     [batch, neuron] activations is enough.
     """
     # BEGIN SOLUTION
-    post = get_activations(model, data.toks, utils.get_act_name("post", layer))[:, 1]
+    name = utils.get_act_name("post", layer)
+    post = get_activations(model, data.toks, [name])[name][:, 1]
     return post * (model.W_out[layer] @ get_pre_20_dir(model, data))
     # END SOLUTION
 

@@ -51,6 +51,22 @@ def test_nan_and_non_numeric():
     assert "got a Foo object" in compare.tensor(Opaque("Foo", "m"), E, MATMUL)
 
 
+def test_undefined_elements_of_the_answer_are_not_judged_and_the_rest_still_is():
+    """The course model has dead neurons: the cosine with an all-zero column of W_in is undefined
+    (NaN in the answer). Whatever a submission puts there passes; every other element is judged."""
+    expected = E[0].copy()
+    expected[[1, 3]] = np.nan
+    for there in (0.0, np.nan, 7.0):
+        got = E[0].copy()
+        got[[1, 3]] = there
+        assert compare.tensor(got, expected, MATMUL) is None
+    wrong = E[0] * 2
+    assert "elements differ" in compare.tensor(wrong, expected, MATMUL)  # a NaN must not make every bound NaN
+    nan_elsewhere = E[0].copy()
+    nan_elsewhere[0] = np.nan
+    assert "NaN" in compare.tensor(nan_elsewhere, expected, MATMUL)
+
+
 def test_bools_accept_python_numpy_and_0d_tensors():
     assert compare.bool_list([True, Scalar("bool", False), np.array(True), 1], [True, False, True, True], EXACT) is None
     assert compare.bool_list([True, True], [True, False], EXACT) == "wrong on 1 of 2 inputs"

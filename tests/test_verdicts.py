@@ -110,9 +110,28 @@ def test_adversarial_examples_count_valid_misclassified_strings():
     msg = {"kind": "object", "item": ex.id, "ok": True, "values": {"adversarial_examples": ["(()", "()", "abc", "(" * 41]},
            "context": {"model_hash": "h"}}
     r = judge_adversarial(ex, msg, 1.0, lambda h, strs: ([s == "(()" for s in strs], ""))
-    assert r.status == "passed" and r.feedback == "1 of 2 valid strings are misclassified by the model; 2 invalid ignored"
+    # "()" is one of the course's starting examples: the share is of the strings the student added
+    assert r.status == "passed" and r.feedback == "1 of the 1 valid strings you added are misclassified by the model; 2 invalid ignored"
     r = judge_adversarial(ex, msg, 1.0, lambda h, strs: ([False] * len(strs), ""))
     assert r.status == "failed" and "gets all of them right" in r.feedback
+
+
+def test_adversarial_examples_are_a_short_list_judged_by_its_share():
+    """10,000 random strings fool a 99.9% model a few times by chance: that is not the exercise."""
+    ex = BY_ID["adversarial_examples"]
+
+    def msg(strs):
+        return {"kind": "object", "item": ex.id, "ok": True, "values": {"adversarial_examples": strs},
+                "context": {"model_hash": "h"}}
+
+    fools = lambda h, strs: ([s.startswith(")") for s in strs], "")  # noqa: E731 - a stand-in model
+    many = [")(" * (i % 20 + 1) for i in range(10_000)]
+    r = judge_adversarial(ex, msg(many), 1.0, fools)
+    assert r.status == "failed" and "10,000 strings" in r.feedback and "at most 20" in r.feedback
+    r = judge_adversarial(ex, msg(["()()", "((()))", "(()())", "(((())))", ")("]), 1.0, fools)
+    assert r.status == "failed" and "fewer than a quarter" in r.feedback
+    r = judge_adversarial(ex, msg(["()", "(())", "))", ")(", "()()"]), 1.0, fools)  # the course's list, added to
+    assert r.status == "passed" and r.feedback.startswith("1 of the 2 valid strings you added")
 
 
 def test_terminal_table_and_json_read_well_for_a_mixed_submission():

@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 import torch
 
-from grader import engine
+from grader import attempts
 from grader.catalogue import EXERCISES, exercise_job
 from grader.examples import COURSE_LAYOUT_CORRECT
 from grader.inputs import InputFactory, factory_for, models_per_grading, prepare
@@ -45,14 +45,14 @@ def test_each_call_starts_from_the_same_seed_and_leaves_no_queued_work():
 def _messages(monkeypatch, kind: str) -> list[dict]:
     """Every message of `kind` the workers send from now on (in this test)."""
     seen: list[dict] = []
-    real = engine.run_worker
+    real = attempts.run_worker
 
     def spy(*args, **kwargs):
         run = real(*args, **kwargs)
         seen.extend(m for m in run.messages if m["kind"] == kind)
         return run
 
-    monkeypatch.setattr(engine, "run_worker", spy)
+    monkeypatch.setattr(attempts, "run_worker", spy)
     return seen
 
 

@@ -46,13 +46,14 @@ def describe_error(exc: BaseException) -> dict:
     return {"kind": kind, "type": type(exc).__name__[:100], "message": message, "traceback": student_traceback(exc)}
 
 
-def _alarm(seconds: float) -> Callable[[], None]:
-    """A soft per-case time limit (main thread only); the trusted process enforces the hard one."""
+def alarm(seconds: float, make: Callable[[], BaseException] | None = None) -> Callable[[], None]:
+    """A soft time limit (main thread only): raises `make()` (a CaseTimeout by default) when it
+    passes; the trusted process enforces the hard one. Returns the function that cancels it."""
     if seconds <= 0 or not hasattr(signal, "setitimer"):
         return lambda: None
 
     def handler(signum, frame):
-        raise CaseTimeout(f"took longer than {seconds:g} s")
+        raise make() if make is not None else CaseTimeout(f"took longer than {seconds:g} s")
 
     try:
         old = signal.signal(signal.SIGALRM, handler)
@@ -84,14 +85,18 @@ def call_case(fn: Callable, case: dict, factory, case_seconds: float) -> dict:
     """One case: build fresh inputs, call, encode. Returns a message body, never raises."""
     started = time.monotonic()
     try:
+        from grader.worker.side_effects import Watch
+
         calls = case["each"] or [None]
         values = []
         largest = 0
-        cancel = _alarm(case_seconds)
+        changed = ""
+        cancel = alarm(case_seconds)
         try:
             for each_args in calls:
                 _reset_globals()
                 args, kwargs = factory.build(each_args if each_args is not None else case["args"], case["kwargs"])
+                inputs = Watch(args, kwargs, factory)
                 if case.get("measure_memory"):
                     from grader.worker.memory import LargestTensor
 
@@ -102,12 +107,15 @@ def call_case(fn: Callable, case: dict, factory, case_seconds: float) -> dict:
                     largest = max(largest, watch.numel)
                 else:
                     values.append(fn(*args, **kwargs))
+                changed = changed or inputs.changes()
         finally:
             cancel()
         value = values if case["each"] else values[0]
         reply = {"ok": True, "value": encode(value), "seconds": round(time.monotonic() - started, 4)}
         if case.get("measure_memory"):
             reply["largest_tensor"] = largest
+        if changed:
+            reply["side_effects"] = changed
         return reply
     except ProtocolError as e:
         return {"ok": False, "error": {"kind": "protocol", "type": "ProtocolError", "message": str(e), "traceback": ""}}
@@ -116,7 +124,11 @@ def call_case(fn: Callable, case: dict, factory, case_seconds: float) -> dict:
 
 
 def find_function(namespace: dict, name: str) -> tuple[Callable | None, str]:
+    from grader.worker.imported import is_imported
+
     fn = namespace.get(name)
+    if is_imported(fn):
+        return None, f"`{name}` is imported from the course's solutions, so it is not graded as your work"
     if callable(fn):
         return fn, ""
     defined = sorted(k for k, v in namespace.items() if isinstance(v, types.FunctionType) and not k.startswith("_"))
@@ -150,6 +162,20 @@ def _object_context(namespace: dict, names: list[str]) -> dict:
     return context
 
 
+# name -> (the value when it was assigned, the model and data then): an object is judged with the
+# model it was computed with, even if a later statement changes the model (a function that edits
+# its weights in place, called by a demo cell after the objects were computed)
+_ASSIGNED: dict[str, tuple[Any, dict]] = {}
+
+
+def note_assignments(namespace: dict, names: list[str]) -> None:
+    """After each statement: record the context of every object item (re)assigned by it."""
+    for name in names:
+        value = namespace.get(name)
+        if value is not None and (name not in _ASSIGNED or _ASSIGNED[name][0] is not value):
+            _ASSIGNED[name] = (value, _object_context(namespace, [name]))
+
+
 def object_values(namespace: dict, names: list[str]) -> dict:
     from grader.worker.quiet import RECORDED
 
@@ -169,7 +195,9 @@ def object_values(namespace: dict, names: list[str]) -> dict:
         encoded = {k: encode(v) for k, v in values.items()}
     except BaseException as e:
         return {"ok": False, "error": describe_error(e)}
-    return {"ok": True, "values": encoded, "context": _object_context(namespace, names)}
+    first = _ASSIGNED.get(names[0])
+    context = first[1] if first is not None and first[0] is values[names[0]] else _object_context(namespace, names)
+    return {"ok": True, "values": encoded, "context": context}
 
 
 def run_item(namespace: dict, item: dict, factory, case_seconds: float, emit: Callable[..., None]) -> None:

@@ -29,8 +29,9 @@ class Unsendable(Exception):
 class Questions:
     """Ask the trusted process and wait for its one-line JSON answer on the reply pipe."""
 
-    def __init__(self, emit: Callable[..., None], reply_fd: int, timeout: float = 60.0):
+    def __init__(self, emit: Callable[..., None], reply_fd: int, timeout: float = 60.0, files: str | None = None):
         self.emit, self.fd, self.timeout = emit, reply_fd, timeout
+        self.files = files  # where the trusted process writes large answers (this worker's scratch folder)
         self.buffer = b""
         os.set_blocking(reply_fd, False)
 
@@ -54,8 +55,23 @@ class Questions:
         return json.loads(line)
 
 
+def _is_model(value: Any) -> bool:
+    return hasattr(value, "cfg") and hasattr(value, "named_modules") and hasattr(value, "W_U")
+
+
 def _model_of(args: list) -> Any:
-    return next((a for a in args if hasattr(a, "cfg") and hasattr(a, "named_modules")), None)
+    return next((a for a in args if _is_model(a)), None)
+
+
+def _model_body(model: Any, origins: dict[int, Any]) -> Any:
+    """How the trusted process can rebuild `model`: the grader's input by name, else the weights'
+    hash (a model the grader knows: the submission loaded the course's file)."""
+    spec = origins.get(id(model))
+    if spec is not None:
+        return spec["$model"]
+    from reference.model import parameter_hash
+
+    return {"hash": parameter_hash(model)}
 
 
 def to_spec(value: Any, origins: dict[int, Any], models: list) -> Any:
@@ -73,12 +89,13 @@ def to_spec(value: Any, origins: dict[int, Any], models: list) -> Any:
         return encode(value)
     if hasattr(value, "strs") and hasattr(value, "isbal") and hasattr(value, "toks"):
         return {"$data": {"strs": [str(s) for s in list(value.strs)[:20_000]]}}
+    if _is_model(value):
+        return {"$model": _model_body(value, origins)}
     if isinstance(value, torch.nn.Module):
         for model in models:
-            spec = origins.get(id(model))
             for name, module in model.named_modules():
-                if module is value and spec and name:
-                    return {"$module": [spec["$model"], name]}
+                if module is value and name:
+                    return {"$module": [_model_body(model, origins), name]}
     raise Unsendable(type(value).__name__)
 
 
@@ -112,25 +129,31 @@ def to_live(value: Any, model: Any, device: str) -> Any:
     return value
 
 
-def proxy(name: str, own: Callable | None, questions: Questions, factory) -> Callable:
-    """A stand-in for helper `name` that answers with the reference's output."""
+def proxy(name: str, own: Callable | None, questions: Questions, factory, imported: bool = False) -> Callable:
+    """A stand-in for helper `name` that answers with the reference's output. Where the trusted
+    process cannot rebuild the arguments (a model of the submission's own making) it calls `own`,
+    the student's function, so no credit comes by accident; an imported helper has none."""
     device = factory.device
+    whose = "the course's" if imported else "the reference"
 
     def reference_helper(*args, **kwargs):
         origins = factory.origins  # the inputs of the call being graded
-        models = [m for m in factory.built if hasattr(m, "cfg") and hasattr(m, "named_modules")]
+        models = [m for m in [*args, *kwargs.values(), *factory.built] if _is_model(m)]
         try:
             spec_args = [to_spec(a, origins, models) for a in args]
             spec_kwargs = {k: to_spec(v, origins, models) for k, v in kwargs.items()}
-        except Unsendable:
+        except Unsendable as e:
             if own is None:
-                raise
+                raise RuntimeError(f"{whose} {name} can only be answered for the course's model, data and "
+                                   f"tensors, not for a {e}") from None
             return own(*args, **kwargs)
         reply = questions.ask(function=name, args=spec_args, kwargs=spec_kwargs)
         if not reply.get("ok"):
-            raise RuntimeError(f"the grader could not compute the reference {name}: {reply.get('error')}")
+            if own is not None and reply.get("unknown_model"):
+                return own(*args, **kwargs)
+            raise RuntimeError(f"the grader could not compute {whose} {name}: {reply.get('error')}")
         try:
-            value = decode(reply["value"])
+            value = decode(reply["value"], files=questions.files)
         except ProtocolError as e:
             raise RuntimeError(f"the grader's answer for {name} was malformed: {e}") from None
         return to_live(value, _model_of(list(args) + list(kwargs.values())), device)

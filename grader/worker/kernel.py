@@ -1,8 +1,11 @@
 """Execute a notebook submission in a real Jupyter kernel (nbclient), then harvest from it.
 
-The kernel is a child of this worker, so it inherits the worker's limits and process group. Cells
-run one by one with errors allowed; then, per item, a harvest cell of ours runs in the kernel and
-writes its result messages to a file in the scratch folder, which we forward to the trusted side.
+The kernel is a child of this worker, so it inherits the worker's limits and process group. Its
+statements run one by one with errors allowed, as in the other modes; then, per item, a harvest
+cell of ours runs in the kernel and writes its result messages to a file in the scratch folder,
+which we forward to the trusted side. Functions imported from the course's `solutions` cannot ask
+the trusted process for answers here (the kernel has no reply pipe): grade such work in lean or
+fast mode.
 """
 from __future__ import annotations
 
@@ -18,48 +21,70 @@ __grader_in_kernel.harvest(globals(), {job!r}, {item!r}, {out!r})
 """
 
 
+SETUP_CELL = """\
+from pathlib import Path as __grader_Path
+from grader.worker import course_env as __grader_env
+__grader_env.install_fallbacks(__grader_Path({scratch!r}), __grader_Path({workdir!r}), __grader_Path({shims!r}))
+del __grader_Path, __grader_env
+"""
+
+
 def run_notebook(job: dict, cells: list[str], channel, workdir: Path, shims: Path) -> None:
+    """Every statement of the notebook, each as a cell of its own (so one that fails or hangs loses
+    only itself), then the harvest cells."""
     import nbformat
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    from grader.worker import statements
 
     scratch = Path(job["scratch"])
     os.environ["PYTHONPATH"] = os.pathsep.join([str(shims)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
     os.environ["MPLBACKEND"] = "Agg"
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
     client = NotebookClient(
-        nb, timeout=job["cell_seconds"], allow_errors=True, interrupt_on_timeout=True, kernel_name="python3",
+        nb, timeout=job["statement_seconds"], allow_errors=True, interrupt_on_timeout=True, kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}}, startup_timeout=120,
     )
     job_file = scratch / "harvest-job.json"
     job_file.write_text(json.dumps(job))
+    todo, _, errors = statements.plan(cells, True, False, [], set())
+    skip = set(job.get("skip") or ())
+
+    def execute(source: str) -> dict:
+        cell = nbformat.v4.new_code_cell(source)
+        nb.cells.append(cell)
+        client.execute_cell(cell, len(nb.cells) - 1)
+        outputs, cell["outputs"] = cell.get("outputs", []), []  # keep memory flat on notebooks that print a lot
+        return next((o for o in outputs if o.get("output_type") == "error"), {})
+
     with client.setup_kernel():
-        errors = []
-        for i, cell in enumerate(nb.cells):
+        execute(SETUP_CELL.format(scratch=str(scratch), workdir=str(workdir), shims=str(shims)))
+        failed_cells: set[int] = set()
+        for st in todo:
+            if st.key in skip:
+                errors.append({"cell": st.cell, "kind": "skipped", "type": "Skipped", "traceback": "",
+                               "message": f"the statement at {st.where} was skipped: it stopped the worker before"})
+                continue
+            channel.emit("stmt", key=st.key, where=st.where)
             try:
-                client.execute_cell(cell, i)
+                error = execute(st.text())
             except CellTimeoutError:
-                errors.append({"cell": i + 1, "kind": "timeout", "type": "CellTimeoutError",
-                               "message": f"cell took longer than {job['cell_seconds']} s", "traceback": ""})
+                errors.append({"cell": st.cell, "kind": "timeout", "type": "CellTimeoutError", "traceback": "",
+                               "message": f"the statement at {st.where} ran past its limit of {job['statement_seconds']} s"})
                 continue
             except DeadKernelError:
-                channel.emit("ready", cells=len(cells), cell_errors=errors, mode="notebook")
-                channel.emit("crash", detail=f"the kernel died while running cell {i + 1}")
-                return
-            for out in cell.get("outputs", []):
-                if out.get("output_type") == "error":
-                    errors.append({"cell": i + 1, "kind": "exception", "type": str(out.get("ename", ""))[:100],
-                                   "message": str(out.get("evalue", ""))[:500], "traceback": ""})
-            cell["outputs"] = []  # keep memory flat on notebooks that print a lot
+                return  # no "ready": the trusted side runs it again without this statement
+            if error and st.cell not in failed_cells:
+                failed_cells.add(st.cell)
+                errors.append({"cell": st.cell, "kind": "exception", "type": str(error.get("ename", ""))[:100],
+                               "message": str(error.get("evalue", ""))[:500], "traceback": ""})
         channel.emit("ready", cells=len(cells), cell_errors=errors[:50], mode="notebook")
         for n, item in enumerate(job["items"]):
             out_file = scratch / f"harvest-{n}.jsonl"
             channel.emit("start", item=item["id"])
-            cell = nbformat.v4.new_code_cell(HARVEST_CELL.format(job=str(job_file), item=n, out=str(out_file)))
-            nb.cells.append(cell)
             try:
-                client.execute_cell(cell, len(nb.cells) - 1)
+                execute(HARVEST_CELL.format(job=str(job_file), item=n, out=str(out_file)))
             except CellTimeoutError:
                 pass  # the soft alarm inside reports per case; what it wrote is forwarded below
             except DeadKernelError:

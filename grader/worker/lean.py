@@ -18,6 +18,7 @@ not a verdict.
 from __future__ import annotations
 
 import ast
+import textwrap
 from dataclasses import dataclass
 
 # calls on imported modules that change global state a function may depend on
@@ -31,9 +32,31 @@ SETUP_ROOTS = {"sys", "os"}
 class Statement:
     cell: int  # 1-based cell number, for error messages
     node: ast.stmt
+    source: str = ""  # the cell's text, for `text`
+
+    @property
+    def key(self) -> str:
+        """Names this statement the same way in every run of the same file (lean or not)."""
+        return f"{self.cell}:{self.node.lineno}:{self.node.col_offset}"
+
+    @property
+    def where(self) -> str:
+        return f"cell {self.cell}, line {self.node.lineno}"
 
     def code(self, filename: str):
         return compile(ast.Module(body=[self.node], type_ignores=[]), filename, "exec")
+
+    def text(self) -> str:
+        """Its source on its own (a statement of an `if MAIN:` body dedented), to run in a kernel."""
+        segment = ast.get_source_segment(self.source, self.node, padded=True) if self.source else None
+        if segment is not None:
+            segment = textwrap.dedent(segment)
+            try:
+                compile(segment, "<statement>", "exec")
+                return segment
+            except SyntaxError:
+                pass
+        return ast.unparse(self.node)
 
 
 def is_main_guard(node: ast.stmt) -> bool:
@@ -49,16 +72,16 @@ def top_level(cells: list[str], as_main: bool) -> tuple[list[Statement], list[di
     out: list[Statement] = []
     errors: list[dict] = []
 
-    def add(cell: int, nodes: list[ast.stmt]) -> None:
+    def add(cell: int, nodes: list[ast.stmt], code: str) -> None:
         for node in nodes:
             if is_main_guard(node):
-                add(cell, node.body if as_main else node.orelse)
+                add(cell, node.body if as_main else node.orelse, code)
             else:
-                out.append(Statement(cell, node))
+                out.append(Statement(cell, node, code))
 
     for i, code in enumerate(cells, start=1):
         try:
-            add(i, ast.parse(code).body)
+            add(i, ast.parse(code).body, code)
         except SyntaxError as e:
             errors.append({"cell": i, "kind": "exception", "type": "SyntaxError", "message": str(e)[:500], "traceback": ""})
     return out, errors

@@ -50,7 +50,8 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
     import types
 
     from grader.inputs import factory_for
-    from grader.worker.harvest import describe_error, run_item
+    from grader.worker import imported, statements
+    from grader.worker.harvest import note_assignments, run_item
 
     factory = factory_for(job["weights"], job["data"], job["device"])  # prepared in the warm process
     prepared = sum(factory.spare().values())
@@ -58,46 +59,76 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
     object_names = [n for item in job["items"] for n in item["names"]]
     name = "__main__" if as_main or wants_main("\n".join(cells), object_names) else "submission"
     module = types.ModuleType(name)
-    module.__file__ = str(path)
+    module.__file__ = job.get("file") or str(path)
     sys.modules[name] = module
     namespace = module.__dict__
-    errors: list[dict] = []
-    dropped = 0
+    questions = _questions(job, channel)
+    imported.connect(questions, factory, set(job.get("functions") or ()))
     started = time.monotonic()
-    if lean:  # only what grading needs (grader.worker.lean); each statement on its own
-        from grader.worker.lean import lean_statements
+    functions = {item["id"] for item in job["items"] if item["kind"] == "function"}
+    todo, dropped, errors = statements.plan(cells, name == "__main__", lean, object_names, functions)
+    stand_ins = _ModuleHelpers(namespace, job.get("module_helpers") or [], questions, factory)
 
-        functions = {item["id"] for item in job["items"] if item["kind"] == "function"}
-        statements, dropped, errors = lean_statements(cells, name == "__main__", object_names, functions)
-        failed_cells: set[int] = set()
-        for st in statements:
-            try:
-                exec(st.code(f"{path.name}, cell {st.cell}"), namespace)  # noqa: S102 - the point
-            except BaseException as e:  # a failing statement does not stop the rest
-                if st.cell not in failed_cells:
-                    failed_cells.add(st.cell)
-                    errors.append({"cell": st.cell, **describe_error(e)})
-    else:
-        for i, code in enumerate(cells):
-            try:
-                exec(compile(code, f"{path.name}, cell {i + 1}", "exec"), namespace)  # noqa: S102 - the point
-            except BaseException as e:  # a failing cell does not stop the rest
-                errors.append({"cell": i + 1, **describe_error(e)})
+    def after(statement) -> None:
+        stand_ins.wrap()
+        note_assignments(namespace, object_names)
+
+    errors += statements.run(todo, namespace, channel.emit, path.name, job["statement_seconds"],
+                             set(job.get("skip") or ()), after)
+    stand_ins.restore()  # function items are graded on the student's own helpers (or their own stand-ins)
     channel.emit("ready", cells=len(cells), cell_errors=errors[:50], mode=name, dropped=dropped,
                  prepared_models=prepared, seconds=round(time.monotonic() - started, 3))
-    questions = None
     for item in job["items"]:
         channel.emit("start", item=item["id"])
         begun = time.monotonic()
-        if item.get("reference_helpers") and job.get("reply_fd") is not None:
-            from grader.worker.helpers import Questions, ReferenceHelpers
+        if item.get("reference_helpers") and questions is not None:
+            from grader.worker.helpers import ReferenceHelpers
 
-            questions = questions or Questions(channel.emit, job["reply_fd"])
             with ReferenceHelpers(namespace, item["reference_helpers"], questions, factory):
                 run_item(namespace, item, factory, job["case_seconds"], channel.emit)
         else:
             run_item(namespace, item, factory, job["case_seconds"], channel.emit)
         channel.emit("end", item=item["id"], seconds=round(time.monotonic() - begun, 3))
+
+
+def _questions(job: dict, channel: Channel):
+    """The channel to ask the trusted process for reference answers (None without a reply pipe)."""
+    if job.get("reply_fd") is None:
+        return None
+    from grader.worker.helpers import Questions
+
+    return Questions(channel.emit, job["reply_fd"], files=job["scratch"])
+
+
+class _ModuleHelpers:
+    """Object items graded "given a correct <helper>": while the submission's own code runs, each
+    helper in `names` is the reference's stand-in (wrapping the student's own, which it calls where
+    the trusted process cannot rebuild the arguments); a later `def` of it is wrapped again.
+    `restore` puts the student's own functions back before any item is graded."""
+
+    def __init__(self, namespace: dict, names: list[str], questions, factory):
+        self.namespace, self.factory, self.questions = namespace, factory, questions
+        self.names = names if questions is not None else []
+        self.stand_ins: dict[str, object] = {}
+        self.own: dict[str, object] = {}
+        self.wrap()
+
+    def wrap(self) -> None:
+        from grader.worker.helpers import proxy
+
+        for helper in self.names:
+            current = self.namespace.get(helper)
+            if current is None or current is not self.stand_ins.get(helper):
+                self.own[helper] = current
+                own = current if callable(current) else None
+                self.stand_ins[helper] = self.namespace[helper] = proxy(helper, own, self.questions, self.factory)
+
+    def restore(self) -> None:
+        for helper, own in self.own.items():
+            if own is None:
+                self.namespace.pop(helper, None)
+            else:
+                self.namespace[helper] = own
 
 
 def enter_pid_namespace() -> None:
@@ -136,7 +167,9 @@ def run(job: dict) -> None:
     workdir, shims = course_env.build(scratch, job["weights_pt"], job["notebook_data"], "\n".join(cells))
     os.chdir(workdir)
     sys.path.insert(0, str(shims))
-    sys.argv = [job["submission"]]
+    course_env.install_fallbacks(scratch, workdir, shims)
+    job["file"] = str(workdir / Path(job.get("name") or job["submission"]).name)  # where the course keeps its files
+    sys.argv = [job["file"]]
     started = time.monotonic()
     notebook = job["submission"].endswith(".ipynb")
     mode = job.get("notebook_mode", "lean")

@@ -7,8 +7,9 @@ expected verdicts sit together in one entry; `expect` lists every item that does
 the status it must get and why (all other items must pass). `build(folder)` writes the files.
 
 Two rules of the grader shape the labels: an item wrong only because a helper it calls is wrong
-is credited "given a correct <helper>" (functions only: an object computed with a wrong helper
-is a wrong object), and a function is graded as the last definition of it leaves it.
+is credited "given a correct <helper>" (a function graded with the reference's helper in place of
+the student's, an object computed again that way), and a function is graded as the last
+definition of it leaves it.
 """
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.fixtures.make_layouts import colab_notebook, course_source, layout_2023, layout_part7
+from tests.fixtures.make_layouts import (colab_2024, colab_current, colab_notebook, course_source, layout_2023,
+                                        layout_2023_full, layout_part7)
 
-BASES = {"course": course_source, "2023": layout_2023, "part7": layout_part7}
+BASES = {"course": course_source, "2023": layout_2023, "part7": layout_part7, "colab_current": colab_current,
+         "colab_2024": colab_2024, "2023_full": layout_2023_full}
 
 
 @dataclass(frozen=True)
@@ -270,21 +273,21 @@ CORPUS: list[Submission] = [
                (("replace", "get_post_final_ln_dir",
                  "def get_post_final_ln_dir(model):\n    return model.W_U[:, 1] - model.W_U[:, 0]\n"),),
                {"get_post_final_ln_dir": ("failed", "sign flipped"),
-                "out_by_component_in_unbalanced_dir": ("failed", "computed with the flipped direction"),
-                "out_by_component_in_pre_20_unbalanced_dir": ("failed", "computed with the flipped direction")}),
+                "out_by_component_in_unbalanced_dir": ("passed", "computed with the flipped direction: right given a correct one"),
+                "out_by_component_in_pre_20_unbalanced_dir": ("passed", "the same, through get_pre_20_dir: right given a correct one")}),
     Submission("16_coef_not_transposed.py", "get_pre_final_ln_dir multiplies by coef_ instead of coef_.T",
                (("sub", "    return final_ln_coefs.T @ post_final_ln_dir", "    return final_ln_coefs @ post_final_ln_dir"),),
                {"get_pre_final_ln_dir": ("failed", "coefficients not transposed"),
-                "out_by_component_in_unbalanced_dir": ("failed", "computed with the wrong direction"),
-                "out_by_component_in_pre_20_unbalanced_dir": ("failed", "its get_pre_20_dir used the wrong direction")}),
+                "out_by_component_in_unbalanced_dir": ("passed", "computed with the wrong direction: right given a correct one"),
+                "out_by_component_in_pre_20_unbalanced_dir": ("passed", "its get_pre_20_dir used the wrong direction: right given a correct one")}),
     Submission("17_not_centred.py", "out_by_component_in_unbalanced_dir without subtracting the balanced mean",
                (("sub", "    out_by_component_in_unbalanced_dir -= (\n", "    _mean = (\n"),),
                {"out_by_component_in_unbalanced_dir": ("failed", "not centred on the balanced mean")}),
     Submission("18_wrong_position.py", "get_pre_final_ln_dir fits ln_final at position 1 instead of 0",
                (("sub", "layernorm=model.ln_final, seq_pos=0)[0]", "layernorm=model.ln_final, seq_pos=1)[0]"),),
                {"get_pre_final_ln_dir": ("failed", "wrong sequence position"),
-                "out_by_component_in_unbalanced_dir": ("failed", "computed with the wrong direction"),
-                "out_by_component_in_pre_20_unbalanced_dir": ("failed", "computed with the wrong direction")}),
+                "out_by_component_in_unbalanced_dir": ("passed", "computed with the wrong direction: right given a correct one"),
+                "out_by_component_in_pre_20_unbalanced_dir": ("passed", "computed with the wrong direction: right given a correct one")}),
     Submission("19_elevation_left_to_right.py", "is_balanced_vectorized_return_both without flipping: elevation "
                "counted left to right",
                (("sub", "    change = table[toks.to(device)].flip(-1)", "    change = table[toks.to(device)]"),),
@@ -305,8 +308,8 @@ CORPUS: list[Submission] = [
     Submission("24_seq_pos_zero_bug.py", "get_ln_fit tests `if not seq_pos`, so seq_pos=0 fits all positions",
                (("sub", "    if seq_pos is None:\n        inputs = einops", "    if not seq_pos:\n        inputs = einops"),),
                {"get_ln_fit": ("partial", "wrong on the seq_pos=0 cases only"),
-                "out_by_component_in_unbalanced_dir": ("failed", "its get_pre_final_ln_dir used the seq_pos=0 fit"),
-                "out_by_component_in_pre_20_unbalanced_dir": ("failed", "same, through get_pre_20_dir")}),
+                "out_by_component_in_unbalanced_dir": ("passed", "its get_pre_final_ln_dir used the seq_pos=0 fit: right given a correct get_ln_fit"),
+                "out_by_component_in_pre_20_unbalanced_dir": ("passed", "same, through get_pre_20_dir: right given a correct get_ln_fit")}),
     Submission("25_hangs.py", "get_out_by_neuron never returns (a while loop left in)",
                (("sub", "    W_out = model.W_out[layer]  # [neuron d_model]\n",
                  "    W_out = model.W_out[layer]  # [neuron d_model]\n    while True:\n        pass\n"),),
@@ -343,7 +346,7 @@ CORPUS: list[Submission] = [
                {"LN_hook_names": ("failed", "input and output swapped"),
                 "get_ln_fit": ("passed", "wrong through LN_hook_names; passes given a correct one"),
                 "cos_sim_with_MLP_weights": ("failed", "not normalised"),
-                "out_by_component_in_unbalanced_dir": ("failed", "computed with fits of swapped hooks"),
-                "out_by_component_in_pre_20_unbalanced_dir": ("failed", "computed with fits of swapped hooks"),
-                "v_L_v_R": ("failed", "computed with a fit of swapped hooks")}),
+                "out_by_component_in_unbalanced_dir": ("passed", "computed with fits of swapped hooks: right given a correct LN_hook_names"),
+                "out_by_component_in_pre_20_unbalanced_dir": ("passed", "computed with fits of swapped hooks: right given a correct LN_hook_names"),
+                "v_L_v_R": ("passed", "computed with a fit of swapped hooks: right given a correct LN_hook_names")}),
 ]

@@ -12,29 +12,35 @@ from grader.catalogue import IDS
 from grader.results import STATUSES
 from grader.sandbox import Limits
 from tests.conftest import with_config
-from tests.corpus.submissions import CORPUS, build
+from tests.corpus.field import ALL as CORPUS, FIELD
+from tests.corpus.submissions import build
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("corpus")]
 
 # a hang should not cost a minute here; the slowest correct item takes a few seconds
-CORPUS_LIMITS = Limits(item_seconds=20, case_seconds=10, submission_seconds=900)
+CORPUS_LIMITS = Limits(item_seconds=20, case_seconds=10, statement_seconds=20, submission_seconds=900)
 
 
-@pytest.fixture(scope="module")
-def graded(grader, tmp_path_factory) -> dict:
-    paths = build(tmp_path_factory.mktemp("corpus"))
-    g = with_config(grader, limits=CORPUS_LIMITS)
+@pytest.fixture(scope="module", params=["our model", "the course's model"])
+def graded(request, tmp_path_factory) -> dict:
+    """Every submission graded on our model, and again on the course's (the one real students
+    use; skipped, saying why, where its files are absent)."""
+    base = request.getfixturevalue("grader" if request.param == "our model" else "course_grader")
+    paths = build(tmp_path_factory.mktemp("corpus"), CORPUS)
+    g = with_config(base, limits=CORPUS_LIMITS)
     return {Path(r.path).name: r for r in g.grade_many(list(paths.values()), workers=2)}
 
 
 def test_the_corpus_is_labelled_in_full():
-    assert len(CORPUS) >= 30
+    assert len(CORPUS) >= 50 and len(FIELD) >= 20
     assert len({s.name for s in CORPUS}) == len(CORPUS)
     for sub in CORPUS:
         for item, (status, why) in sub.expect.items():
             assert item in IDS and status in STATUSES and why, (sub.name, item)
     kinds = {s.name.rsplit(".", 1)[1] for s in CORPUS}
     assert kinds == {"py", "ipynb"}
+    versions = {s.base for s in FIELD}
+    assert {"colab_current", "colab_2024", "2023_full", "part7", "course"} <= versions
 
 
 def test_every_verdict_agrees_with_its_label(graded):
