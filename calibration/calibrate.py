@@ -1,16 +1,24 @@
-"""Measure every numeric item's tolerance instead of guessing it.
+"""Measure every numeric item's tolerance instead of guessing it, on our model and on the course's.
 
     python calibration/calibrate.py [--device cpu|cuda] [--out grader/tolerances.json]
 
-For each function item whose answer is numeric, on every argument combination of the catalogue:
-- correct formulations: the reference in float32 (the grader's expected answer), the reference
-  in float64, the reference on one CPU thread, and the "written differently" variant students
-  write (einsum for matmul, hook_z @ W_O for hook_result, numpy, ...);
+For each function item whose answer is numeric, on every argument combination of the catalogue,
+on each model with that model's own data (ours; the course's published one too, from
+../shared/arena-1.5.1, when it is there):
+- correct formulations: the reference in float32 (the grader's expected answer), the reference in
+  float64, the reference on one CPU thread, the "written differently" variant and the other
+  correct ways students write it (tests/variants.py: F.cosine_similarity, dividing after the
+  product, a float64 fit);
 - wrong formulations: the known mistakes in tests/variants.py.
 It records the largest relative discrepancy of a correct formulation and the smallest of a wrong
-one (|got - expected| / max|expected|), and writes the tolerance halfway between them on a log
-scale, with both margins. A test fails when a margin is under 10x. Booleans, names and the random
-item are compared exactly or statistically, and the table says so.
+one (|got - expected| / max|expected|, elements whose right value is undefined left out: the
+cosine with a dead neuron), per model, and writes the tolerance halfway between them on a log
+scale over both models. `get_ln_fit`'s r2 gets a tolerance of its own the same way. `v_L_v_R` is
+judged by direction (1 - cosine) and size (|log of the norm ratio|) against the reference, each
+with thresholds measured the same way from legitimate fits (all positions, position 1 where head
+0.0 writes, float64, one thread) and wrong ones (no layernorm fit, another layer's fit, another
+head, coefficients untransposed). Booleans, names and the random item are compared exactly or
+statistically, and the table says so. tests/test_tolerances.py checks the margins on both models.
 """
 from __future__ import annotations
 
@@ -30,14 +38,23 @@ from grader.catalogue import EXERCISES  # noqa: E402
 from grader.compare import as_array  # noqa: E402
 from grader.inputs import InputFactory  # noqa: E402
 from grader.protocol import LinearFit, decode, encode  # noqa: E402
+from grader.reference_results import _mark_undefined  # noqa: E402
 from reference.model import DEFAULT_DATA, DEFAULT_WEIGHTS  # noqa: E402
 
+COURSE = ROOT.parent / "shared" / "arena-1.5.1"
 NOT_CALIBRATED = {
     "bool_list": "booleans: compared exactly",
     "bool_tensors": "booleans: compared exactly",
     "str_pair": "hook names: compared exactly",
     "mean_sq_cos": "random: judged by a confidence interval around 1/d (6 standard errors)",
 }
+
+
+def models() -> dict[str, tuple[str, str]]:
+    out = {"ours": (str(DEFAULT_WEIGHTS), str(DEFAULT_DATA))}
+    if (COURSE / "brackets_model_state_dict.pt").exists():
+        out["course"] = (str(COURSE / "brackets_model_state_dict.pt"), str(COURSE / "brackets_data.json"))
+    return out
 
 
 def namespace_with(variant: str | None) -> dict:
@@ -50,16 +67,28 @@ def namespace_with(variant: str | None) -> dict:
 
 
 def flatten(value) -> list[np.ndarray]:
-    """Numeric parts of an answer, in a fixed order (a fit becomes its predictions' inputs)."""
+    """Numeric parts of an answer, in a fixed order."""
     value = decode(encode(value))
-    if isinstance(value, (tuple, list)) and value and isinstance(value[0], LinearFit):
-        return [as_array(value[0].coef), as_array(value[0].intercept), np.asarray(float(value[1]))]
     if isinstance(value, (tuple, list)):
         return [as_array(v) for v in value]
     if hasattr(value, "entries") or isinstance(value, dict):
         entries = value.entries if hasattr(value, "entries") else value
         return [as_array(entries[k]) for k in sorted(entries)]
     return [as_array(value)]
+
+
+def relative(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a - b| / max |b| over the elements where b is defined (not NaN)."""
+    a, b = a.astype(np.float64), b.astype(np.float64)
+    defined = ~np.isnan(b)
+    if not defined.any():
+        return 0.0
+    a, b = a[defined], b[defined]
+    if not np.all(np.isfinite(a)):
+        return math.inf
+    scale = float(np.abs(b).max())
+    diff = float(np.abs(a - b).max())
+    return diff / scale if scale else diff
 
 
 def discrepancy(got, expected) -> float:
@@ -69,24 +98,18 @@ def discrepancy(got, expected) -> float:
         return math.inf
     if len(g) != len(e) or any(a.shape != b.shape for a, b in zip(g, e)):
         return math.inf
-    worst = 0.0
-    for a, b in zip(g, e):
-        scale = float(np.abs(b).max()) if b.size else 0.0
-        diff = float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()) if b.size else 0.0
-        worst = max(worst, diff / scale if scale else diff)
-    return worst
+    return max((relative(a, b) for a, b in zip(g, e)), default=0.0)
 
 
-def fit_discrepancy(got, expected) -> float:
-    """As the grader judges a fit: its predictions on the LayerNorm's real inputs, and its r2."""
+def fit_discrepancy(got, expected) -> tuple[float, float]:
+    """As the grader judges a fit: (its predictions on the LayerNorm's real inputs, its r2)."""
     fit_e, r2_e, probe = expected
     try:
         fit_g, r2_g = got
         pred = lambda f: probe.astype(np.float64) @ np.asarray(f.coef_, np.float64).T + np.asarray(f.intercept_, np.float64)  # noqa: E731
-        e = pred(fit_e)
-        return max(float(np.abs(pred(fit_g) - e).max() / np.abs(e).max()), abs(float(r2_g) - float(r2_e)))
+        return relative(pred(fit_g), pred(fit_e)), abs(float(r2_g) - float(r2_e))
     except Exception:
-        return math.inf
+        return math.inf, math.inf
 
 
 def call(ns: dict, item: str, factory: InputFactory, case, double: bool = False):
@@ -98,12 +121,160 @@ def call(ns: dict, item: str, factory: InputFactory, case, double: bool = False)
         return ns[item](*args, **kwargs)
 
 
+def expected_value(ex, reference: dict, factory: InputFactory, case):
+    args, kwargs = factory.build(list(case.args), case.kwargs)
+    with t.inference_mode():
+        return _mark_undefined(ex, args, reference[ex.id](*args, **kwargs))
+
+
+def measure_item(ex, factory: InputFactory) -> dict:
+    """One model's evidence for one function item."""
+    from variants import ALTERNATIVE, MORE_CORRECT, MORE_WRONG, WRONG
+
+    reference = namespace_with(None)
+    correct = [namespace_with(v) for v in [ALTERNATIVE[ex.id], *MORE_CORRECT.get(ex.id, [])]]
+    wrong = [namespace_with(v) for v in [WRONG[ex.id], *MORE_WRONG.get(ex.id, [])]]
+    linfit = ex.expect == "linfit"
+    correct_max = [0.0, 0.0]  # predictions (or values), r2
+    wrong_worst = [[0.0, 0.0] for _ in wrong]  # a wrong variant fails the item if it fails any case
+    for case in ex.cases:
+        t.set_num_threads(2)
+        if linfit:
+            from grader.reference_results import _expected_fit
+
+            expected = _expected_fit(reference[ex.id], case.to_json(), factory)
+            measure = fit_discrepancy
+        else:
+            expected = expected_value(ex, reference, factory, case)
+            measure = lambda g, e: (discrepancy(g, e), 0.0)  # noqa: E731
+        candidates = [call(ns, ex.id, factory, case) for ns in correct]
+        try:
+            candidates.append(call(reference, ex.id, factory, case, double=True))
+        except Exception:
+            pass  # some formulations do not run in float64 (sklearn keeps float64 anyway)
+        t.set_num_threads(1)
+        candidates.append(call(reference, ex.id, factory, case))
+        t.set_num_threads(2)
+        for c in candidates:
+            correct_max = [max(a, b) for a, b in zip(correct_max, measure(c, expected))]
+        for i, ns in enumerate(wrong):
+            try:
+                got = measure(call(ns, ex.id, factory, case), expected)
+            except Exception:
+                got = (math.inf, math.inf)  # it crashes: caught as an error, whatever the tolerance
+            wrong_worst[i] = [max(a, b) for a, b in zip(wrong_worst[i], got)]
+    out = {"max_correct": correct_max[0], "min_wrong": min(w[0] for w in wrong_worst)}
+    if linfit:  # r2: a wrong fit whose predictions are caught leaves r2 to matter only for the others
+        out["r2_max_correct"] = correct_max[1]
+        r2_wrong = [w[1] for w in wrong_worst if w[0] < math.sqrt(max(correct_max[0], 1e-9) * out["min_wrong"])]
+        out["r2_min_wrong"] = min(r2_wrong, default=math.inf)
+    return out
+
+
+# ---------------------------------------------------------------- v_L and v_R
+
+def v_pairs(model, data) -> tuple[tuple, dict[str, tuple], dict[str, tuple]]:
+    """(the reference pair, legitimate pairs, wrong pairs), each pair (v_L, v_R) as float64 arrays."""
+    import reference.solutions as sol
+    from reference.brackets import SimpleTokenizer
+
+    tok = SimpleTokenizer("()")
+
+    def through(layernorm, seq_pos, layer=0, head=0, transpose=True, fit=True, double=False):
+        m, d = (model.to(t.float64), data) if double else (model, data)
+        W_OV = sol.get_WOV(m, layer, head)
+        if fit:
+            coefs = t.from_numpy(sol.get_ln_fit(m, d, layernorm(m), seq_pos)[0].coef_).to(W_OV)
+            mapping = (coefs.T if transpose else coefs) @ W_OV
+        else:
+            mapping = W_OV
+        out = tuple(sol.embedding(m, tok, c).to(mapping) @ mapping for c in "()")
+        if double:
+            model.to(t.float32)
+        return tuple(v.double().numpy() for v in out)
+
+    ln1 = lambda layer: (lambda m: m.blocks[layer].ln1)  # noqa: E731
+    with t.inference_mode():
+        ref = tuple(v.double().numpy() for v in sol.compute_v_L_v_R(model, data, tok))
+        t.set_num_threads(1)
+        one_thread = through(ln1(0), None)
+        t.set_num_threads(2)
+        legit = {"float64": through(ln1(0), None, double=True), "one thread": one_thread,
+                 "fit at position 1 (where head 0.0 writes)": through(ln1(0), 1)}
+        wrong = {"no layernorm fit": through(ln1(0), None, fit=False),
+                 "layer 1's ln1 fit": through(ln1(1), None),
+                 "head 0.1": through(ln1(0), None, head=1),
+                 "coefficients not transposed": through(ln1(0), None, transpose=False)}
+    return ref, legit, wrong
+
+
+def direction_and_size(pair, ref) -> tuple[float, float]:
+    """The pair (v_L and v_R together) against the reference: (1 - cosine, |log of the norm ratio|),
+    as grader.compare.direction_pair judges it."""
+    g, e = np.concatenate(pair), np.concatenate(ref)
+    cos = float(g @ e / (np.linalg.norm(g) * np.linalg.norm(e)))
+    return 1 - cos, abs(math.log(np.linalg.norm(g) / np.linalg.norm(e)))
+
+
+def measure_v(weights: str, data_path: str) -> dict:
+    from reference.brackets import BracketsDataset
+    from reference.model import load_data_tuples, load_model
+
+    model = load_model(weights)
+    out = {}
+    for n in (1000, 5000):  # what submissions run on first, and the course's size
+        data = BracketsDataset(load_data_tuples(data_path)[:n])
+        ref, legit, wrong = v_pairs(model, data)
+        out[n] = {"legit": {k: direction_and_size(v, ref) for k, v in legit.items()},
+                  "wrong": {k: direction_and_size(v, ref) for k, v in wrong.items()}}
+    return out
+
+
+def v_thresholds(evidence: dict) -> dict:
+    """Direction and size thresholds from every model's and size's evidence: each halfway (log
+    scale) between the worst legitimate pair and the nearest wrong one that criterion must catch.
+    A wrong pair inside the legitimate spread on both counts (on our model, coefficients left
+    untransposed: its ln1 fit is nearly symmetric) cannot be told from a right one on that model;
+    it is listed, not used."""
+    legit = [m for per_model in evidence.values() for per_n in per_model.values() for m in per_n["legit"].values()]
+    d_ok, s_ok = max(d for d, _ in legit), max(s for _, s in legit)
+    wrong, alike = [], []
+    for model, per_model in evidence.items():
+        for n, per_n in per_model.items():
+            for k, (d, s) in per_n["wrong"].items():
+                (alike if d <= d_ok and s <= s_ok else wrong).append((f"{model} {n}: {k}", (d, s)))
+    by_direction = [d for _, (d, _) in wrong if d > 10 * d_ok]
+    d_min = min(by_direction)
+    direction = math.sqrt(max(d_ok, 1e-9) * d_min)
+    by_size = [s for _, (d, s) in wrong if d <= direction]  # the ones direction cannot tell apart
+    s_min = min(by_size, default=math.inf)
+    size = math.sqrt(s_ok * s_min) if math.isfinite(s_min) else 10 * s_ok
+    return {"direction": float(f"{direction:.3g}"), "size": float(f"{size:.3g}"),
+            "direction_max_correct": float(f"{d_ok:.3g}"), "direction_min_wrong": float(f"{d_min:.3g}"),
+            "size_max_correct": float(f"{s_ok:.3g}"), "size_min_wrong": float(f"{s_min:.3g}"),
+            "margin_direction": float(f"{min(direction / max(d_ok, 1e-9), d_min / direction):.3g}"),
+            "margin_size": float(f"{min(size / s_ok, s_min / size):.3g}"),
+            "indistinguishable": sorted({name for name, _ in alike})}
+
+
+def _row(rtol: float, evidence: dict[str, dict]) -> dict:
+    correct = max(e["max_correct"] for e in evidence.values())
+    wrong = min(e["min_wrong"] for e in evidence.values())
+    per_model = {name: {"max_correct": float(f"{e['max_correct']:.3g}"),
+                        "min_wrong": float(f"{e['min_wrong']:.3g}") if math.isfinite(e["min_wrong"]) else None,
+                        "margin_correct": float(f"{rtol / max(e['max_correct'], 1e-9):.3g}"),
+                        "margin_wrong": float(f"{e['min_wrong'] / rtol:.3g}") if math.isfinite(e["min_wrong"]) else None}
+                 for name, e in evidence.items()}
+    return {"calibrated": True, "rtol": float(f"{rtol:.3g}"), "max_correct": float(f"{correct:.3g}"),
+            "min_wrong": float(f"{wrong:.3g}") if math.isfinite(wrong) else None,
+            "margin_correct": float(f"{rtol / max(correct, 1e-9):.3g}"),
+            "margin_wrong": float(f"{wrong / rtol:.3g}") if math.isfinite(wrong) else None, "models": per_model,
+            "reason": "halfway (log scale) between the largest correct and the smallest wrong discrepancy, over both models"}
+
+
 def calibrate(device: str) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
-    from variants import ALTERNATIVE, WRONG
-
-    factory = InputFactory(str(DEFAULT_WEIGHTS), str(DEFAULT_DATA), device)
-    reference = namespace_with(None)
+    factories = {name: InputFactory(w, d, device) for name, (w, d) in models().items()}
     table = {}
     for ex in EXERCISES:
         if ex.kind != "function":
@@ -111,38 +282,24 @@ def calibrate(device: str) -> dict:
         if ex.expect in NOT_CALIBRATED:
             table[ex.id] = {"calibrated": False, "reason": NOT_CALIBRATED[ex.expect]}
             continue
-        correct_max, wrong_worst = 0.0, 0.0  # a wrong variant fails the item if it fails any case
-        alternative, wrong = namespace_with(ALTERNATIVE[ex.id]), namespace_with(WRONG[ex.id])
-        for case in ex.cases:
-            t.set_num_threads(2)
-            expected = call(reference, ex.id, factory, case)
-            measure = discrepancy
-            if ex.expect == "linfit":
-                from grader.reference_results import _expected_fit
-
-                fit, r2, probe = _expected_fit(reference[ex.id], case.to_json(), factory)
-                expected, measure = (fit, r2, probe), fit_discrepancy
-            candidates = [call(alternative, ex.id, factory, case)]
-            try:
-                candidates.append(call(reference, ex.id, factory, case, double=True))
-            except Exception:
-                pass  # some formulations do not run in float64 (sklearn keeps float64 anyway)
-            t.set_num_threads(1)
-            candidates.append(call(reference, ex.id, factory, case))
-            t.set_num_threads(2)
-            correct_max = max([correct_max] + [measure(c, expected) for c in candidates])
-            try:
-                wrong_worst = max(wrong_worst, measure(call(wrong, ex.id, factory, case), expected))
-            except Exception:
-                wrong_worst = math.inf  # it crashes: caught as an error, whatever the tolerance
-        wrong_min = wrong_worst
-        rtol = math.sqrt(max(correct_max, 1e-9) * wrong_min) if math.isfinite(wrong_min) else max(correct_max, 1e-9) * 100
-        table[ex.id] = {"calibrated": True, "rtol": float(f"{rtol:.3g}"), "max_correct": float(f"{correct_max:.3g}"),
-                        "min_wrong": float(f"{wrong_min:.3g}") if math.isfinite(wrong_min) else None,
-                        "margin_correct": float(f"{rtol / max(correct_max, 1e-9):.3g}"),
-                        "margin_wrong": float(f"{wrong_min / rtol:.3g}") if math.isfinite(wrong_min) else None,
-                        "reason": "halfway (log scale) between the largest correct and the smallest wrong discrepancy"}
+        evidence = {name: measure_item(ex, f) for name, f in factories.items()}
+        correct = max(e["max_correct"] for e in evidence.values())
+        wrong = min(e["min_wrong"] for e in evidence.values())
+        rtol = math.sqrt(max(correct, 1e-9) * wrong) if math.isfinite(wrong) else max(correct, 1e-9) * 100
+        table[ex.id] = _row(rtol, evidence)
+        if ex.expect == "linfit":
+            r2_ok = max(e["r2_max_correct"] for e in evidence.values())
+            r2_wrong = min(e["r2_min_wrong"] for e in evidence.values())
+            r2_tol = math.sqrt(max(r2_ok, 1e-9) * r2_wrong) if math.isfinite(r2_wrong) else 10 * max(r2_ok, 1e-9)
+            table[ex.id].update({"r2_atol": float(f"{r2_tol:.3g}"), "r2_max_correct": float(f"{r2_ok:.3g}"),
+                                 "r2_min_wrong": float(f"{r2_wrong:.3g}") if math.isfinite(r2_wrong) else None})
         print(ex.id, table[ex.id], flush=True)
+    evidence = {name: measure_v(w, d) for name, (w, d) in models().items()}
+    table["v_L_v_R"] = {"calibrated": True, "pair": v_thresholds(evidence),
+                        "evidence": {name: {str(n): v for n, v in per.items()} for name, per in evidence.items()},
+                        "reason": "direction (1 - cosine) and size (|log norm ratio|) of v_L and v_R against the "
+                                  "reference, each halfway (log scale) between legitimate fits and wrong ones"}
+    print("v_L_v_R", table["v_L_v_R"]["pair"], flush=True)
     return table
 
 
@@ -153,7 +310,7 @@ def main() -> None:
     a = p.parse_args()
     t.set_grad_enabled(False)
     table = calibrate(a.device)
-    Path(a.out).write_text(json.dumps({"device": a.device, "items": table}, indent=1) + "\n")
+    Path(a.out).write_text(json.dumps({"device": a.device, "models": sorted(models()), "items": table}, indent=1) + "\n")
     print(f"wrote {a.out}")
 
 

@@ -7,6 +7,7 @@ expected values, which a student could paste back.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import numpy as np
@@ -161,6 +162,52 @@ def tensor_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
     return None
 
 
+def _direction_and_size(g: np.ndarray, e: np.ndarray) -> tuple[float, float]:
+    norm_g, norm_e = float(np.linalg.norm(g)), float(np.linalg.norm(e))
+    if norm_g == 0 or norm_e == 0:
+        return (0.0, 0.0) if norm_g == norm_e else (1.0, math.inf)
+    return 1 - float(g @ e) / (norm_g * norm_e), math.log(norm_g / norm_e)
+
+
+def direction_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
+    """Two vectors judged together by direction and size (v_L and v_R): the pair, as one vector,
+    must point the way the right pair does (1 - cosine within `tol.direction`) and have its size
+    (|log of the norm ratio| within `tol.size`). Elements are not compared one by one: a fit of
+    the layernorm over all positions and one at position 1 are both right and differ that much."""
+    pair = _pair(got, 2, "two vectors")
+    if isinstance(pair, str):
+        return pair
+    try:
+        parts = [as_array(v, "a vector").astype(np.float64) for v in pair]
+    except WrongType as e:
+        return str(e)
+    for i, (g, e) in enumerate(zip(parts, expected)):
+        if g.shape != e.shape:
+            return f"{('first', 'second')[i]} vector: wrong shape: expected {list(e.shape)}, got {list(g.shape)}"
+        if not np.all(np.isfinite(g)):
+            return f"{('first', 'second')[i]} vector contains NaN or infinite values"
+
+    def judge(gs: list[np.ndarray], es: tuple) -> tuple[float, float]:
+        return _direction_and_size(np.concatenate(gs), np.concatenate([np.asarray(e, np.float64) for e in es]))
+
+    off, scale = judge(parts, expected)
+    if off <= tol.direction and abs(scale) <= tol.size:
+        return None
+    swapped = judge(parts[::-1], expected)
+    cause = f"; likely cause: {says('outputs_swapped')}" if swapped[0] <= tol.direction and abs(swapped[1]) <= tol.size else ""
+    if off > tol.direction:
+        each = [_direction_and_size(g, np.asarray(e, np.float64))[0] for g, e in zip(parts, expected)]
+        worst = int(np.argmax(each))
+        if not cause and each[worst] > 1.9:  # that vector points the opposite way
+            cause = f"; likely cause: {says('sign_flipped')}"
+        return (f"{('first', 'second')[worst]} vector: points in another direction than the right one (cosine "
+                f"{1 - each[worst]:.3f}); the pair together: cosine {1 - off:.3f}, at least {1 - tol.direction:.3f} "
+                f"needed{cause}")
+    return (f"the pair points the right way but is {math.exp(scale):.2f} times the right size (between "
+            f"{math.exp(-tol.size):.2f} and {math.exp(tol.size):.2f} needed): is the layernorm's fit left out, or taken "
+            f"from another layer?{cause}")
+
+
 def bool_tensors(got: Any, expected: tuple, tol: Tolerance) -> str | None:
     pair = _pair(got, 2, "total_elevation_failure, negative_failure")
     if isinstance(pair, str):
@@ -245,7 +292,7 @@ def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[
                     problem += f"; likely cause: {says('coef_transposed')}"
                 failed.append("fit")
                 problems.append(f"the fit's predictions on the LayerNorm's inputs: {problem}")
-    problem = compare_arrays(r2, np.asarray(e_r2), Tolerance(1e-4, 1e-4, "r2"), "float")
+    problem = compare_arrays(r2, np.asarray(e_r2), Tolerance(tol.r2, 0.0, "r2"), "float")
     if problem:
         failed.append("r2")
         problems.append(f"r2: {problem}")
@@ -282,6 +329,7 @@ COMPARATORS: dict[str, Comparator] = {
     "tensor": tensor,
     "bool_list": bool_list,
     "tensor_pair": tensor_pair,
+    "direction_pair": direction_pair,
     "bool_tensors": bool_tensors,
     "str_pair": str_pair,
     "cache": cache,

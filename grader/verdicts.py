@@ -150,19 +150,10 @@ def judge_object(ex: Exercise, msg: dict | None, points: float,
     expected, problem = reference_for(context.get("model_hash"), strs if isinstance(strs, list) else None)
     if expected is None:
         return ExerciseResult(ex.id, "error", 0.0, points, problem)
-    if ex.expect == "tensor_pair":
+    if len(ex.names) == 2:  # a pair: v_L and v_R
         got = tuple(values[n] for n in ex.names)
-        problem = compare.tensor_pair(got, tuple(expected[n] for n in ex.names), ex.tolerance)
-        problem = problem.replace("first tensor", ex.names[0]).replace("second tensor", ex.names[1]) if problem else None
-        if problem is None and ex.difference_tolerance is not None:
-            try:
-                diff = compare.as_array(got[0]).astype("float64") - compare.as_array(got[1]).astype("float64")
-            except compare.WrongType as e:
-                diff, problem = None, str(e)
-            if diff is not None:
-                e_diff = expected[ex.names[0]].astype("float64") - expected[ex.names[1]].astype("float64")
-                problem = compare.compare_arrays(diff, e_diff, ex.difference_tolerance)
-                problem = f"{ex.names[0]} - {ex.names[1]}: {problem}" if problem else None
+        problem = compare.COMPARATORS[ex.expect](got, tuple(expected[n] for n in ex.names), ex.tolerance)
+        problem = problem.replace("first vector", ex.names[0]).replace("second vector", ex.names[1]) if problem else None
     else:
         problem = compare.tensor(values[ex.names[0]], expected[ex.names[0]], ex.tolerance)
     if problem is None:

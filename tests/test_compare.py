@@ -106,3 +106,23 @@ def test_avg_squared_cos_sim_is_judged_statistically():
     assert compare.mean_sq_cos(1 / 56 + 0.0005, {"d": 56, "n": 2000}, None) is None
     assert "not normalised" in compare.mean_sq_cos(1.0, {"d": 56, "n": 2000}, None)
     assert compare.mean_sq_cos(1 / 56, {"d": 20, "n": 2000}, None) is not None
+
+
+def test_a_pair_is_judged_by_direction_and_size():
+    """v_L and v_R: a fit at position 1 (7% larger, nearly the same direction) is right; leaving
+    the layernorm out (same direction, 1.55 times the size) or another head (another direction)
+    is wrong, and the feedback says which way; swapped vectors are named."""
+    from grader.catalogue import BY_ID
+
+    tol = BY_ID["v_L_v_R"].tolerance
+    v_l, v_r = rng.standard_normal(56), rng.standard_normal(56)
+    noise = rng.standard_normal(56) * 0.03
+    assert compare.direction_pair((1.07 * v_l + noise, 1.07 * v_r), (v_l, v_r), tol) is None
+    assert compare.direction_pair([list(v_l), v_r.astype(np.float32)], (v_l, v_r), tol) is None  # other forms
+    too_big = compare.direction_pair((1.55 * v_l, 1.55 * v_r), (v_l, v_r), tol)
+    assert "1.55 times the right size" in too_big and "layernorm" in too_big
+    other = compare.direction_pair((rng.standard_normal(56), v_r), (v_l, v_r), tol)
+    assert other.startswith("first vector: points in another direction")
+    assert "outputs are swapped" in compare.direction_pair((v_r, v_l), (v_l, v_r), tol)
+    assert "sign is flipped" in compare.direction_pair((v_l, -v_r), (v_l, v_r), tol)
+    assert "wrong shape" in compare.direction_pair((v_l[:5], v_r), (v_l, v_r), tol)

@@ -291,6 +291,66 @@ adversarial_examples = list(compute_adversarial_examples(model)) + ["not bracket
 ''',
 }
 
+# ---------------------------------------------------------------- more of each, for the calibration
+# Correct formulations students write that the calibration must accept on both models (the course
+# model's dead neurons make the cosine undefined where a column of W_in is zero), and wrong ones
+# that must fail by a margin.
+MORE_CORRECT: dict[str, list[str]] = {
+    "cos_sim_with_MLP_weights": [
+        '''
+def cos_sim_with_MLP_weights(model, v, layer):
+    return t.nn.functional.cosine_similarity(model.W_in[layer].T, v.unsqueeze(0), dim=1)
+''',
+        '''
+def cos_sim_with_MLP_weights(model, v, layer):
+    W_in = model.W_in[layer]
+    return (v @ W_in) / (v.norm() * W_in.norm(dim=0))  # divides after the product: NaN at a zero column
+''',
+    ],
+    "get_ln_fit": [
+        '''
+def get_ln_fit(model, data, layernorm, seq_pos=None):
+    input_name, output_name = LN_hook_names(layernorm)
+    cache = get_activations(model, data.toks, [input_name, output_name])
+    x = cache[input_name].double().numpy()
+    y = cache[output_name].double().numpy()
+    if seq_pos is None:
+        x, y = x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
+    else:
+        x, y = x[:, seq_pos], y[:, seq_pos]
+    fit = LinearRegression().fit(x, y)
+    return fit, fit.score(x, y)
+''',
+    ],
+}
+MORE_WRONG: dict[str, list[str]] = {
+    "get_activations": [
+        '''
+def get_activations(model, toks, names):
+    names_list = [names] if isinstance(names, str) else list(names)
+    model.reset_hooks(including_permanent=True)  # also drops the padding mask: pads are attended to
+    _, cache = model.run_with_cache(toks, return_type=None, names_filter=lambda n: n in names_list)
+    return cache[names] if isinstance(names, str) else cache
+''',
+    ],
+    "get_out_by_neuron": [
+        '''
+def get_out_by_neuron(model, data, layer, seq=None):
+    name = utils.get_act_name("pre", layer)  # before the ReLU
+    pre = get_activations(model, data.toks, [name])[name]
+    if seq is not None:
+        pre = pre[:, seq]
+    return einops.einsum(pre, model.W_out[layer], "batch ... neuron, neuron d_model -> batch ... neuron d_model")
+''',
+    ],
+    "cos_sim_with_MLP_weights": [
+        '''
+def cos_sim_with_MLP_weights(model, v, layer):
+    return v @ (model.W_in[layer] / model.W_in[layer].norm(dim=0))  # v not normalised
+''',
+    ],
+}
+
 OBJECT_TARGETS = {  # the line of the solved template an object variant replaces
     "out_by_component_in_unbalanced_dir": "out_by_component_in_unbalanced_dir = compute_",
     "out_by_component_in_pre_20_unbalanced_dir": "out_by_component_in_pre_20_unbalanced_dir = compute_",

@@ -25,6 +25,7 @@ import importlib.abc
 import importlib.util
 import io
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -49,10 +50,18 @@ DATASETS_MODULE = "from reference.brackets import BracketsDataset, SimpleTokeniz
 SOLUTIONS_MODULE = "from grader.worker.imported import solutions_getattr as __getattr__  # noqa: F401\n"
 
 
+SECTION_IMPORT = re.compile(r"^\s*(?:from|import)\s+(part\w+)\.", re.M)
+
+
 def choose_section(source: str) -> str:
-    """The course version a submission was written for, from the names it mentions."""
+    """The course version a submission was written for: the section whose modules it imports,
+    else the chapter it names (a path elsewhere in the file, a model file under another version's
+    folder, is no evidence)."""
+    imported = [s for s in SECTION_IMPORT.findall(source) if s in LAYOUTS]
+    if imported:
+        return imported[0]
     for section in ("part4_interp_on_algorithmic_model", "part7_balanced_bracket_classifier"):
-        if section in source:
+        if f'"{section}"' in source or f"'{section}'" in source:
             return section
     if "chapter1_transformers" in source and "chapter1_transformer_interp" not in source:
         return "part4_interp_on_algorithmic_model"

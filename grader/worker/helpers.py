@@ -56,7 +56,10 @@ class Questions:
 
 
 def _is_model(value: Any) -> bool:
-    return hasattr(value, "cfg") and hasattr(value, "named_modules") and hasattr(value, "W_U")
+    """A HookedTransformer (a module; not a stand-in that answers any attribute, like `tests`)."""
+    import torch
+
+    return isinstance(value, torch.nn.Module) and hasattr(value, "cfg") and hasattr(value, "W_U")
 
 
 def _model_of(args: list) -> Any:
@@ -129,16 +132,20 @@ def to_live(value: Any, model: Any, device: str) -> Any:
     return value
 
 
-def proxy(name: str, own: Callable | None, questions: Questions, factory, imported: bool = False) -> Callable:
+def proxy(name: str, own: Callable | None, questions: Questions, factory, imported: bool = False,
+          namespace: dict | None = None) -> Callable:
     """A stand-in for helper `name` that answers with the reference's output. Where the trusted
     process cannot rebuild the arguments (a model of the submission's own making) it calls `own`,
-    the student's function, so no credit comes by accident; an imported helper has none."""
+    the student's function, so no credit comes by accident; an imported helper has none. A module
+    argument (`LN_hook_names(model.ln_final)`) is found in the call's models, the grader's inputs,
+    or the models in the submission's `namespace`."""
     device = factory.device
     whose = "the course's" if imported else "the reference"
 
     def reference_helper(*args, **kwargs):
         origins = factory.origins  # the inputs of the call being graded
-        models = [m for m in [*args, *kwargs.values(), *factory.built] if _is_model(m)]
+        mine = list((namespace or {}).values())
+        models = [m for m in [*args, *kwargs.values(), *factory.built, *mine] if _is_model(m)]
         try:
             spec_args = [to_spec(a, origins, models) for a in args]
             spec_kwargs = {k: to_spec(v, origins, models) for k, v in kwargs.items()}

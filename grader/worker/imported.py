@@ -17,10 +17,10 @@ _CONNECTION: dict[str, Any] = {}  # "questions", "factory", "functions": set by 
 IMPORTED_MARK = "__bracket_grader_imported__"
 
 
-def connect(questions, factory, functions: set[str]) -> None:
-    """Called by the worker before the submission runs: how proxies reach the trusted process, and
-    which names are gradeable functions."""
-    _CONNECTION.update(questions=questions, factory=factory, functions=set(functions))
+def connect(questions, factory, functions: set[str], namespace: dict) -> None:
+    """Called by the worker before the submission runs: how proxies reach the trusted process,
+    which names are gradeable functions, and the submission's namespace (its models)."""
+    _CONNECTION.update(questions=questions, factory=factory, functions=set(functions), namespace=namespace)
 
 
 def is_imported(fn: Any) -> bool:
@@ -48,7 +48,8 @@ def solutions_getattr(name: str):
     if name in _CONNECTION.get("functions", ()):
         from grader.worker.helpers import proxy
 
-        fn = proxy(name, None, _CONNECTION["questions"], _CONNECTION["factory"], imported=True)
+        fn = proxy(name, None, _CONNECTION["questions"], _CONNECTION["factory"], imported=True,
+                   namespace=_CONNECTION["namespace"])
         setattr(fn, IMPORTED_MARK, True)
         return fn
     raise AttributeError(f"the grader does not supply {name!r} from the course's solutions: write it yourself")

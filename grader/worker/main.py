@@ -63,7 +63,7 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
     sys.modules[name] = module
     namespace = module.__dict__
     questions = _questions(job, channel)
-    imported.connect(questions, factory, set(job.get("functions") or ()))
+    imported.connect(questions, factory, set(job.get("functions") or ()), namespace)
     started = time.monotonic()
     functions = {item["id"] for item in job["items"] if item["kind"] == "function"}
     todo, dropped, errors = statements.plan(cells, name == "__main__", lean, object_names, functions)
@@ -121,7 +121,8 @@ class _ModuleHelpers:
             if current is None or current is not self.stand_ins.get(helper):
                 self.own[helper] = current
                 own = current if callable(current) else None
-                self.stand_ins[helper] = self.namespace[helper] = proxy(helper, own, self.questions, self.factory)
+                self.stand_ins[helper] = self.namespace[helper] = proxy(helper, own, self.questions, self.factory,
+                                                                        namespace=self.namespace)
 
     def restore(self) -> None:
         for helper, own in self.own.items():

@@ -120,8 +120,8 @@ V_COURSE = '''
 '''
 COS_SIM_IN_PLACE = '''
 def cos_sim_with_MLP_weights(model, v, layer):
-    W_in = model.W_in[layer]
-    W_in /= W_in.norm(dim=0)  # normalise the columns (in place, on the model's own weights)
+    W_in = model.blocks[layer].mlp.W_in
+    W_in.data = W_in.data / W_in.data.norm(dim=0)  # normalise the neurons' directions (on the model itself)
     return (v / v.norm()) @ W_in
 '''
 WOV_TRANSPOSED = '''
@@ -208,8 +208,15 @@ FIELD: list[Submission] = [
     Submission("54_cos_sim_divide_after.ipynb", "cos_sim_with_MLP_weights dividing after the matmul (NaN where a "
                "neuron's weights are all zero)",
                (("replace", "cos_sim_with_MLP_weights", COS_SIM_DIVIDE_AFTER),)),
-    Submission("55_ln_fit_float64.py", "get_ln_fit on float64 activations, reshape instead of einops",
-               (("replace", "get_ln_fit", LN_FIT_FLOAT64),)),
+    Submission("55_ln_fit_float64.py", "get_ln_fit on float64 activations, reshape instead of einops (and "
+               "the float64 coefficients cast back where they meet float32 tensors)",
+               (("replace", "get_ln_fit", LN_FIT_FLOAT64),
+                ("sub", "final_ln_coefs = t.from_numpy(final_ln_fit.coef_).to(device)",
+                 "final_ln_coefs = t.from_numpy(final_ln_fit.coef_).float().to(device)"),
+                ("sub", "layer2_ln_coefs = t.from_numpy(layer2_ln_fit.coef_).to(device)",
+                 "layer2_ln_coefs = t.from_numpy(layer2_ln_fit.coef_).float().to(device)"),
+                ("sub", "layer0_ln_coefs = t.from_numpy(layer0_ln_fit.coef_).to(device)",
+                 "layer0_ln_coefs = t.from_numpy(layer0_ln_fit.coef_).float().to(device)"))),
     # 7. v_L and v_R
     Submission("56_v_at_position_1.ipynb", "L fitted at position 1, where head 0.0 writes",
                (("sub", V_COURSE, V_AT_POSITION_1),)),

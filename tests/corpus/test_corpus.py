@@ -18,7 +18,7 @@ from tests.corpus.submissions import build
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("corpus")]
 
 # a hang should not cost a minute here; the slowest correct item takes a few seconds
-CORPUS_LIMITS = Limits(item_seconds=20, case_seconds=10, statement_seconds=20, submission_seconds=900)
+CORPUS_LIMITS = Limits(item_seconds=20, case_seconds=10, submission_seconds=900)
 
 
 @pytest.fixture(scope="module", params=["our model", "the course's model"])
