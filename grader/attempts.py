@@ -34,10 +34,13 @@ class Submission:
 
     path: Path  # as given (reports name it)
     source: bytes  # read once, without following a link
-    scratch: Path  # its temporary folder (removed when grading ends)
+    slot: object  # where its workers run (grader.slots.Slot)
+    scratch: Path  # its folder in the slot (emptied when grading ends)
     deadline: float
     questions: Questions
-    skip: set[str] = field(default_factory=set)  # statements that stopped a worker
+    # statements that stopped a worker, by pass: a pass that stands in the reference for helpers
+    # runs them again (the student's helper may have been what hung or exited)
+    skips: dict[str, set[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -50,6 +53,12 @@ class Plan:
     helpers: dict[str, list[str]] = field(default_factory=dict)  # item -> helpers stood in while grading it
     module_helpers: tuple[str, ...] = ()  # helpers stood in while the submission's own code runs
     cell_errors_as_notes: bool = False
+
+    @property
+    def skips(self) -> str:
+        """Which set of statements-to-skip it uses: the first and full runs share one; a pass with
+        stand-ins or other data starts afresh (what hung may have been the student's helper)."""
+        return "own code" if self.name in ("first", "full") else self.name
 
 
 @dataclass
@@ -69,6 +78,7 @@ def run(grader, sub: Submission, plan: Plan) -> Outcome:
     out = Outcome({e.id: [] for e in plan.exercises}, {})
     remaining = list(plan.exercises)
     chosen = {h for chain in plan.helpers.values() for h in chain} | set(plan.module_helpers)
+    skip = sub.skips.setdefault(plan.skips, set())
     restarts = attempt = 0
     while remaining and not grader.stopping.is_set():
         if time.monotonic() >= sub.deadline:
@@ -80,15 +90,15 @@ def run(grader, sub: Submission, plan: Plan) -> Outcome:
         run_dir.mkdir()
         copy = run_dir / ("submission" + sub.path.suffix)
         copy.write_bytes(sub.source)
-        job = _job(grader, sub, plan, copy, remaining)
-        result = run_worker(job, run_dir, limits, sub.deadline, grader.pool(),
+        job = _job(grader, sub, plan, copy, remaining, skip)
+        result = run_worker(job, run_dir, limits, sub.deadline, sub.slot,
                             sub.questions.answerer(run_dir, chosen), grader.stopping)
         ready = _collect(result, out, sub.notes, first=plan.cell_errors_as_notes and attempt == 1)
         if not ready:
             statement = result.current_statement
-            if statement and statement["key"] not in sub.skip and len(sub.skip) < MAX_SKIPPED \
+            if statement and statement["key"] not in skip and len(skip) < MAX_SKIPPED \
                     and result.ended_by not in ("submission_timeout", "interrupted"):
-                sub.skip.add(statement["key"])
+                skip.add(statement["key"])
                 sub.notes.append(f"the statement at {statement['where']} {_stopped(result, limits)}: it was skipped, "
                                  "and the submission run again without it")
                 continue
@@ -107,11 +117,11 @@ def run(grader, sub: Submission, plan: Plan) -> Outcome:
     return out
 
 
-def _job(grader, sub: Submission, plan: Plan, copy: Path, remaining: list[Exercise]) -> dict:
+def _job(grader, sub: Submission, plan: Plan, copy: Path, remaining: list[Exercise], skip: set[str]) -> dict:
     return {"submission": str(copy), "name": sub.path.name, "weights": grader.weights_pt,
             "weights_pt": grader.weights_pt, "data": grader.data_public, "device": grader.config.device,
             "notebook_data": plan.examples, "notebook_mode": plan.mode, "functions": FUNCTION_IDS,
-            "skip": sorted(sub.skip), "module_helpers": list(plan.module_helpers),
+            "skip": sorted(skip), "module_helpers": list(plan.module_helpers),
             "items": [{**exercise_job(e), "reference_helpers": plan.helpers.get(e.id, [])} for e in remaining]}
 
 

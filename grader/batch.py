@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -61,7 +62,9 @@ class ResultsLog:
 
     def append(self, key: str, result: SubmissionResult) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a") as f:
+        # students' marks: readable by the grader's user only, whatever the umask
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        with os.fdopen(fd, "a") as f:
             f.write(json.dumps({"key": key, "result": result.to_json()}) + "\n")
             f.flush()
         self.done[key] = result
@@ -99,3 +102,16 @@ def merge_reports(paths: Iterable[Path]) -> list[SubmissionResult]:
         for sub in json.loads(Path(p).read_text())["submissions"]:
             merged[sub["path"]] = submission_from_json(sub)
     return [merged[k] for k in sorted(merged)]
+
+
+def merged_run(paths: Iterable[Path]) -> dict:
+    """The shards' run records as one: every shard's workers and seconds added up, and whatever was
+    not enforced on any of them."""
+    runs = [json.loads(Path(p).read_text()).get("run") or {} for p in paths]
+    runs = [r for r in runs if r]
+    if not runs:
+        return {}
+    missing = sorted({m for r in runs for m in (r.get("isolation") or {}).get("not_enforced", [])})
+    return {**runs[0], "shards": len(runs), "workers": sum(r.get("workers", 0) for r in runs),
+            "seconds": round(sum(r.get("seconds", 0) for r in runs), 1),
+            "isolation": {**(runs[0].get("isolation") or {}), "not_enforced": missing}}

@@ -8,6 +8,8 @@ import argparse
 import json
 import os
 import sys
+import textwrap
+import time
 from pathlib import Path
 
 from grader.catalogue import IDS
@@ -112,27 +114,27 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
-def write_reports(args: argparse.Namespace, results: list) -> None:
+def write_reports(args: argparse.Namespace, results: list, run: dict | None = None) -> None:
     from grader import reports
 
     if args.json:
-        reports.write_atomic(args.json, reports.json_text(results))
+        reports.write_atomic(args.json, reports.json_text(results, run))
     if args.csv:
         reports.write_atomic(args.csv, reports.csv_text(results))
     if args.junit:
-        reports.write_atomic(args.junit, reports.junit_text(results))
+        reports.write_atomic(args.junit, reports.junit_text(results, run))
     if args.gradescope:
-        reports.write_atomic(args.gradescope, reports.gradescope_json(results[0]))
+        reports.write_atomic(args.gradescope, reports.gradescope_json(results[0], run))
     if args.classroom:
         reports.write_atomic(args.classroom, reports.classroom_json(results[0]))
     if args.gradebook:
         reports.write_atomic(args.gradebook, reports.gradebook_csv(results))
     if args.summary:
-        reports.write_atomic(args.summary, reports.item_summary_markdown(results))
+        reports.write_atomic(args.summary, reports.item_summary_markdown(results, run))
     if args.feedback_dir:
         for r in results:
             name = f"{reports.student_name(r.path)}-{Path(r.path).stem}.md"
-            reports.write_atomic(Path(args.feedback_dir) / name, reports.feedback_markdown(r))
+            reports.write_atomic(Path(args.feedback_dir) / name, reports.feedback_markdown(r, run))
     if args.github:
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
@@ -146,25 +148,54 @@ WORKFLOW = Path(__file__).resolve().parent.parent / "ci" / "grade-pull-request.y
 
 
 def run(args: argparse.Namespace) -> int:
-    from grader import batch, reports
-    from grader.engine import GradeConfig, Grader, find_submissions
-
+    """The phases, in order: a one-off command, or validate the options, select the submissions,
+    grade them (logging each result as it comes), report."""
     if args.write_workflow:
-        if not WORKFLOW.exists():
-            raise UsageError(f"the workflow ships with the source checkout ({WORKFLOW}); clone the grader to copy it")
-        Path(args.write_workflow).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.write_workflow).write_text(WORKFLOW.read_text())
-        print(f"wrote {args.write_workflow}: set GRADER_REPOSITORY and GRADER_REF in it")
-        return 0
-
+        return write_workflow(args.write_workflow)
     if args.merge:
-        missing = [p for p in args.paths if not Path(p).is_file()]
-        if not args.paths or missing:
-            raise UsageError("--merge takes the JSON reports to merge")
-        results = batch.merge_reports(map(Path, args.paths))
-        write_reports(args, results)
-        print(reports.summary_line(results))
-        return 0
+        return merge(args)
+    config = validate(args)
+    submissions = select(args)
+    from grader.engine import Grader
+
+    started = time.time()
+    grader = Grader(config)
+    from grader.isolation import warning
+
+    if warning():
+        print(textwrap.fill(warning(), 100), file=sys.stderr)  # once per run, and in every report
+    results, interrupted = grade(args, grader, submissions)
+    if interrupted:
+        return 130
+    return report(args, grader, submissions, results, time.time() - started)
+
+
+def write_workflow(target: str) -> int:
+    if not WORKFLOW.exists():
+        raise UsageError(f"the workflow ships with the source checkout ({WORKFLOW}); clone the grader to copy it")
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    Path(target).write_text(WORKFLOW.read_text())
+    print(f"wrote {target}: set GRADER_REPOSITORY and GRADER_REF in it")
+    return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+    from grader import batch, reports
+
+    missing = [p for p in args.paths if not Path(p).is_file()]
+    if not args.paths or missing:
+        raise UsageError("--merge takes the JSON reports to merge")
+    results = batch.merge_reports(map(Path, args.paths))
+    write_reports(args, results, batch.merged_run(map(Path, args.paths)))
+    print(reports.summary_line(results))
+    return 0
+
+
+def validate(args: argparse.Namespace):
+    """The grading configuration the options ask for; a usage error for anything that cannot be."""
+    from grader import batch
+    from grader.engine import GradeConfig
+
     points = read_points(args.points) if args.points else {}
     only = tuple(s.strip() for s in args.only.split(",")) if args.only else ()
     unknown = [i for i in only if i not in IDS]
@@ -179,9 +210,23 @@ def run(args: argparse.Namespace) -> int:
         if not torch.cuda.is_available():
             raise UsageError("--device cuda: no CUDA device is available")
     try:
-        shard = batch.parse_shard(args.shard) if args.shard else None
+        args.shard_parsed = batch.parse_shard(args.shard) if args.shard else None
     except ValueError as e:
         raise UsageError(str(e)) from None
+    if args.resume and not (args.results_log or args.json):
+        raise UsageError("--resume needs --results-log or --json (the log lives next to it)")
+    limits = Limits.per_item(args.timeout, submission_seconds=args.submission_timeout,
+                             memory_bytes=int(args.memory * 1024**3))
+    return GradeConfig(args.weights, args.data, args.device, limits, points, only, tuple(args.also_model),
+                       warm_pool=not args.no_warm_pool, notebook_mode=args.notebook_mode)
+
+
+def select(args: argparse.Namespace) -> list[Path]:
+    """The submissions to grade: the paths given (folders expanded), this shard of them, or the
+    bundled example when none is given."""
+    from grader import batch
+    from grader.engine import find_submissions
+
     if not args.paths:
         import tempfile
 
@@ -190,33 +235,35 @@ def run(args: argparse.Namespace) -> int:
         example = example_submission(Path(tempfile.mkdtemp(prefix="bracket-example-")))
         print(f"No submission given: grading the bundled example {example}\n")
     paths = args.paths or [str(example)]
-    missing = [p for p in paths if not Path(p).exists()]
+    missing = [p for p in paths if not Path(p).exists() and not Path(p).is_symlink()]
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     submissions = find_submissions(paths)
-    if shard:
+    if args.shard_parsed:
         roots = [Path(p) for p in paths if Path(p).is_dir()]
         submissions = [s for s in submissions
-                       if batch.in_shard(s, shard, next((r for r in roots if s.is_relative_to(r)), None))]
-    if not submissions and not shard:
+                       if batch.in_shard(s, args.shard_parsed, next((r for r in roots if s.is_relative_to(r)), None))]
+    if not submissions and not args.shard_parsed:
         raise UsageError("no .py or .ipynb submissions found")
     if (args.gradescope or args.classroom) and len(submissions) != 1:
         raise UsageError("--gradescope and --classroom write one submission's results: give exactly one")
-    if args.resume and not (args.results_log or args.json):
-        raise UsageError("--resume needs --results-log or --json (the log lives next to it)")
-    limits = Limits.per_item(args.timeout, submission_seconds=args.submission_timeout,
-                             memory_bytes=int(args.memory * 1024**3))
-    grader = Grader(GradeConfig(args.weights, args.data, args.device, limits, points, only, tuple(args.also_model),
-                                warm_pool=not args.no_warm_pool, notebook_mode=args.notebook_mode))
-    context = f"{grader.reference.key}|{sorted(points.items())}|{only}"
+    return submissions
+
+
+def grade(args: argparse.Namespace, grader, submissions: list[Path]) -> tuple[list, bool]:
+    """Grade what the results log does not hold yet, appending each result as it finishes; Ctrl-C
+    stops at once. Returns the results (logged ones included) and whether it was interrupted."""
+    from grader import batch, reports
+
+    context = f"{grader.reference.key}|{sorted(grader.config.points.items())}|{grader.config.only}"
     log_path = Path(args.results_log or f"{args.json}.log.jsonl") if (args.results_log or args.json) else None
-    log = batch.ResultsLog(log_path) if log_path else None
-    if log and not args.resume and log_path.exists():
+    if log_path and not args.resume and log_path.exists():
         log_path.unlink()
-        log = batch.ResultsLog(log_path)
+    log = batch.ResultsLog(log_path) if log_path else None
     keys = {str(s): batch.submission_key(s, context) for s in submissions}
-    results = [log.done[keys[str(s)]] for s in submissions if log and args.resume and keys[str(s)] in log.done]
-    todo = [s for s in submissions if not (log and args.resume and keys[str(s)] in log.done)]
+    done = log.done if log and args.resume else {}
+    results = [done[keys[str(s)]] for s in submissions if keys[str(s)] in done]
+    todo = [s for s in submissions if keys[str(s)] not in done]
     if args.resume and results:
         print(f"resuming: {len(results)} already graded, {len(todo)} to go", file=sys.stderr)
     progress = batch.Progress(len(todo)) if len(todo) > 1 else None
@@ -243,12 +290,18 @@ def run(args: argparse.Namespace) -> int:
     if interrupted:
         saved = f"; they are in {log_path}: rerun with --resume to grade the rest" if log else ""
         print(f"interrupted: {len(results)} of {len(submissions)} graded{saved}", file=sys.stderr)
-        return 130
+    return results, interrupted
+
+
+def report(args: argparse.Namespace, grader, submissions: list[Path], results: list, seconds: float) -> int:
+    """Write every report asked for; exit 1 only when --fail-under is given and someone is below."""
+    from grader import reports
+
     order = {str(p): i for i, p in enumerate(submissions)}
     results.sort(key=lambda r: order.get(r.path, len(order)))
     print(reports.summary_line(results))
     if results:
-        write_reports(args, results)
+        write_reports(args, results, grader.run_info(workers=args.workers, seconds=seconds))
     if args.fail_under is not None:
         low = [r for r in results if r.max_score and 100 * r.score / r.max_score < args.fail_under]
         if low:

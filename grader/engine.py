@@ -2,11 +2,9 @@
 behind both the CLI and the pytest plugin."""
 from __future__ import annotations
 
-import atexit
-import shutil
 import threading
-import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -16,9 +14,11 @@ import numpy as np
 from grader import attempts, verdicts
 from grader.answers import Questions
 from grader.catalogue import BY_ID, EXERCISES, IDS, Exercise, exercise_job
-from grader.reference_results import ReferenceResults, harden, public_data, truncated_data, weights_as_pt
+from grader.isolation import Uids, detect
+from grader.reference_results import ReferenceResults, harden, public_data, public_dir, truncated_data, weights_as_pt
 from grader.results import ExerciseResult, SubmissionResult
 from grader.sandbox import Limits
+from grader.slots import Slot
 
 MAX_DATA_STRINGS = 5_000  # the course's `data`: the most the trusted side computes object references on
 RETRY_STATUSES = ("failed", "error", "missing")  # a lean run's verdicts worth a full run's second look
@@ -85,7 +85,8 @@ def find_submissions(paths: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            found += sorted(f for f in p.rglob("*") if f.suffix in SUBMISSION_SUFFIXES and f.is_file()
+            # links are listed (and refused when graded, never followed); linked folders are not entered
+            found += sorted(f for f in p.rglob("*") if f.suffix in SUBMISSION_SUFFIXES and (f.is_file() or f.is_symlink())
                             and ".ipynb_checkpoints" not in f.parts and not f.name.startswith(("conftest", ".")))
         else:
             found.append(p)
@@ -103,31 +104,70 @@ class Grader:
         self.data_public = public_data(self.config.data)
         self.notebook_data = truncated_data(self.config.data, self.config.limits.notebook_examples)
         self.course_data = truncated_data(self.config.data, self.config.limits.course_examples)
-        self.hardened = harden()
+        self.isolation = detect()
+        # without bubblewrap, a worker of another uid is kept from the answers by file modes alone
+        self.hardened = harden() if not self.isolation.bwrap else []
         self._known: dict[str, dict] | None = None
-        self._pool = None
-        self._pool_lock = threading.Lock()
+        self._slots: list[Slot] = []  # every slot made (closed at the end)
+        self._free: list[Slot] = []  # those not grading a submission now
+        self._slots_lock = threading.Lock()
+        self._uids = Uids()
         self.stopping = threading.Event()  # set by stop(): runs in flight end now, none start
 
-    def pool(self):
-        """The warm worker pool, started on first use (None when disabled)."""
-        if not self.config.warm_pool or self.stopping.is_set():
-            return None
-        with self._pool_lock:
-            if self._pool is None or not self._pool.alive():
-                from grader.sandbox import WarmPool
+    def start(self, n: int = 1) -> None:
+        """Make `n` slots ready now (their warm workers import and prepare in the background), so
+        that the first submissions do not wait for them one after the other."""
+        with self._slots_lock:
+            missing = max(0, n - len(self._slots))
+        for _ in range(missing):
+            slot = self._new_slot()
+            with self._slots_lock:
+                self._free.append(slot)
 
-                self._pool = WarmPool(prepare=self._inputs_to_prepare())
-                atexit.register(self._pool.close)
-            return self._pool
+    def _new_slot(self) -> Slot:
+        uid = self._uids.claim() if self.isolation.own_uid else None
+        prepare = self._inputs_to_prepare() if self.config.warm_pool else None
+        slot = Slot(self.isolation, uid, [public_dir()], prepare, self.config.warm_pool)
+        with self._slots_lock:
+            self._slots.append(slot)
+        return slot
+
+    @contextmanager
+    def slot(self) -> Iterator[Slot]:
+        """A slot for one submission: a free one, or a new one."""
+        with self._slots_lock:
+            slot = self._free.pop() if self._free else None
+        if slot is None or slot.pool is not None and not slot.pool.alive():
+            slot = self._new_slot()
+        try:
+            yield slot
+        finally:
+            slot.clean()
+            with self._slots_lock:
+                if not self.stopping.is_set() and slot in self._slots:
+                    self._free.append(slot)
 
     def _inputs_to_prepare(self) -> dict:
-        """What the warm pool builds ahead for its children: a grading's worth of models for the
+        """What a warm worker builds ahead for its children: a grading's worth of models for the
         selected items (a run needing more builds the rest)."""
         from grader.inputs import models_per_grading
 
         return {"weights": self.weights_pt, "data": self.data_public, "device": self.config.device,
                 "models": models_per_grading([exercise_job(e) for e in self.selected()])}
+
+    def run_info(self, workers: int, seconds: float) -> dict:
+        """How a batch was graded, for its reports: version, model and data, device, isolation."""
+        import datetime
+
+        from grader import __version__
+        from grader.reference_results import file_sha256
+
+        return {"grader_version": __version__, "model": Path(self.config.weights).name,
+                "model_sha256": file_sha256(self.config.weights), "data": Path(self.config.data).name,
+                "data_sha256": file_sha256(self.config.data), "device": self.config.device,
+                "mode": self.config.notebook_mode, "workers": workers, "seconds": round(seconds, 1),
+                "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "isolation": self.isolation.to_json()}
 
     def stop(self) -> None:
         """An interrupt: workers in flight are killed, and nothing more is started."""
@@ -135,9 +175,12 @@ class Grader:
         self.close()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.close()
-            self._pool = None
+        with self._slots_lock:
+            slots, self._slots, self._free = self._slots, [], []
+        for slot in slots:
+            slot.close()
+            if slot.uid is not None:
+                self._uids.release(slot.uid)
 
     # ---------------------------------------------------------------- known models (object items)
 
@@ -197,21 +240,20 @@ class Grader:
             return self._all(path, exercises, "error", f"submission not found: {path}", started)
         if path.suffix not in SUBMISSION_SUFFIXES:
             return self._all(path, exercises, "error", "a submission is a .py or .ipynb file", started)
-        scratch = Path(tempfile.mkdtemp(prefix="bracket-worker-"))
-        scratch.chmod(0o711)  # workers (other uids) pass through to the folder each is given, and list nothing
         try:
-            sub = attempts.Submission(path, attempts.read_submission(path), scratch,
-                                      started + self.config.limits.submission_seconds,
-                                      Questions(self.reference, self.known_models))
-            return SubmissionResult(str(path), tuple(self._pad(self._passes(sub, exercises))), tuple(sub.notes),
-                                    time.monotonic() - started)
+            source = attempts.read_submission(path)
         except OSError as e:
             return self._all(path, exercises, "error", f"the submission could not be read: {e.strerror or e}", started)
+        try:
+            with self.slot() as slot:
+                sub = attempts.Submission(path, source, slot, slot.submission_folder(),
+                                          started + self.config.limits.submission_seconds,
+                                          Questions(self.reference, self.known_models))
+                return SubmissionResult(str(path), tuple(self._pad(self._passes(sub, exercises))), tuple(sub.notes),
+                                        time.monotonic() - started)
         except Exception as e:  # the barrier: whatever goes wrong judging one submission is its own result
             return self._all(path, exercises, "error", f"the grader could not judge this submission "
                              f"({type(e).__name__}: {str(e)[:300]}); the rest of the batch is not affected", started)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
 
     def _passes(self, sub: attempts.Submission, exercises: list[Exercise]) -> list[ExerciseResult]:
         """Grade, then give each item the fairest second look its verdict calls for: every
@@ -371,6 +413,7 @@ class Grader:
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
         self.reference.warm()  # before the threads start, so it is computed once
+        self.start(workers if self.config.warm_pool else 0)
         pool = ThreadPoolExecutor(max_workers=max(1, workers))
         try:
             futures = {pool.submit(self.grade, p): p for p in find_submissions(paths)}

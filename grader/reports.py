@@ -68,8 +68,15 @@ def summary_line(results: list[SubmissionResult]) -> str:
     return f"{len(results)} submission(s) graded; mean score {mean:.2f}; {full} with full marks"
 
 
-def to_json(results: Iterable[SubmissionResult]) -> dict:
-    return {"submissions": [r.to_json() for r in results]}
+def to_json(results: Iterable[SubmissionResult], run: dict | None = None) -> dict:
+    """`run`: how the batch was graded (grader.engine.Grader.run_info), recorded when given."""
+    return {**({"run": run} if run else {}), "submissions": [r.to_json() for r in results]}
+
+
+def not_enforced(run: dict | None) -> str:
+    """The isolation warning of a run ("" where everything was enforced)."""
+    missing = ((run or {}).get("isolation") or {}).get("not_enforced") or []
+    return ("Not enforced while grading: " + "; ".join(missing)) if missing else ""
 
 
 def write_atomic(path: str | Path, text: str) -> None:
@@ -82,8 +89,8 @@ def write_atomic(path: str | Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def json_text(results: Iterable[SubmissionResult]) -> str:
-    return json.dumps(to_json(results), indent=1) + "\n"
+def json_text(results: Iterable[SubmissionResult], run: dict | None = None) -> str:
+    return json.dumps(to_json(results, run), indent=1) + "\n"
 
 
 def csv_text(results: Iterable[SubmissionResult]) -> str:
@@ -96,14 +103,17 @@ def csv_text(results: Iterable[SubmissionResult]) -> str:
     return buf.getvalue()
 
 
-def junit_text(results: Iterable[SubmissionResult]) -> str:
+def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> str:
     suites = ET.Element("testsuites")
+    warning = not_enforced(run)
     for r in results:
         failures = sum(e.status in ("failed", "partial", "missing") for e in r.exercises)
         errors = sum(e.status in ("error", "timeout") for e in r.exercises)
         skipped = sum(e.status == "not_autograded" for e in r.exercises)
         suite = ET.SubElement(suites, "testsuite", name=r.path, tests=str(len(r.exercises)),
                               failures=str(failures), errors=str(errors), skipped=str(skipped), time=f"{r.seconds:.3f}")
+        if warning:
+            ET.SubElement(ET.SubElement(suite, "properties"), "property", name="isolation", value=warning)
         for e in r.exercises:
             case = ET.SubElement(suite, "testcase", classname=Path(r.path).stem, name=e.id)
             if e.status in ("failed", "partial", "missing"):
@@ -115,7 +125,7 @@ def junit_text(results: Iterable[SubmissionResult]) -> str:
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def gradescope_json(result: SubmissionResult) -> str:
+def gradescope_json(result: SubmissionResult, run: dict | None = None) -> str:
     """Gradescope's results.json: score, and per test name, score, max_score, status, output."""
     tests = []
     for e in result.exercises:
@@ -124,8 +134,8 @@ def gradescope_json(result: SubmissionResult) -> str:
         tests.append({"name": BY_ID[e.id].title, "name_format": "text", "score": e.score, "max_score": e.max_score,
                       "status": "passed" if e.status == "passed" else "failed", "output": e.feedback,
                       "output_format": "text", "visibility": "visible"})
-    return json.dumps({"score": result.score, "output": "; ".join(result.notes)[:2000], "tests": tests,
-                       "visibility": "visible"}, indent=1) + "\n"
+    output = "; ".join(filter(None, [not_enforced(run), *result.notes]))[:2000]
+    return json.dumps({"score": result.score, "output": output, "tests": tests, "visibility": "visible"}, indent=1) + "\n"
 
 
 def classroom_json(result: SubmissionResult) -> str:
@@ -174,11 +184,12 @@ def _failure_key(feedback: str) -> str:
     return re.sub(r"(?<![A-Za-z_\d])[-+]?\d[\d.e+-]*", "N", first)[:160]
 
 
-def item_summary_markdown(results: list[SubmissionResult]) -> str:
+def item_summary_markdown(results: list[SubmissionResult], run: dict | None = None) -> str:
     """Per item: how many passed, and the most common failure, which is what the class got wrong."""
     from collections import Counter
 
-    out = ["| item | passed | partial | failed | error/timeout | missing | most common failure |", "|---|---|---|---|---|---|---|"]
+    warning = not_enforced(run)
+    out = ([f"> {warning}", ""] if warning else []) + ["| item | passed | partial | failed | error/timeout | missing | most common failure |", "|---|---|---|---|---|---|---|"]
     for i in IDS:
         entries = [next(e for e in r.exercises if e.id == i) for r in results]
         c = Counter(e.status for e in entries)
@@ -189,10 +200,11 @@ def item_summary_markdown(results: list[SubmissionResult]) -> str:
     return "\n".join(out) + "\n"
 
 
-def feedback_markdown(result: SubmissionResult) -> str:
+def feedback_markdown(result: SubmissionResult, run: dict | None = None) -> str:
     """One file per submission, to hand back to the student."""
+    warning = not_enforced(run)
     out = [f"# Feedback: {Path(result.path).name}", "", f"**Score: {result.score:g} / {result.max_score:g}**", "",
-           "| item | status | score |", "|---|---|---|"]
+           *([f"> {warning}", ""] if warning else []), "| item | status | score |", "|---|---|---|"]
     for e in result.exercises:
         out.append(f"| {BY_ID[e.id].title} | {e.status} | {e.score:g}/{e.max_score:g} |")
     for e in result.exercises:

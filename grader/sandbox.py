@@ -1,9 +1,11 @@
 """Start a worker process under limits and collect its messages, whatever it does.
 
-The worker gets its own session (process group), resource limits, a scrubbed environment, a
-scratch folder as home and working directory, no standard input, and a pipe for messages. We read
-with deadlines measured on `time.monotonic()`; when one passes, the whole process group is killed.
-Output is captured and truncated. A worker that dies is an ordinary outcome, never a grader crash.
+The worker runs in its slot (grader.slots): inside bubblewrap where the machine has it
+(grader.isolation), as the slot's uid when the grader is root, with its own session, resource
+limits, a scrubbed environment, its run's folder as home and working directory, no standard input,
+and a pipe for messages. We read with deadlines measured on `time.monotonic()`; when one passes,
+the worker and everything it started are killed. Output is captured and truncated. A worker that
+dies is an ordinary outcome, never a grader crash.
 """
 from __future__ import annotations
 
@@ -13,11 +15,9 @@ import selectors
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -72,39 +72,11 @@ class WorkerRun:
 
 
 STATEMENT_GRACE = 10.0  # seconds past a statement's soft limit before its worker is killed
-UNPRIVILEGED_UID_BASE = 61_000  # workers started as root run as uid base + (pid % 4000): one uid each
 
 
-def _others_can_use(path: Path) -> bool:
-    """Whether a user with no relation to the files can reach and read `path` (every folder on the
-    way needs o+x, the target o+r)."""
-    path = path.resolve()
-    try:
-        for parent in reversed(path.parents):
-            if not parent.stat().st_mode & 0o001:
-                return False
-        return bool(path.stat().st_mode & 0o004)
-    except OSError:
-        return False
-
-
-@lru_cache(maxsize=1)
-def isolation() -> dict[str, object]:
-    """What this platform lets us enforce for workers (reported by `bracket-grade --isolation`)."""
-    root = hasattr(os, "geteuid") and os.geteuid() == 0
-    linux = sys.platform.startswith("linux")
-    reachable = all(_others_can_use(p) for p in (Path(sys.executable), PROJECT_ROOT / "grader" / "protocol.py",
-                                                  Path(os.__file__), Path(__import__("torch").__file__)))
-    own_user = root and linux and reachable
-    why = ("" if own_user else "not running as root" if not root else "not Linux" if not linux else
-           "the Python interpreter or its packages are not readable by other users")
-    return {"rlimits": True, "process_group": True, "own_user": own_user, "no_network": root and linux,
-            "own_pid_namespace": root and linux, "why_not": why}
-
-
-def _preexec(limits: Limits, uid: int | None) -> None:
-    """Runs in the child between fork and exec."""
-    apply_sandbox(limits.to_json(), uid, bool(isolation()["no_network"]))
+def _preexec(limits: Limits, uid: int | None, namespaces: bool) -> None:
+    """Runs in the child between fork and exec (of bwrap, or of the worker itself)."""
+    apply_sandbox(limits.to_json(), uid, namespaces)
 
 
 # glibc malloc: keep freed memory for reuse instead of returning it to the kernel. A forward pass
@@ -114,8 +86,9 @@ def _preexec(limits: Limits, uid: int | None) -> None:
 MALLOC_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(4 << 30)}
 
 
-def worker_env(scratch: Path, job: dict) -> dict[str, str]:
-    """Only what a worker needs: no tokens, no CI variables, no paths of the grader's own files."""
+def worker_env(scratch: Path, job: dict, sandboxed: bool = False) -> dict[str, str]:
+    """Only what a worker needs: no tokens, no CI variables, no paths of the grader's own files.
+    `sandboxed`: inside bubblewrap, which gives it its own PID namespace (so the worker need not)."""
     keep = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL", "TZ", "SYSTEMROOT") if k in os.environ}
     threads = "1"
     return {
@@ -140,7 +113,7 @@ def worker_env(scratch: Path, job: dict) -> dict[str, str]:
         "MPLCONFIGDIR": str(scratch / ".mpl"),
         "MPLBACKEND": "Agg",
         "BRACKET_GRADER_WORKER": "1",
-        "BRACKET_GRADER_PIDNS": "1" if isolation()["no_network"] else "0",
+        "BRACKET_GRADER_PIDNS": "0" if sandboxed or os.geteuid() != 0 else "1",
         # the model and data a template-layout submission loads (course layouts read the files
         # the worker puts in the section folder): the ones chosen for this run
         "BRACKET_GRADER_WEIGHTS": job["weights"],
@@ -148,137 +121,74 @@ def worker_env(scratch: Path, job: dict) -> dict[str, str]:
     }
 
 
-class WarmPool:
-    """The trusted side's handle on a warm worker (grader.worker.zygote): it has imported torch,
-    TransformerLens and the course setting once and forks a fresh, sandboxed child per
-    submission. Requests are serialised; replies are read by one thread."""
-
-    def __init__(self, prepare: dict | None = None) -> None:
-        """`prepare`: {"weights", "data", "device", "models"}, the inputs its children will be
-        given (grader.inputs.prepare)."""
-        import threading
-
-        env = worker_env(Path(tempfile.gettempdir()), {"weights": "", "notebook_data": ""})
-        args = [json.dumps(prepare)] if prepare else []
-        self._proc = subprocess.Popen([sys.executable, "-m", "grader.worker.zygote", *args], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, env=env, cwd=tempfile.gettempdir(), start_new_session=True)
-        self._lock = threading.Lock()
-        self._cond = threading.Condition()
-        self._pids: list[int] = []
-        self._exits: dict[int, int] = {}
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        for line in self._proc.stdout:
-            try:
-                msg = json.loads(line)
-            except ValueError:
-                continue
-            with self._cond:
-                if "pid" in msg:
-                    self._pids.append(int(msg["pid"]))
-                elif "exit" in msg:
-                    self._exits[int(msg["exit"])] = int(msg["code"])
-                self._cond.notify_all()
-        with self._cond:
-            self._cond.notify_all()
-
-    def alive(self) -> bool:
-        return self._proc.poll() is None
-
-    def fork(self, request: dict, timeout: float = 60.0) -> int:
-        with self._lock, self._cond:
-            self._proc.stdin.write((json.dumps(request) + "\n").encode())
-            self._proc.stdin.flush()
-            if not self._cond.wait_for(lambda: self._pids or not self.alive(), timeout):
-                raise RuntimeError("the warm worker did not answer")
-            if not self._pids:
-                raise RuntimeError("the warm worker is gone")
-            return self._pids.pop(0)
-
-    def has_exited(self, pid: int) -> bool:
-        with self._cond:
-            return pid in self._exits or not self.alive()
-
-    def exit_code(self, pid: int, timeout: float) -> int | None:
-        with self._cond:
-            self._cond.wait_for(lambda: pid in self._exits or not self.alive(), timeout)
-            return self._exits.pop(pid, None)
-
-    def close(self) -> None:
-        try:
-            self._proc.stdin.close()
-        except OSError:
-            pass
-        _kill(self._proc.pid)
-        self._proc.wait(timeout=10)
-
-
-def _kill(pid: int) -> None:
-    for kill in (os.killpg, os.kill):
-        try:
-            kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
-def _prepare_scratch(scratch: Path) -> int | None:
-    """Hand the scratch folder (and the submission's copy beside it) to a fresh unprivileged uid,
-    where the platform allows; None where workers keep the grader's uid."""
-    if not isolation()["own_user"]:
-        return None
-    uid = UNPRIVILEGED_UID_BASE + os.getpid() % 2000 + int.from_bytes(os.urandom(2), "big") % 2000
-    # the run's folder is new and holds only what the grader put there (the submission's copy, the
-    # pipes): no link a worker left can be followed, and the folders above stay the grader's
+def _hand_over(scratch: Path, uid: int | None) -> None:
+    """Give a run's folder (new, holding only what the grader put there: the submission's copy,
+    the pipes) to the worker's uid. No link a worker left can be followed: nothing older is touched,
+    and links are never dereferenced."""
+    if uid is None:
+        return
     for path in [scratch, *scratch.iterdir()]:
         os.lchown(path, uid, uid)
     os.chmod(scratch, 0o700)
-    return uid
 
 
-def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: WarmPool | None = None,
+def _signal_code(code: int | None, sandboxed: bool) -> int | None:
+    """bwrap reports a command killed by signal n as exit code 128 + n: make it -n, as Popen does."""
+    if sandboxed and code is not None and 128 < code < 128 + 65:
+        return -(code - 128)
+    return code
+
+
+def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, slot,
                answer: Callable[[dict], dict] | None = None, stop: threading.Event | None = None) -> WorkerRun:
-    """Run one worker to its end (or until a deadline), returning everything it sent. With a warm
-    pool the worker is a fork of it; otherwise a new interpreter. With `answer`, the worker may ask
-    questions ("ask" messages) and gets `answer(message)` back as one JSON line on its reply pipe."""
+    """Run one worker in `slot` (grader.slots) to its end (or until a deadline), returning everything
+    it sent. With the slot's warm worker, a fork of it; otherwise a new interpreter, in bubblewrap
+    where the machine has it. With `answer`, the worker may ask questions ("ask" messages) and gets
+    `answer(message)` back as one JSON line on its reply pipe."""
     job = {**job, "scratch": str(scratch), "case_seconds": limits.case_seconds,
            "statement_seconds": limits.statement_seconds}
-    env = worker_env(scratch, job)
+    sandboxed = bool(slot.iso.bwrap)
+    env = worker_env(scratch, job, sandboxed)
+    namespaces = not sandboxed and os.geteuid() == 0  # without bwrap, root can still cut the network
+    pool = slot.pool
     if pool is not None and pool.alive():
         msg_path, out_path, reply_path = scratch / ".messages", scratch / ".output", scratch / ".replies"
         for fifo in (msg_path, out_path, reply_path):
             os.mkfifo(fifo, 0o600)
-        uid = _prepare_scratch(scratch)
+        _hand_over(scratch, slot.uid)
         read_fd = os.open(msg_path, os.O_RDONLY | os.O_NONBLOCK)
         out_fd = os.open(out_path, os.O_RDONLY | os.O_NONBLOCK)
         request = {"job": job, "msg_fifo": str(msg_path), "out_fifo": str(out_path), "reply_fifo": str(reply_path),
-                   "cwd": str(scratch), "env": env, "limits": limits.to_json(), "uid": uid,
-                   "no_network": bool(isolation()["no_network"])}
+                   "cwd": str(scratch), "env": env, "limits": limits.to_json(),
+                   "uid": None if sandboxed else slot.uid, "no_network": namespaces}
         try:
             pid = pool.fork(request)
         except RuntimeError:
             os.close(read_fd)
             os.close(out_fd)
-            return run_worker(job, scratch, limits, deadline, None, answer, stop)
+            return run_worker(job, scratch, limits, deadline, _Cold(slot), answer, stop)
         replies = _Replies(answer, lambda: os.open(reply_path, os.O_WRONLY | os.O_NONBLOCK))
         run = _read_worker(read_fd, out_fd, limits, deadline, alive=lambda: not pool.has_exited(pid), replies=replies,
                            stop=stop)
         replies.close()
-        _kill(pid)
+        pool.kill(pid)
         run.returncode = pool.exit_code(pid, timeout=10)
         os.close(read_fd)
         os.close(out_fd)
         return run
-    uid = _prepare_scratch(scratch)
+    _hand_over(scratch, slot.uid)
     read_fd, write_fd = os.pipe()
     reply_read, reply_write = os.pipe()
     job["msg_fd"], job["reply_fd"] = write_fd, reply_read
+    cmd = [sys.executable, "-m", "grader.worker.main"]
+    if sandboxed:
+        from grader.isolation import bwrap_command
+
+        cmd = bwrap_command(slot.iso.bwrap, [scratch], slot.readable) + cmd
     proc = subprocess.Popen(
-        [sys.executable, "-m", "grader.worker.main"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         pass_fds=(write_fd, reply_read), cwd=scratch, env=env,
-        preexec_fn=lambda: _preexec(limits, uid), close_fds=True,
+        preexec_fn=lambda: _preexec(limits, slot.uid, namespaces), close_fds=True,
     )
     os.close(write_fd)
     os.close(reply_read)
@@ -300,8 +210,23 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, pool: 
             returncode = None
         os.close(read_fd)
         proc.stdout.close()
-    run.returncode = returncode
+    run.returncode = _signal_code(returncode, sandboxed)
     return run
+
+
+class _Cold:
+    """A slot seen without its warm worker (it stopped answering): runs start new interpreters."""
+
+    def __init__(self, slot):
+        self.iso, self.uid, self.readable, self.pool = slot.iso, slot.uid, slot.readable, None
+
+
+def _kill(pid: int) -> None:
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 class _Replies:

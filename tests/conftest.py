@@ -35,7 +35,7 @@ def grader(_cache_dir):
 
     g = Grader(GradeConfig())
     g.reference.warm()
-    g.pool()  # started now, so every copy of this grader (with_config) shares one warm pool
+    g.start(2)  # started now, so every copy of this grader (with_config) shares its slots
     return g
 
 

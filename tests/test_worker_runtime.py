@@ -150,7 +150,7 @@ def test_the_warm_process_hands_its_prepared_inputs_to_one_worker_only(inputs_pa
 
 
 def test_workers_forked_from_the_warm_pool_start_with_their_models_built(grader, monkeypatch):
-    grader.pool()  # the session's pool, prepared for every item
+    grader.start(2)  # the session's warm workers, prepared for every item
     ready = _messages(monkeypatch, "ready")
     result = with_config(grader, only=("get_WOV", "get_ln_fit")).grade(COURSE_LAYOUT_CORRECT)
     assert {e.id: e.status for e in result.exercises if e.status != "not_autograded"} == {
@@ -160,16 +160,19 @@ def test_workers_forked_from_the_warm_pool_start_with_their_models_built(grader,
 
 
 def test_a_warm_pool_whose_inputs_cannot_be_prepared_still_grades(grader, tmp_path, monkeypatch):
-    from grader.sandbox import WarmPool
+    import threading
 
     g = with_config(grader, only=("get_WOV",))
-    g._pool = WarmPool(prepare={"weights": str(tmp_path / "missing.pt"), "data": grader.data_public,
-                                "device": "cpu", "models": {"main": 1}})
+    g._slots, g._free, g._slots_lock = [], [], threading.Lock()  # slots of its own
+    monkeypatch.setattr(g, "_inputs_to_prepare", lambda: {"weights": str(tmp_path / "missing.pt"),
+                                                         "data": grader.data_public, "device": "cpu",
+                                                         "models": {"main": 1}})
     ready = _messages(monkeypatch, "ready")
     try:
         result = g.grade(COURSE_LAYOUT_CORRECT)
-        assert g._pool.alive(), "the warm worker died instead of forking workers that build their own inputs"
+        assert g._slots and all(s.pool.alive() for s in g._slots), \
+            "the warm worker died instead of forking workers that build their own inputs"
     finally:
-        g._pool.close()
+        g.close()
     assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed"
     assert ready and all(m["prepared_models"] == 0 for m in ready), ready  # it built its own

@@ -64,6 +64,7 @@ def test_grading_steps_run_locally_with_the_pinned_grader(tmp_path, solved_dir):
     (sub / "grader").mkdir()
     (sub / "grader" / "compare.py").write_text("def tensor(*a, **k):\n    return None\n")
     (sub / "grader" / "cli.py").write_text("print('all passed'); raise SystemExit(0)\n")
+    (sub / "bob.py").symlink_to(ROOT / "reference" / "solutions.py")  # "my" submission: the answers
     git(sub, "add", "-A")
     git(sub, "commit", "-qm", "my work")
     (ws / "grader").symlink_to(ROOT)  # the pinned checkout
@@ -76,6 +77,7 @@ def test_grading_steps_run_locally_with_the_pinned_grader(tmp_path, solved_dir):
         if name == "Find the changed submissions":
             assert proc.returncode == 0, proc.stderr
             assert (ws / "changed.txt").read_text().split() == ["submission/alice.py"]
+            assert "::error file=bob.py::a submission must be a file, not a symbolic link" in proc.stdout
     assert proc.returncode == 1, proc.stdout + proc.stderr  # below --fail-under 100: the check fails
     assert "::error file=submission/alice.py,title=get_WOV failed::" in proc.stdout
     assert "all passed" not in proc.stdout  # the pull request's grader/cli.py never ran

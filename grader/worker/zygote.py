@@ -4,12 +4,14 @@ leftovers (each child is a copy of this pristine process, used once).
 
 Protocol on stdin/stdout, one JSON object per line:
   request  {"job": {...}, "msg_fifo": path, "out_fifo": path, "cwd": path, "env": {...},
-            "limits": {...}, "uid": int | null, "no_network": bool}
-  replies  {"pid": int} for each request, in order; {"exit": pid, "code": int} when a child ends
+            "limits": {...}, "uid": int | null, "no_network": bool}: fork a child for this job;
+           {"kill": pid}: end that child, and (in a sandbox) every process it left
+  replies  {"pid": int} for each job, in order; {"exit": pid, "code": int} when a child ends
            (negative code: killed by that signal).
-Started by the trusted side (`grader.sandbox.WarmPool`), optionally with the grading inputs as a
+Started by the trusted side (`grader.slots.WarmPool`), optionally with the grading inputs as a
 JSON argument (then it also builds the pristine models its children will call with, see
-`grader.inputs.prepare`); it runs no student code itself.
+`grader.inputs.prepare`); it runs no student code itself. In bubblewrap it is PID 1 of its PID
+namespace: no child can signal it, and `kill(-1)` ends everything a child left behind.
 """
 from __future__ import annotations
 
@@ -44,6 +46,9 @@ def _reply(obj: dict) -> None:
     os.write(1, (json.dumps(obj) + "\n").encode())
 
 
+CHILDREN: set[int] = set()
+
+
 def _reap(signum, frame) -> None:
     while True:
         try:
@@ -52,7 +57,24 @@ def _reap(signum, frame) -> None:
             return
         if pid == 0:
             return
-        _reply({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+        if pid in CHILDREN:  # as PID 1 it also reaps what its children left: not reported
+            CHILDREN.discard(pid)
+            _reply({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+
+
+def end(pid: int) -> None:
+    """End child `pid` (-1: whichever is running); as PID 1 of a sandbox, every other process in it
+    as well. Outside a sandbox only its own children: kill(-1) there would reach every process of
+    the user, the grader included."""
+    if os.getpid() == 1:
+        targets = [-1]
+    else:  # a child leads its own process group
+        targets = [t for child in CHILDREN if pid in (-1, child) for t in (child, -child)]
+    for target in targets:
+        try:
+            os.kill(target, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def child(req: dict) -> None:
@@ -100,8 +122,13 @@ def main() -> None:
         if not line.strip():
             continue
         req = json.loads(line)
+        if "kill" in req:
+            end(int(req["kill"]))
+            continue
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # its exit is reported only once it is known
         pid = os.fork()
         if pid == 0:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
             code = 0
             try:
                 child(req)
@@ -111,7 +138,9 @@ def main() -> None:
                 code = 70
             finally:
                 os._exit(code)
+        CHILDREN.add(pid)
         _reply({"pid": pid})
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 Every case is graded on three items: the attacked one (`target`) and two honest functions
 (`get_WOV`, `embedding`) that must keep their full marks whatever the attack did.
 Bounded by construction: bombs stop by themselves, leaks are capped, network only to 127.0.0.1.
+`PORT` (a listener of the test's) and `CANARY` (a file of the test's, outside every worker's folder)
+are defined before each attack.
 """
 from __future__ import annotations
 
@@ -33,13 +35,76 @@ class Hostile:
     expected: tuple[str, ...]  # acceptable statuses of the target item
     notebook: bool = False
     mode: str = "lean"  # how notebooks run (GradeConfig.notebook_mode)
-    # statuses also accepted where workers cannot run as their own user (see README: not enforced)
-    without_own_user: tuple[str, ...] = ()
 
 
 WRONG_DIR = '''
 def get_post_final_ln_dir(model):
     return t.zeros(model.cfg.d_model)
+'''
+
+READ_EVERYTHING = '''
+import glob
+import grader
+_found = {}
+_roots = [os.path.dirname(os.path.dirname(os.path.abspath(grader.__file__))), os.path.expanduser("~"), "/tmp",
+          "/root/.cache", "/home", os.environ.get("BRACKET_GRADER_CACHE", "/nonexistent")]
+for _root in _roots:
+    for _dir, _subdirs, _files in os.walk(_root):
+        _subdirs[:] = [d for d in _subdirs if d not in (".venv", "site-packages", ".git")]
+        for _f in _files:
+            if _f.endswith((".py", ".json")):
+                try:
+                    _found[os.path.join(_dir, _f)] = open(os.path.join(_dir, _f)).read()
+                except Exception:
+                    pass
+for _path, _text in _found.items():
+    if "def get_post_final_ln_dir" in _text and "NotImplementedError" not in _text.split("def get_post_final_ln_dir")[1][:300]:
+        _ns = {"t": t, "Tensor": t.Tensor}
+        try:
+            exec(_text[_text.index("def get_post_final_ln_dir"):].split("\n\n\n")[0], _ns)
+            get_post_final_ln_dir = _ns["get_post_final_ln_dir"]
+            break
+        except Exception:
+            continue
+'''
+
+LINKS_THEN_RESTART = '''
+for _target in ("/etc/passwd", CANARY, os.path.dirname(CANARY)):
+    for _name in (".messages", ".replies", "submission.py", "answer-1.bin", "run1", "link"):
+        try:
+            os.symlink(_target, _name + str(abs(hash(_target)) % 97))
+            os.symlink(_target, _name)
+        except OSError:
+            pass
+
+def get_post_final_ln_dir(model):
+    os._exit(9)  # the grader starts another worker for what is left
+'''
+
+ABSURD_QUESTIONS = '''
+import gc
+from grader.worker.helpers import Questions
+_q = next((o for o in gc.get_objects() if isinstance(o, Questions)), None)
+_replies = []
+_absurd = [[[[[[[[[[1]]]]]]]]], [list(range(50_000))], [{"$model": "main"}, {"$data": {"strs": ["()" * 20] * 20_000}}, ["hook_embed"]],
+           [{"$tuple": [{"$tuple": [1]}] * 10_000}], [{"$model": {"hash": "0" * 64}}], [{"$nope": 1}], [{"$module": [1, 2, 3]}]]
+for _args in _absurd if _q is not None else []:
+    try:
+        _replies.append(_q.ask(function="get_activations", args=_args, kwargs={}))
+    except Exception as _e:
+        _replies.append({"ok": False, "error": str(_e)})
+
+def get_post_final_ln_dir(model):
+    assert _q is not None and len(_replies) == 7 and not any(r.get("ok") for r in _replies), _replies
+    return t.zeros(model.cfg.d_model)  # wrong: the questions were the point
+'''
+
+ABSURD_OBJECTS = '''
+model = load_model()
+data, _ = load_datasets()
+out_by_component_in_unbalanced_dir = [[float("nan")] * 5000] * 10
+v_L, v_R = "not a vector", [[1.0] * 9000] * 9
+adversarial_examples = ["(" * 1_000_000]
 '''
 
 CASES = [
@@ -86,11 +151,11 @@ def get_post_final_ln_dir(model):
 ''', "get_post_final_ln_dir", ("error",)),
     Hostile("import_reference", "imports the reference solutions and calls them",
             "from reference.solutions import get_post_final_ln_dir\n", "get_post_final_ln_dir",
-            ("missing",), without_own_user=("passed",)),
+            ("missing",)),
     Hostile("read_reference_by_path", "reads the reference solutions' source by path and execs it",
             "import reference, pathlib\n_src = pathlib.Path(reference.__file__).with_name('solutions.py')\n"
             "try:\n    exec(_src.read_text())\nexcept PermissionError:\n    pass\n",
-            "get_post_final_ln_dir", ("missing",), without_own_user=("passed",)),
+            "get_post_final_ln_dir", ("missing",)),
     Hostile("read_cached_answers", "searches the home, temp and cache folders for the grader's reference answers",
             '''
 import glob, json
@@ -222,6 +287,17 @@ def get_post_final_ln_dir(model):
             pass
     return t.zeros(model.cfg.d_model)
 ''', "get_post_final_ln_dir", ("failed",)),
+    Hostile("read_every_file", "walks the installed grader, the home, temporary and cache folders, and runs "
+            "whatever solutions, examples or reference answers it can read",
+            READ_EVERYTHING, "get_post_final_ln_dir", ("missing",)),
+    Hostile("links_then_restart", "leaves links to files outside its folder under the names the grader writes, "
+            "then ends its process so that the grader starts a new worker in a new folder",
+            LINKS_THEN_RESTART, "get_post_final_ln_dir", ("error",)),
+    Hostile("absurd_questions", "asks the grader for reference answers with absurd arguments: deep nesting, "
+            "50,000 values, 20,000 strings, 10,000 tuples, unknown models and tags",
+            ABSURD_QUESTIONS, "get_post_final_ln_dir", ("failed",)),
+    Hostile("absurd_objects", "object items that are NaN, a string, a huge list, and a million-character example",
+            ABSURD_OBJECTS, "out_by_component_in_unbalanced_dir", ("failed", "error")),
     Hostile("kernel_dies", "a notebook whose kernel is killed by its own code while grading",
             "def get_post_final_ln_dir(model):\n    import signal\n    os.kill(os.getpid(), signal.SIGKILL)\n",
             "get_post_final_ln_dir", ("error",), notebook=True, mode="kernel"),

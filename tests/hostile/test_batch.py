@@ -1,53 +1,157 @@
-"""A batch of 50 submissions, 10 of them hostile, completes; every honest submission's scores are
-identical to grading it alone."""
+"""A class's batch with hostile neighbours: 20 honest and 20 hostile submissions graded through the
+command line with two workers, interrupted halfway and resumed. Every honest score equals its score
+when graded alone; no submission copies a classmate (through /proc, through the temporary folder, or
+by waiting for the next submission and writing into its folder); nothing outside the workers'
+folders changes (the grader's code, the class folder, the temporary folder, the home folder)."""
 from __future__ import annotations
 
-from dataclasses import replace
+import json
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 import pytest
 
-from grader.engine import Grader
-from grader.sandbox import Limits
+from tests.conftest import ROOT
 from tests.hostile.cases import BASE, CASES
+from tests.hostile.setups import listing
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile-batch")]
 
 ITEMS = ("get_post_final_ln_dir", "get_WOV", "embedding")
 HOSTILE_NAMES = ["infinite_python_loop", "os_exit_in_item", "output_flood", "fork_bomb", "kill_parent",
-                 "detached_child", "huge_allocation", "forged_messages", "sys_exit_at_import", "mutates_model_and_globals"]
+                 "detached_child", "huge_allocation", "forged_messages", "sys_exit_at_import",
+                 "mutates_model_and_globals", "read_every_file", "links_then_restart", "absurd_questions",
+                 "env_tampering", "swallows_timeouts", "thread_bomb", "raising_dunders"]
 HONEST_BODIES = [
     "def get_post_final_ln_dir(model):\n    return model.W_U[:, 0] - model.W_U[:, 1]\n",
     "def get_post_final_ln_dir(model):\n    return model.W_U[:, 1] - model.W_U[:, 0]\n",
     "def get_post_final_ln_dir(model):\n    return (model.W_U @ t.tensor([1.0, -1.0])).double()\n",
     "def get_post_final_ln_dir(model):\n    return model.W_U[:, 0]\n",
 ]
+FIND_CLASSMATES = '''
+import glob
+def _classmates():
+    """Other students' files, by every way a worker might find them."""
+    seen = set()
+    for cmdline in glob.glob("/proc/*/cmdline"):
+        try:
+            args = open(cmdline, "rb").read().decode(errors="replace").split("\\0")
+        except OSError:
+            continue
+        for arg in args:
+            if os.path.isdir(arg):
+                seen.update(glob.glob(os.path.join(arg, "**", "*.py"), recursive=True))
+            elif arg.endswith(".py") and os.path.isfile(arg):
+                seen.add(arg)
+    for pattern in ("/tmp/**/submission.py", "/tmp/**/*.py", os.path.join(os.getcwd(), "..", "..", "..", "**", "*.py")):
+        seen.update(glob.glob(pattern, recursive=True))
+    mine = os.path.realpath(__file__) if "__file__" in globals() else ""
+    return [p for p in seen if os.path.realpath(p) != mine]
+'''
+THIEVES = {
+    "copies_a_classmate": FIND_CLASSMATES + '''
+for _path in _classmates():
+    try:
+        _text = open(_path).read()
+    except OSError:
+        continue
+    if "return model.W_U[:, 0] - model.W_U[:, 1]" in _text and "_classmates" not in _text:  # not its own copy
+        def get_post_final_ln_dir(model):
+            return model.W_U[:, 0] - model.W_U[:, 1]
+        break
+''',
+    "waits_for_the_next_submission": FIND_CLASSMATES + '''
+import subprocess
+_spy = "import os, time, glob\\nend = time.time() + 120\\nwhile time.time() < end:\\n" \\
+       "    for p in glob.glob('/tmp/**/*.py', recursive=True) + glob.glob('/tmp/**/*.ipynb', recursive=True):\\n" \\
+       "        try:\\n            open(p, 'a').write('\\\\ndef get_WOV(model, layer, head):\\\\n    return 0\\\\n')\\n" \\
+       "        except OSError:\\n            pass\\n    time.sleep(0.2)\\n"
+subprocess.Popen([sys.executable, "-c", _spy], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def get_post_final_ln_dir(model):
+    time.sleep(3)  # long enough for the next submission to start beside it
+    return t.zeros(model.cfg.d_model)
+''',
+    "reads_the_class_folder": '''
+import glob
+for _path in glob.glob(os.path.join(os.environ.get("HOME", "/"), "..", "**", "honest_*.py"), recursive=True):
+    exec(open(_path).read())
+''',
+}
 
 
-def test_fifty_submissions_with_ten_hostile(grader, tmp_path):
-    g = Grader.__new__(Grader)
-    g.__dict__.update(grader.__dict__)
-    g.config = replace(grader.config, only=ITEMS, limits=Limits(item_seconds=20, case_seconds=8, submission_seconds=120,
-                                                                memory_bytes=6 * 1024**3))
-    folder = tmp_path / "batch"
-    folder.mkdir()
+def cli(env: dict, *args: str) -> list[str]:
+    return [sys.executable, "-m", "grader.cli", *args]
+
+
+def test_twenty_honest_twenty_hostile_interrupted_resumed_and_nobody_copies(grader):
+    base = Path(tempfile.mkdtemp(prefix="bracket-batch-"))  # reachable by the workers' uids
+    os.chmod(base, 0o755)
+    try:
+        _batch(base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def _batch(base: Path) -> None:
+    folder, home, tmp, out = base / "class", base / "home", base / "tmp", base / "out"
+    for f in (folder, home, tmp, out):
+        f.mkdir(mode=0o755)
+        os.chmod(f, 0o777 if f is tmp else 0o755)
     by_name = {c.name: c for c in CASES}
     honest = []
-    for i in range(40):
-        path = folder / f"honest_{i:02d}.py"
+    for i in range(20):
         body = HONEST_BODIES[i % len(HONEST_BODIES)]
         if i % 5 == 0:  # some get embedding wrong too
             body += "\ndef embedding(model, tokenizer, char):\n    return model.W_E[0]\n"
-        path.write_text(BASE + "\nPORT = 9\n" + body)
+        path = folder / f"honest_{i:02d}.py"
+        path.write_text(BASE + "\nPORT = 9\nCANARY = '/nonexistent'\n" + body)
         honest.append(path)
-    for name in HOSTILE_NAMES:
-        (folder / f"hostile_{name}.py").write_text(BASE + "\nPORT = 9\n" + by_name[name].code)
-    results = {r.path: r for r in g.grade_many([folder], workers=2)}
-    assert len(results) == 50
-    alone = {r.path: r for r in g.grade_many(honest, workers=2)}  # no hostile neighbours this time
+    hostile = {**{n: by_name[n].code for n in HOSTILE_NAMES}, **THIEVES}
+    for name, code in hostile.items():
+        (folder / f"hostile_{name}.py").write_text(BASE + "\nPORT = 9\nCANARY = '/nonexistent'\n" + code)
+    for path in folder.iterdir():
+        os.chmod(path, 0o644)
+    assert len(honest) == 20 and len(hostile) == 20
+    env = {**{k: v for k, v in os.environ.items() if k in ("PATH", "LANG")}, "HOME": str(home),
+           "BRACKET_GRADER_CACHE": os.environ["BRACKET_GRADER_CACHE"], "TMPDIR": str(tmp)}
+    common = [str(folder), "--only", ",".join(ITEMS), "--workers", "2", "--timeout", "16", "--submission-timeout",
+              "200", "--memory", "6", "--quiet", "--json", str(out / "report.json")]
+    watched = (folder, ROOT / "grader", ROOT / "reference", home)
+    before, tmp_before = listing(*watched), set(os.listdir(tmp))
+    log = out / "report.json.log.jsonl"
+    proc = subprocess.Popen(cli(env, *common), env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 900
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 15):
+        time.sleep(1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err.decode()[-2000:]
+    done_first = len(log.read_text().splitlines())
+    again = subprocess.run(cli(env, *common, "--resume"), env=env, cwd=home, capture_output=True, text=True, timeout=1800)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming: {done_first} already graded" in again.stderr
+    together = {Path(s["path"]).name: s for s in json.loads((out / "report.json").read_text())["submissions"]}
+    assert len(together) == 40
+    alone = subprocess.run(cli(env, *[str(p) for p in honest], *common[1:-2], "--json", str(out / "alone.json")),
+                           env=env, cwd=home, capture_output=True, text=True, timeout=1800)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    for sub in json.loads((out / "alone.json").read_text())["submissions"]:
+        assert together[Path(sub["path"]).name]["exercises"] == sub["exercises"], Path(sub["path"]).name
+    statuses = {name: {e["id"]: e["status"] for e in s["exercises"]} for name, s in together.items()}
     for path in honest:
-        together = results[str(path)]
-        assert [e.to_json() for e in alone[str(path)].exercises] == [e.to_json() for e in together.exercises]
-    for path in honest:
-        got = {e.id: e.status for e in results[str(path)].exercises if e.id in ITEMS}
-        assert got["get_WOV"] == "passed"
-        assert got["embedding"] == ("failed" if int(path.stem[-2:]) % 5 == 0 else "passed")
+        got = statuses[path.name]
+        assert got["get_WOV"] == "passed", (path.name, together[path.name])
+        assert got["embedding"] == ("failed" if int(path.stem[-2:]) % 5 == 0 else "passed"), path.name
+    for name in THIEVES:
+        assert statuses[f"hostile_{name}.py"]["get_post_final_ln_dir"] != "passed", (name, together[f"hostile_{name}.py"])
+    assert listing(*watched) == before  # no file of a classmate, the grader, or the home was touched
+    left = set(os.listdir(tmp)) - tmp_before  # the slots are gone; what is left is the grader's own
+    own = ("bracket-grader-public-", "bracket-grader-uids", f"torchinductor_{pwd.getpwuid(os.getuid()).pw_name}")
+    assert all(n.startswith(own) for n in left), left

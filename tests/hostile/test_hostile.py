@@ -1,22 +1,31 @@
-"""The red-team suite: each hostile submission gets exactly its verdict, the honest items in the
-same file keep full marks, nothing is written outside the worker's scratch folder, and the
-grader's own process carries on unharmed."""
+"""The red-team suite: every attack gets exactly its verdict, the honest items in the same file keep
+full marks, nothing outside the workers' folders changes, no worker reaches the network, and all of
+it holds the same way in the three setups a grader is started in (tests/hostile/setups.py):
+as root, as an ordinary user, and as root over a checkout another user owns.
+
+Each setup grades every attack through the real command line, as an instructor grades a folder.
+Where this machine cannot provide a setup, its test skips saying why; `.ci/run` provides all three.
+"""
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
+import tempfile
 import threading
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from grader.engine import Grader
-from grader.sandbox import Limits, isolation
+from grader.isolation import detect
 from tests.hostile.cases import BASE, CASES, HONEST, Hostile
+from tests.hostile.setups import SETUPS, listing, make_runner, unavailable
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile")]
+
+ITEMS = sorted({c.target for c in CASES} | set(HONEST))
+VERDICTS: dict[str, dict[str, dict]] = {}  # setup -> case name -> {item: status}
 
 
 def notebook_of(code: str) -> str:
@@ -26,16 +35,6 @@ def notebook_of(code: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def hostile_grader(grader) -> Grader:
-    g = Grader.__new__(Grader)
-    g.__dict__.update(grader.__dict__)
-    limits = Limits(item_seconds=25, case_seconds=8, submission_seconds=240, memory_bytes=6 * 1024**3,
-                    output_bytes=32 * 1024)
-    g.config = replace(grader.config, limits=limits)
-    return g
-
-
-@pytest.fixture()
 def listener():
     """A TCP listener on 127.0.0.1 that records whether anything connected."""
     server = socket.socket()
@@ -62,50 +61,92 @@ def listener():
     server.close()
 
 
-def snapshot(folder: Path) -> set[str]:
-    return {str(p) for p in folder.rglob("*")}
+def write_attacks(folder: Path, port: int, canary: Path) -> dict[str, list[Hostile]]:
+    """Every attack as a submission in the course's way (the honest items first, the attack in a
+    cell of its own); grouped by how notebooks run."""
+    groups: dict[str, list[Hostile]] = {}
+    for case in CASES:
+        code = BASE + f"\n\nPORT = {port}\nCANARY = {str(canary)!r}\n\n\n# %%\n" + case.code
+        sub = folder / case.mode / f"{case.name}.{'ipynb' if case.notebook else 'py'}"
+        sub.parent.mkdir(parents=True, exist_ok=True)
+        sub.write_text(notebook_of(code) if case.notebook else code)
+        os.chmod(sub, 0o644)
+        groups.setdefault(case.mode, []).append(case)
+    return groups
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_hostile_submission(case: Hostile, hostile_grader, tmp_path, listener, monkeypatch):
-    port, hits = listener
-    code = BASE + "\n\nPORT = %d\n\n\n# %%%%\n" % port + case.code  # the attack in cells of its own
-    sub = tmp_path / "subs" / ("hostile.ipynb" if case.notebook else "hostile.py")
-    sub.parent.mkdir()
-    sub.write_text(notebook_of(code) if case.notebook else code)
-    report_dir = tmp_path / "reports"
-    report_dir.mkdir()
-    before = snapshot(tmp_path)
-    g = Grader.__new__(Grader)
-    g.__dict__.update(hostile_grader.__dict__)
-    g.config = replace(hostile_grader.config, only=(case.target, *HONEST), notebook_mode=case.mode)
-    result = g.grade(sub)
-    by_id = {e.id: e for e in result.exercises}
-    target = by_id[case.target]
-    # the exact verdict, and never credit the attack did not earn
-    allowed = case.expected + (() if isolation()["own_user"] else case.without_own_user)
-    assert target.status in allowed, (case.name, target.status, target.feedback, result.notes)
-    if target.status != "passed":
-        assert target.score == 0
-    # honest items of the same submission kept their marks
+def verdict_problems(case: Hostile, exercises: dict[str, dict]) -> list[str]:
+    target = exercises[case.target]
+    problems = []
+    if target["status"] not in case.expected:
+        problems.append(f"{case.name}: {case.target} {target['status']} (expected {case.expected}): {target['feedback'][:300]}")
+    if target["status"] != "passed" and target["score"] != 0:
+        problems.append(f"{case.name}: scored {target['score']} without passing")
     for item in HONEST:
-        assert by_id[item].status == "passed", (case.name, item, by_id[item].feedback, result.notes)
-    # nothing written outside the worker's scratch folder (which is gone), the grader unaffected
-    assert snapshot(tmp_path) == before, case.name
-    assert not hits, f"{case.name}: a worker reached 127.0.0.1"
-    assert os.getcwd() and Path(os.getcwd()).exists()
+        if exercises[item]["status"] != "passed":
+            problems.append(f"{case.name}: the honest {item} lost its marks: {exercises[item]['feedback'][:300]}")
+    return problems
 
 
-def test_reference_solutions_are_unreadable_to_workers_where_enforced(hostile_grader):
-    iso = isolation()
-    if not iso["own_user"]:
-        pytest.skip(f"workers run as the grader's own user here: {iso['why_not']}")
-    import reference.solutions
+@pytest.mark.parametrize("setup", SETUPS)
+def test_every_attack_gets_its_verdict(setup, listener):
+    why = unavailable(setup)
+    if why:
+        pytest.skip(f"setup {setup!r} is not available here: {why}")
+    if not detect().bwrap:
+        pytest.skip(f"bubblewrap is not available here ({detect().missing[0][:120]}): the isolation attacks would "
+                    "succeed, as the grader's warning says; .ci/run installs it")
+    port, hits = listener
+    folder = Path(tempfile.mkdtemp(prefix="bracket-setup-"))  # where another user can reach it
+    os.chmod(folder, 0o755)
+    try:
+        _attack(setup, folder, port, hits)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
-    mode = Path(reference.solutions.__file__).stat().st_mode
-    assert not mode & 0o044
+
+def _attack(setup: str, folder: Path, port: int, hits: list) -> None:
+    runner = make_runner(setup, folder / "grader")
+    subs, reports = folder / "class", folder / "reports"
+    canary = folder / "canary.txt"
+    canary.write_text("the grader's own file\n")
+    groups = write_attacks(subs, port, canary)
+    for path in [subs, *subs.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    reports.mkdir(mode=0o777)
+    os.chmod(reports, 0o777)
+    before = listing(subs, *runner.code(), canary)
+    canary_stat = os.lstat(canary)
+    found: dict[str, dict] = {}
+    for mode, cases in groups.items():
+        report = reports / f"{mode}.json"
+        proc = runner.run(str(subs / mode), "--only", ",".join(ITEMS), "--mode", mode, "--workers", "2",
+                          "--timeout", "16", "--submission-timeout", "300", "--memory", "6", "--quiet",
+                          "--json", str(report))
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+        for sub in json.loads(report.read_text())["submissions"]:
+            found[Path(sub["path"]).stem] = {e["id"]: e for e in sub["exercises"]}
+    assert set(found) == {c.name for c in CASES}
+    problems = [p for case in CASES for p in verdict_problems(case, found[case.name])]
+    assert not problems, "\n".join(problems)
+    VERDICTS[setup] = {name: {i: e["status"] for i, e in items.items()} for name, items in found.items()}
+    # nothing outside the workers' folders changed: the submissions, the grader's code, the canary
+    assert listing(subs, *runner.code(), canary) == before
+    assert canary.read_text() == "the grader's own file\n"
+    after = os.lstat(canary)
+    assert (after.st_uid, after.st_mode) == (canary_stat.st_uid, canary_stat.st_mode)
+    assert not hits, f"a worker reached 127.0.0.1 in setup {setup!r}"
 
 
-def test_suite_has_at_least_25_attacks():
-    assert len(CASES) >= 25
+def test_every_setup_gives_every_attack_the_same_verdict():
+    ran = {setup: v for setup, v in VERDICTS.items()}
+    if len(ran) < 2:
+        pytest.skip(f"fewer than two setups ran here ({', '.join(ran) or 'none'}); .ci/run runs all three")
+    first, *others = ran.items()
+    for setup, verdicts in others:
+        assert verdicts == first[1], (first[0], setup, {k: (first[1][k], v) for k, v in verdicts.items() if v != first[1][k]})
+
+
+def test_suite_has_the_attacks_of_both_red_team_rounds():
+    assert len(CASES) >= 32
     assert len({c.name for c in CASES}) == len(CASES)

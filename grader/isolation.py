@@ -1,0 +1,225 @@
+"""What keeps a worker from everything but its own folder, on this machine (trusted side).
+
+Every worker runs inside bubblewrap (`bwrap`, the sandbox Flatpak runs on) where the kernel allows
+unprivileged user namespaces, as it does on most distributions, whether the grader runs as root or
+not: its own user, mount, PID, network, IPC and UTS namespaces; a root filesystem that holds only
+what a worker needs, read-only (the system's libraries, the Python installation and packages, the
+grader's worker code and the course setting), without the reference solutions, the grader's
+examples and tests, or the reference-answer cache; a fresh /tmp, /proc and /dev; and one writable
+folder, its own. Started as root, it also runs as an unprivileged uid of its own (where the Python
+installation is readable by other users).
+
+Where bwrap is missing or cannot run (macOS, a locked-down kernel or container), grading goes on
+with what the platform allows, and `warning()` says exactly what is not enforced; it is printed
+once per run and recorded in every report.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+UID_BASE, UID_COUNT = 61_000, 4_000  # workers' uids when the grader runs as root
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf", "hosts")
+
+
+@dataclass(frozen=True)
+class Isolation:
+    bwrap: str | None  # a working bwrap, or None
+    own_uid: bool  # workers run as an unprivileged uid of their own (started as root)
+    missing: tuple[str, ...] = field(default=())  # what is not enforced, in words
+
+    @property
+    def complete(self) -> bool:
+        return not self.missing
+
+    def to_json(self) -> dict:
+        return {"bubblewrap": bool(self.bwrap), "own_uid": self.own_uid, "not_enforced": list(self.missing)}
+
+
+def _others_can_use(path: Path) -> bool:
+    """Whether a user with no relation to the files can reach and read `path`."""
+    path = path.resolve()
+    try:
+        for parent in reversed(path.parents):
+            if not parent.stat().st_mode & 0o001:
+                return False
+        return bool(path.stat().st_mode & 0o004)
+    except OSError:
+        return False
+
+
+def python_readable_by_others() -> bool:
+    import torch
+
+    return all(_others_can_use(p) for p in (Path(sys.executable), PROJECT_ROOT / "grader" / "protocol.py",
+                                             Path(os.__file__), Path(torch.__file__)))
+
+
+def hidden_paths() -> list[Path]:
+    """What a worker must not see, though it lies inside folders it needs: the reference solutions
+    (source and bytecode) and the grader's bundled examples (a complete correct submission)."""
+    import grader.examples
+    import reference
+
+    ref = Path(reference.__file__).resolve().parent
+    out = [ref / "solutions.py", ref / "adversarial.py", Path(grader.examples.__file__).resolve().parent]
+    cached = ref / "__pycache__"
+    if cached.is_dir():
+        out += sorted(cached.glob("solutions.*.pyc")) + sorted(cached.glob("adversarial.*.pyc"))
+    return [p for p in out if p.exists()]
+
+
+def _python_roots() -> list[Path]:
+    """The folders the Python installation and its packages live in."""
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve(), Path(sys.executable).resolve().parent.parent}
+    for entry in sys.path:
+        p = Path(entry or ".").resolve()
+        if p.is_dir() and "site-packages" in p.parts or "dist-packages" in p.parts:
+            roots.add(p)
+    keep = []
+    for root in sorted(roots, key=lambda p: len(p.parts)):
+        if not any(root.is_relative_to(k) for k in keep):
+            keep.append(root)
+    return keep
+
+
+@lru_cache(maxsize=1)
+def _filesystem() -> tuple[str, ...]:
+    """The read-only part of every sandbox (computed once): system, Python, worker code."""
+    args: list[str] = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for name in ETC_FILES:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
+    for root in _python_roots():
+        args += ["--ro-bind", str(root), str(root)]
+    for package in ("grader", "reference"):
+        folder = PROJECT_ROOT / package
+        if not any(folder.is_relative_to(r) for r in _python_roots()):
+            args += ["--ro-bind", str(folder), str(folder)]
+    empty = _empty_file()
+    for path in hidden_paths():
+        args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", str(empty), str(path)]
+    return tuple(args)
+
+
+def _empty_file() -> Path:
+    """An empty file to lay over hidden files (a device node like /dev/null cannot be opened
+    through bwrap's binds, which are `nodev`)."""
+    path = Path(tempfile.gettempdir()) / f"bracket-grader-empty-{os.getuid()}"
+    if not path.exists() or path.stat().st_size:
+        tmp = path.with_suffix(f".{os.getpid()}")
+        tmp.write_bytes(b"")
+        os.chmod(tmp, 0o444)
+        os.replace(tmp, path)
+    return path
+
+
+def bwrap_command(bwrap: str, writable: list[Path], readable: list[Path], pid_1: bool = False) -> list[str]:
+    """The bwrap command line that runs a worker (or a warm worker, `pid_1`) with `writable` folders
+    (its own) and `readable` ones (the model and data files it loads) besides the filesystem above."""
+    # in order: each mount covers what is below it, so /tmp's tmpfs comes before what lives in /tmp
+    args = [bwrap, "--unshare-all", "--new-session", "--cap-drop", "ALL", "--die-with-parent",
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", *_filesystem()]
+    for path in readable:
+        args += ["--ro-bind", str(path), str(path)]
+    for path in writable:
+        args += ["--bind", str(path), str(path)]
+    if pid_1:
+        args.remove("--die-with-parent")  # a warm worker ends when its stdin closes (its parent thread may not live)
+        args.append("--as-pid-1")
+    return [*args, "--chdir", str(writable[0]) if writable else "/", "--"]
+
+
+def _probe(bwrap: str, uid: int | None) -> str:
+    """Run a Python in the sandbox; "" when it works, else why not."""
+    folder = Path(tempfile.mkdtemp(prefix="bracket-probe-"))
+    try:
+        if uid is not None:
+            os.chown(folder, uid, uid)
+        cmd = bwrap_command(bwrap, [folder], []) + [sys.executable, "-c", "import grader.protocol"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={"PATH": os.environ.get("PATH", ""),
+                              "PYTHONPATH": str(PROJECT_ROOT)}, preexec_fn=(lambda: drop_to(uid)) if uid is not None else None)
+        return "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1][:200]
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return str(e)[:200]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def drop_to(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+@lru_cache(maxsize=1)
+def detect() -> Isolation:
+    """What this machine lets us enforce (probed once per process)."""
+    if not sys.platform.startswith("linux"):
+        return Isolation(None, False, (f"no bubblewrap on {sys.platform}: a submission can read every file the grader's "
+                                       "user can (the reference solutions, other submissions graded at the same time) "
+                                       "and use the network; only resource limits and process groups apply",))
+    root = os.geteuid() == 0
+    own_uid = root and python_readable_by_others()
+    bwrap = shutil.which("bwrap")
+    why = "bubblewrap (bwrap) is not installed" if bwrap is None else _probe(bwrap, UID_BASE + UID_COUNT if own_uid else None)
+    missing = []
+    if why:
+        bwrap = None
+        missing.append(f"workers are not sandboxed ({why}): a submission can read every file the grader's user can "
+                       "(the reference solutions, the grader's tests and examples, other submissions graded at the "
+                       "same time) and see other processes" + ("" if root else ", and it can use the network")
+                       + "; resource limits and process groups still apply. Install bubblewrap "
+                       "(Debian/Ubuntu: apt-get install bubblewrap) to enforce isolation")
+    return Isolation(bwrap, own_uid, tuple(missing))
+
+
+def warning() -> str:
+    """One paragraph for the run, "" where everything is enforced."""
+    iso = detect()
+    return "" if iso.complete else "warning: " + "; ".join(iso.missing)
+
+
+class Uids:
+    """Unprivileged uids for workers (the grader started as root), one per warm worker or run, never
+    shared with another grader process on the machine: each is claimed by a lock file held while
+    it is used."""
+
+    def __init__(self, folder: Path | None = None):
+        self.folder = folder or Path(tempfile.gettempdir()) / "bracket-grader-uids"
+        self.held: dict[int, int] = {}  # uid -> lock fd
+
+    def claim(self) -> int:
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        start = os.getpid() % UID_COUNT
+        for i in range(UID_COUNT):
+            uid = UID_BASE + (start + i) % UID_COUNT
+            if uid in self.held:
+                continue
+            fd = os.open(self.folder / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.held[uid] = fd
+            return uid
+        raise RuntimeError("no free worker uid")
+
+    def release(self, uid: int) -> None:
+        fd = self.held.pop(uid, None)
+        if fd is not None:
+            os.close(fd)

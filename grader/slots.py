@@ -1,0 +1,167 @@
+"""Where workers run (trusted side): a slot is a folder of its own, an unprivileged uid of its own
+(when the grader runs as root) and, by default, a warm worker sandboxed with that folder.
+
+A submission is graded in one slot from start to end; a slot grades one submission at a time, so
+the workers of two submissions graded at once never share a folder, a uid or a sandbox: neither
+can see the other's files or processes. Between two submissions the slot's warm worker kills
+every process its last child left (it is PID 1 of its sandbox's PID namespace) and the folder is
+emptied, so nothing of one submission waits for the next.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from pathlib import Path
+
+from grader.isolation import Isolation, bwrap_command, drop_to
+from grader.sandbox import worker_env
+
+
+class WarmPool:
+    """The trusted side's handle on one warm worker (grader.worker.zygote): it has imported torch,
+    TransformerLens and the course setting once and forks a fresh child per run. Inside bubblewrap
+    it is PID 1 of its own namespaces and sees only its slot's folder; requests are serialised;
+    replies are read by one thread."""
+
+    def __init__(self, folder: Path, uid: int | None, iso: Isolation, readable: list[Path],
+                 prepare: dict | None = None) -> None:
+        """`prepare`: {"weights", "data", "device", "models"}, the inputs its children will be
+        given (grader.inputs.prepare)."""
+        env = worker_env(folder, {"weights": "", "notebook_data": ""}, sandboxed=bool(iso.bwrap))
+        cmd = [sys.executable, "-m", "grader.worker.zygote", *([json.dumps(prepare)] if prepare else [])]
+        if iso.bwrap:
+            cmd = bwrap_command(iso.bwrap, [folder], readable, pid_1=True) + cmd
+        self.sandboxed = bool(iso.bwrap)
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=folder,
+                                      start_new_session=True,
+                                      preexec_fn=(lambda: drop_to(uid)) if uid is not None else None)
+        self._lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._pids: list[int] = []
+        self._exits: dict[int, int] = {}
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self._proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            with self._cond:
+                if "pid" in msg:
+                    self._pids.append(int(msg["pid"]))
+                elif "exit" in msg:
+                    self._exits[int(msg["exit"])] = int(msg["code"])
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def alive(self) -> bool:
+        return self._proc.poll() is None
+
+    def _send(self, request: dict) -> None:
+        self._proc.stdin.write((json.dumps(request) + "\n").encode())
+        self._proc.stdin.flush()
+
+    def fork(self, request: dict, timeout: float = 60.0) -> int:
+        with self._lock, self._cond:
+            self._send(request)
+            if not self._cond.wait_for(lambda: self._pids or not self.alive(), timeout):
+                raise RuntimeError("the warm worker did not answer")
+            if not self._pids:
+                raise RuntimeError("the warm worker is gone")
+            return self._pids.pop(0)
+
+    def kill(self, pid: int) -> None:
+        """End a child (its pid is the warm worker's own, maybe in a namespace of its own) and,
+        with it, every process it left."""
+        with self._lock:
+            try:
+                self._send({"kill": pid})
+            except (OSError, ValueError):
+                pass
+
+    def has_exited(self, pid: int) -> bool:
+        with self._cond:
+            return pid in self._exits or not self.alive()
+
+    def exit_code(self, pid: int, timeout: float) -> int | None:
+        with self._cond:
+            self._cond.wait_for(lambda: pid in self._exits or not self.alive(), timeout)
+            return self._exits.pop(pid, None)
+
+    def close(self) -> None:
+        try:
+            self._proc.stdin.close()
+        except OSError:
+            pass
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(self._proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass
+
+
+class Slot:
+    """A folder, a uid and (unless disabled) a warm worker, for one submission at a time."""
+
+    def __init__(self, iso: Isolation, uid: int | None, readable: list[Path], prepare: dict | None, warm: bool):
+        self.iso, self.uid, self.readable = iso, uid, readable
+        self.folder = Path(tempfile.mkdtemp(prefix="bracket-slot-"))
+        if uid is not None:
+            os.chown(self.folder, uid, uid)
+        os.chmod(self.folder, 0o700)
+        self.pool = WarmPool(self.folder, uid, iso, readable, prepare) if warm else None
+        self._n = 0
+
+    def submission_folder(self) -> Path:
+        """A new folder for the next submission (the grader's; its runs' folders are the worker's)."""
+        self._n += 1
+        folder = self.folder / f"submission-{self._n}"
+        folder.mkdir(mode=0o755)
+        return folder
+
+    def clean(self) -> None:
+        """Nothing of the last submission is left: its processes killed, its files removed."""
+        if self.pool is not None and self.pool.alive():
+            self.pool.kill(-1)
+        wipe(self.folder, keep_root=True)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.close()
+        wipe(self.folder)
+
+
+def wipe(folder: Path, keep_root: bool = False) -> None:
+    """Remove a folder's content whatever modes a worker left on it (never following a link)."""
+    for root, dirs, _ in os.walk(folder):
+        for d in dirs:
+            path = os.path.join(root, d)
+            if not os.path.islink(path):
+                try:
+                    os.chmod(path, 0o700)
+                except OSError:
+                    pass
+    if keep_root:
+        for entry in list(folder.iterdir()) if folder.exists() else []:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                try:
+                    entry.unlink()
+                except OSError:
+                    pass
+    else:
+        shutil.rmtree(folder, ignore_errors=True)

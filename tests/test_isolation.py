@@ -1,0 +1,95 @@
+"""What isolates workers on this machine, said once per run and recorded in every report; worker
+uids never shared between graders; results logs private."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader import reports
+from grader.batch import ResultsLog
+from grader.catalogue import IDS
+from grader.isolation import Uids, detect
+from grader.results import ExerciseResult, SubmissionResult
+
+
+def test_this_machine_sandboxes_workers_or_says_why_not():
+    iso = detect()
+    if iso.bwrap is None:
+        assert iso.missing and "not sandboxed" in iso.missing[0] and "bubblewrap" in iso.missing[0]
+    else:
+        assert iso.complete and Path(iso.bwrap).exists()
+
+
+def test_without_bubblewrap_the_warning_is_printed_and_recorded(tmp_path):
+    """PATH without bwrap: the run says what is not enforced, once, and its JSON report records it."""
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:/nonexistent"}
+    code = ("import sys; from grader.isolation import detect, warning; "
+            "print(detect().bwrap); print(warning())")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    bwrap, warning = proc.stdout.splitlines()[:2]
+    assert bwrap == "None" and warning.startswith("warning: workers are not sandboxed (bubblewrap (bwrap) is not installed)")
+    assert "reference solutions" in warning and "apt-get install bubblewrap" in warning
+    run = {"isolation": {"bubblewrap": False, "own_uid": False, "not_enforced": [warning[len("warning: "):]]}}
+    result = SubmissionResult("a.py", tuple(ExerciseResult(i, "passed", 1.0, 1.0, "ok") for i in IDS))
+    assert json.loads(reports.json_text([result], run))["run"]["isolation"]["not_enforced"]
+    for text in (reports.item_summary_markdown([result], run), reports.feedback_markdown(result, run),
+                 reports.junit_text([result], run), reports.gradescope_json(result, run)):
+        assert "not sandboxed" in text
+
+
+def test_worker_uids_are_never_shared_between_graders(tmp_path):
+    """Each uid is claimed by a lock held while it is used: two graders (two processes) get
+    different ones, and one freed is free again."""
+    here = Uids(tmp_path)
+    mine = {here.claim() for _ in range(5)}
+    code = (f"from pathlib import Path; from grader.isolation import Uids; u = Uids(Path({str(tmp_path)!r})); "
+            "print(' '.join(str(u.claim()) for _ in range(5)))")
+    theirs = set(map(int, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                         timeout=60).stdout.split()))
+    assert len(mine) == 5 and len(theirs) == 5 and not mine & theirs
+    other = Uids(tmp_path)
+    assert not {other.claim() for _ in range(3)} & mine
+    uid = mine.pop()
+    here.release(uid)
+    assert Uids(tmp_path).claim() == uid  # the first free one again (the others before it are held)
+
+
+def test_the_results_log_is_private_whatever_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        log = ResultsLog(tmp_path / "log.jsonl")
+        log.append("k", SubmissionResult("a.py", ()))
+    finally:
+        os.umask(old)
+    assert (tmp_path / "log.jsonl").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.skipif(detect().bwrap is None, reason="bubblewrap is not available here")
+def test_the_sandbox_shows_no_answers_and_no_other_process(tmp_path):
+    """A worker's view: no reference solutions, no grader examples, only its own processes, no /root
+    cache, one writable folder."""
+    from grader.isolation import bwrap_command
+    from reference.model import ASSETS
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    probe = ("import os, glob, reference, grader\n"
+             "sol = os.path.join(os.path.dirname(reference.__file__), 'solutions.py')\n"
+             "print(len(open(sol).read()))\n"
+             "print(os.listdir(os.path.join(os.path.dirname(grader.__file__), 'examples')))\n"
+             "print(sorted(p for p in os.listdir('/proc') if p.isdigit()))\n"
+             "print(os.path.exists(os.path.expanduser('~root/.cache')))\n"
+             "open('written', 'w').write('x')\n"
+             "try:\n    open('/tmp/../usr/evil', 'w')\nexcept OSError as e:\n    print('refused')\n")
+    cmd = bwrap_command(detect().bwrap, [folder], [ASSETS]) + [sys.executable, "-c", probe]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=folder, timeout=120,
+                          env={"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0, proc.stderr
+    assert lines[0] == "0" and lines[1] == "[]" and lines[2] in ("['1']", "['1', '2']") and lines[3] == "False"
+    assert lines[4] == "refused" and (folder / "written").read_text() == "x"
