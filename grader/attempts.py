@@ -23,7 +23,8 @@ from grader.catalogue import EXERCISES, Exercise, exercise_job
 from grader.results import ExerciseResult
 from grader.sandbox import Limits, WorkerRun, run_worker
 
-MAX_RESTARTS = 3  # workers that stop while grading items, per pass
+MAX_RESTARTS = 3  # workers that stop without finishing any item, per pass (one that stops on an item
+# costs that item only, and the submission's time limit bounds the rest)
 MAX_SKIPPED = 12  # statements skipped because they stopped a worker, per submission
 FUNCTION_IDS = [e.id for e in EXERCISES if e.kind == "function"]
 
@@ -107,10 +108,11 @@ def run(grader, sub: Submission, plan: Plan) -> Outcome:
         for ex in remaining:
             if ex.id not in out.done and result.current_item == ex.id:  # the item it was on when it stopped
                 out.finished[ex.id] = verdicts.judge_unfinished(ex, grader.points(ex), *why_unfinished(result, limits))
+        before = len(remaining)
         remaining = [e for e in remaining if e.id not in out.done and e.id not in out.finished]
-        restarts += bool(remaining)
+        restarts += bool(remaining) and len(remaining) == before  # a worker that stopped on an item finished it
         if remaining and restarts > MAX_RESTARTS:
-            _finish(grader, out, remaining, "error", f"not graded: the worker stopped {restarts} times")
+            _finish(grader, out, remaining, "error", f"not graded: the worker stopped {restarts} times before finishing an item")
             break
     if grader.stopping.is_set():
         _finish(grader, out, remaining, "error", "grading was interrupted")
@@ -187,7 +189,8 @@ def why_unfinished(run: WorkerRun, limits: Limits, before_items: bool = False) -
         return "error", crash
     if before_items:
         tail = run.output.strip().splitlines()[-3:]
-        return "error", "the worker stopped before grading began" + (": " + " | ".join(tail)[-300:] if tail else "")
+        how = f" ({_exit_words(run.returncode)}, {run.ended_by})" if run.ended_by else f" ({_exit_words(run.returncode)})"
+        return "error", "the worker stopped before grading began" + how + (": " + " | ".join(tail)[-300:] if tail else "")
     if run.ended_by == "item_timeout":
         return "timeout", f"stopped: this item ran past its limit of {limits.item_seconds:g} s"
     if run.ended_by == "submission_timeout":

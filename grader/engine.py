@@ -269,8 +269,10 @@ class Grader:
             # the lean run skipped statements; grade what did not pass again with every statement
             # run, so a statement it should have kept costs time, never a verdict
             full = attempts.Plan("full", tuple(retry), "fast", self.notebook_data)
-            by_id = {r.id: r for r in self._verdicts(full, attempts.run(self, sub, full))}
-            results = [by_id.get(r.id, r) for r in results]  # a full run's verdict is the truer one
+            again = attempts.run(self, sub, full)
+            # a full run's verdict is the truer one, unless that run never reached the item
+            by_id = {r.id: r for r in self._verdicts(full, again) if r.id not in again.finished or r.score > 0}
+            results = [by_id.get(r.id, r) for r in results]
             sub.notes.append(f"{len(retry)} item(s) that did not pass were graded again with every cell run")
             mode = "fast"
         if self._time_left(sub):

@@ -1,8 +1,10 @@
 """Expected answers, computed in the trusted process by the reference solutions on the very inputs
 the worker is given, and cached on disk.
 
-The cache key hashes the reference code, the catalogue and input builders, the weights, the data
-and the device, so a changed reference (or model, or data) is never answered from a stale cache.
+The cache key hashes the reference code, the catalogue and input builders, the weights, the data,
+the device and the numerical libraries' versions, so a changed reference (or model, data or
+library) is never answered from a stale cache. (TransformerLens 3.x hooks LayerNorm's
+`hook_normalized` before its weight and bias, 2.x after: the same model gives other activations.)
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch as t
 
 from grader import __version__
@@ -79,11 +82,20 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
+def _lens_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("transformer_lens")
+    except PackageNotFoundError:
+        return "?"
+
+
 def cache_key(weights: str, data: str, device: str) -> str:
     h = hashlib.sha256(__version__.encode())
     for rel in CODE_FILES:
         h.update((PACKAGE_ROOT / rel).read_bytes())
-    for part in (file_sha256(weights), file_sha256(data), device, t.__version__):
+    for part in (file_sha256(weights), file_sha256(data), device, t.__version__, np.__version__, _lens_version()):
         h.update(part.encode())
     return h.hexdigest()[:24]
 

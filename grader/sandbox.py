@@ -345,7 +345,10 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
                         run.protocol_errors.append(str(e))
                         continue
                     if msg["kind"] == "ask" and replies is not None:
+                        began = time.monotonic()
                         replies.ask(msg)
+                        if item_deadline is not None:  # the grader's time answering is not the submission's
+                            item_deadline += time.monotonic() - began
                         continue
                     if msg["kind"] == "stmt":  # one per statement: kept only while it runs
                         run.current_statement = {"key": str(msg.get("key"))[:40], "where": str(msg.get("where"))[:60]}

@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable
 
 from grader.protocol import Cache, LinearFit, ProtocolError, Scalar, decode, encode
+from grader.worker.harvest import alarm_paused
 
 MAX_REPLY_BYTES = 64 * 1024 * 1024
 
@@ -36,6 +37,10 @@ class Questions:
         os.set_blocking(reply_fd, False)
 
     def ask(self, **fields: Any) -> dict:
+        with alarm_paused():  # waiting for the grader is not the submission's time
+            return self._ask(fields)
+
+    def _ask(self, fields: dict) -> dict:
         self.emit("ask", **fields)
         deadline = time.monotonic() + self.timeout
         while b"\n" not in self.buffer:

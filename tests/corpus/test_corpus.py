@@ -23,12 +23,23 @@ CORPUS_LIMITS = Limits(item_seconds=20, case_seconds=10, submission_seconds=900)
 
 @pytest.fixture(scope="module", params=["our model", "the course's model"])
 def graded(request, tmp_path_factory) -> dict:
-    """Every submission graded on our model, and again on the course's (the one real students
-    use; skipped, saying why, where its files are absent)."""
+    """Every submission graded on our model; on the course's (the one real students use; skipped,
+    saying why, where its files are absent) the field submissions, written for it as students
+    write them, and the rest of the corpus's mistakes where its dead neurons or its other fit could
+    change a verdict (the LayerNorm fits, the neuron items, v_L and v_R)."""
     base = request.getfixturevalue("grader" if request.param == "our model" else "course_grader")
-    paths = build(tmp_path_factory.mktemp("corpus"), CORPUS)
+    subs = CORPUS if request.param == "our model" else [s for s in CORPUS if s in FIELD or _model_sensitive(s)]
+    paths = build(tmp_path_factory.mktemp("corpus"), subs)
     g = with_config(base, limits=CORPUS_LIMITS)
     return {Path(r.path).name: r for r in g.grade_many(list(paths.values()), workers=2)}
+
+
+MODEL_SENSITIVE = ("get_ln_fit", "get_pre_final_ln_dir", "get_out_by_neuron", "cos_sim_with_MLP_weights", "v_L_v_R",
+                   "adversarial_examples")
+
+
+def _model_sensitive(sub) -> bool:
+    return any(item.startswith(MODEL_SENSITIVE) and status != "passed" for item, (status, _) in sub.expect.items())
 
 
 def test_the_corpus_is_labelled_in_full():
@@ -45,7 +56,7 @@ def test_the_corpus_is_labelled_in_full():
 
 def test_every_verdict_agrees_with_its_label(graded):
     wrong_rejected, wrong_accepted, other = [], [], []
-    for sub in CORPUS:
+    for sub in (s for s in CORPUS if s.name in graded):
         result = graded[sub.name]
         for e in result.exercises:
             want, why = sub.expect.get(e.id, ("passed", "correct"))
@@ -65,7 +76,7 @@ def test_every_verdict_agrees_with_its_label(graded):
 
 
 def test_credit_through_a_wrong_helper_says_so(graded):
-    for sub in CORPUS:
+    for sub in (s for s in CORPUS if s.name in graded):
         for item, (status, why) in sub.expect.items():
             if status == "passed" and "given a correct" in why:
                 feedback = {e.id: e.feedback for e in graded[sub.name].exercises}[item]
@@ -73,7 +84,7 @@ def test_credit_through_a_wrong_helper_says_so(graded):
 
 
 def test_submissions_whose_items_all_pass_score_full_marks(graded):
-    for sub in CORPUS:
+    for sub in (s for s in CORPUS if s.name in graded):
         result = graded[sub.name]
         if all(status == "passed" for status, _ in sub.expect.values()):
             assert result.score == result.max_score, (sub.name, [(e.id, e.feedback) for e in result.exercises

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile")]
 
 ITEMS = sorted({c.target for c in CASES} | set(HONEST))
 VERDICTS: dict[str, dict[str, dict]] = {}  # setup -> case name -> {item: status}
+FEEDBACK: dict[str, dict[str, dict]] = {}  # setup -> case name -> {item: feedback}, for the message
 
 
 def notebook_of(code: str) -> str:
@@ -130,6 +131,7 @@ def _attack(setup: str, folder: Path, port: int, hits: list) -> None:
     problems = [p for case in CASES for p in verdict_problems(case, found[case.name])]
     assert not problems, "\n".join(problems)
     VERDICTS[setup] = {name: {i: e["status"] for i, e in items.items()} for name, items in found.items()}
+    FEEDBACK[setup] = {name: {i: e["feedback"][:300] for i, e in items.items()} for name, items in found.items()}
     # nothing outside the workers' folders changed: the submissions, the grader's code, the canary
     assert listing(subs, *runner.code(), canary) == before
     assert canary.read_text() == "the grader's own file\n"
@@ -144,7 +146,11 @@ def test_every_setup_gives_every_attack_the_same_verdict():
         pytest.skip(f"fewer than two setups ran here ({', '.join(ran) or 'none'}); .ci/run runs all three")
     first, *others = ran.items()
     for setup, verdicts in others:
-        assert verdicts == first[1], (first[0], setup, {k: (first[1][k], v) for k, v in verdicts.items() if v != first[1][k]})
+        differ = [f"{case} {item}: {first[0]} {status} ({FEEDBACK[first[0]][case][item]}), {setup} "
+                  f"{verdicts[case][item]} ({FEEDBACK[setup][case][item]})"
+                  for case, items in first[1].items() for item, status in items.items()
+                  if verdicts[case][item] != status]
+        assert not differ, "\n".join(differ)
 
 
 def test_suite_has_the_attacks_of_both_red_team_rounds():

@@ -41,7 +41,7 @@ def test_a_helper_that_hangs_at_module_level_costs_only_itself(grader, tmp_path,
     assert by_id["get_out_by_components"].status == "timeout", by_id["get_out_by_components"].feedback
     for item in ("out_by_component_in_unbalanced_dir", "out_by_component_in_pre_20_unbalanced_dir"):
         assert by_id[item].status == "passed" and "given a correct get_out_by_components" in by_id[item].feedback, \
-            (item, by_id[item].feedback)
+            (item, by_id[item].feedback, result.notes)
     assert result.score == 22, [(e.id, e.status, e.feedback[:200]) for e in result.exercises if e.status != "passed"]
     assert any("ran past its limit" in n for n in result.notes), result.notes
     assert result.seconds < 300
@@ -52,6 +52,6 @@ def test_a_helper_that_ends_the_process_at_module_level_costs_only_itself(grader
     assert by_id["get_WOV"].status == "error", by_id["get_WOV"].feedback
     for item in ("get_pre_20_dir", "get_out_by_neuron_in_20_dir", "out_by_component_in_pre_20_unbalanced_dir"):
         assert by_id[item].status == "passed" and "given a correct get_WOV" in by_id[item].feedback, \
-            (item, by_id[item].feedback)
+            (item, by_id[item].feedback, result.notes)
     assert result.score == 22, [(e.id, e.status, e.feedback[:200]) for e in result.exercises if e.status != "passed"]
     assert any("ended the worker process" in n and "skipped" in n for n in result.notes), result.notes
