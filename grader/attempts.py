@@ -67,6 +67,7 @@ class Outcome:
     messages: dict[str, list[dict]]  # item -> its result messages
     finished: dict[str, ExerciseResult]  # items decided without messages (timeouts, crashes)
     done: set[str] = field(default_factory=set)  # items whose messages are all in
+    unreached: set[str] = field(default_factory=set)  # items this run never started (decided by _finish)
     dropped: int = 0  # statements a lean run left out
     statement_errors: int = 0  # statements that raised, were stopped or skipped
 
@@ -132,6 +133,7 @@ def _finish(grader, out: Outcome, remaining: list[Exercise], status: str, why: s
     for ex in remaining:
         if ex.id not in out.finished and ex.id not in out.done:
             out.finished[ex.id] = verdicts.judge_unfinished(ex, grader.points(ex), status, why)
+            out.unreached.add(ex.id)
     remaining.clear()
 
 

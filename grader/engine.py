@@ -271,7 +271,7 @@ class Grader:
             full = attempts.Plan("full", tuple(retry), "fast", self.notebook_data)
             again = attempts.run(self, sub, full)
             # a full run's verdict is the truer one, unless that run never reached the item
-            by_id = {r.id: r for r in self._verdicts(full, again) if r.id not in again.finished or r.score > 0}
+            by_id = {r.id: r for r in self._verdicts(full, again) if r.id not in again.unreached or r.score > 0}
             results = [by_id.get(r.id, r) for r in results]
             sub.notes.append(f"{len(retry)} item(s) that did not pass were graded again with every cell run")
             mode = "fast"

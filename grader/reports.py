@@ -93,13 +93,22 @@ def json_text(results: Iterable[SubmissionResult], run: dict | None = None) -> s
     return json.dumps(to_json(results, run), indent=1) + "\n"
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(text: str) -> str:
+    """A cell a spreadsheet shows as text, never runs: one that would start a formula gets a
+    leading apostrophe (OWASP's advice on CSV injection). File names are the student's to choose."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def csv_text(results: Iterable[SubmissionResult]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(["path", "score", "max_score", *IDS])
     for r in results:
         by_id = {e.id: e for e in r.exercises}
-        w.writerow([r.path, f"{r.score:g}", f"{r.max_score:g}", *(f"{by_id[i].score:g}" for i in IDS)])
+        w.writerow([spreadsheet_text(r.path), f"{r.score:g}", f"{r.max_score:g}", *(f"{by_id[i].score:g}" for i in IDS)])
     return buf.getvalue()
 
 
@@ -169,8 +178,9 @@ def gradebook_csv(results: Iterable[SubmissionResult]) -> str:
     for r in results:
         by_id = {e.id: e for e in r.exercises}
         counts = r.status_counts()
-        w.writerow([student_name(r.path), r.path, *(f"{by_id[i].score:g}" for i in IDS), f"{r.score:g}",
-                    f"{r.max_score:g}", *(counts[s] for s in STATUSES)])
+        w.writerow([spreadsheet_text(student_name(r.path)), spreadsheet_text(r.path),
+                    *(f"{by_id[i].score:g}" for i in IDS), f"{r.score:g}", f"{r.max_score:g}",
+                    *(counts[s] for s in STATUSES)])
     return buf.getvalue()
 
 

@@ -347,7 +347,8 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
                     if msg["kind"] == "ask" and replies is not None:
                         began = time.monotonic()
                         replies.ask(msg)
-                        if item_deadline is not None:  # the grader's time answering is not the submission's
+                        if item_deadline is not None:  # the grader's time answering is not the item's or
+                            # the statement's (the submission's own limit still counts it)
                             item_deadline += time.monotonic() - began
                         continue
                     if msg["kind"] == "stmt":  # one per statement: kept only while it runs

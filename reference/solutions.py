@@ -29,6 +29,7 @@ replaces each `# BEGIN SOLUTION ... # END SOLUTION` block with a stub, drops the
 Object items are computed by `compute_*` functions here and by plain code in the template.
 """
 # END REFERENCE ONLY
+# TEMPLATE: import grader
 # TEMPLATE: from reference import selfcheck
 # TEMPLATE:
 # TEMPLATE: MAIN = __name__ == "__main__"
@@ -61,7 +62,8 @@ def is_balanced_forloop(parens: str) -> bool:
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.is_balanced_forloop(is_balanced_forloop, data)
+# TEMPLATE:     grader.check("is_balanced_forloop")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.is_balanced_forloop(is_balanced_forloop, data)  # a quick local check
 
 # %%
 def is_balanced_vectorized(tokens: Tensor) -> bool:
@@ -77,7 +79,8 @@ def is_balanced_vectorized(tokens: Tensor) -> bool:
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.is_balanced_vectorized(is_balanced_vectorized, data)
+# TEMPLATE:     grader.check("is_balanced_vectorized")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.is_balanced_vectorized(is_balanced_vectorized, data)  # a quick local check
 
 # %% [markdown]
 # ## 2. Moving backwards
@@ -97,7 +100,8 @@ def get_post_final_ln_dir(model: HookedTransformer) -> Tensor:
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_post_final_ln_dir(get_post_final_ln_dir, model)
+# TEMPLATE:     grader.check("get_post_final_ln_dir")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_post_final_ln_dir(get_post_final_ln_dir, model)  # a quick local check
 
 # %%
 def get_activations(model: HookedTransformer, toks: Tensor, names: list[str] | str) -> ActivationCache | Tensor:
@@ -128,7 +132,8 @@ def LN_hook_names(layernorm: nn.Module) -> tuple[str, str]:
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.LN_hook_names(LN_hook_names, model)
+# TEMPLATE:     grader.check("LN_hook_names")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.LN_hook_names(LN_hook_names, model)  # a quick local check
 
 # %%
 def get_ln_fit(
@@ -155,7 +160,8 @@ def get_ln_fit(
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_ln_fit(get_ln_fit, model, data)
+# TEMPLATE:     grader.check("get_ln_fit")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_ln_fit(get_ln_fit, model, data)  # a quick local check
 
 # %%
 def get_pre_final_ln_dir(model: HookedTransformer, data: BracketsDataset) -> Tensor:
@@ -172,7 +178,8 @@ def get_pre_final_ln_dir(model: HookedTransformer, data: BracketsDataset) -> Ten
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_pre_final_ln_dir(get_pre_final_ln_dir, model, data)
+# TEMPLATE:     grader.check("get_pre_final_ln_dir")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_pre_final_ln_dir(get_pre_final_ln_dir, model, data)  # a quick local check
 
 # %%
 def get_out_by_components(model: HookedTransformer, data: BracketsDataset) -> Tensor:
@@ -194,7 +201,8 @@ def get_out_by_components(model: HookedTransformer, data: BracketsDataset) -> Te
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_out_by_components(get_out_by_components, model, data)
+# TEMPLATE:     grader.check("get_out_by_components")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_out_by_components(get_out_by_components, model, data)  # a quick local check
 
 # %%
 # BEGIN REFERENCE ONLY
@@ -227,7 +235,8 @@ def is_balanced_vectorized_return_both(toks: Tensor) -> tuple[Tensor, Tensor]:
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.is_balanced_vectorized_return_both(is_balanced_vectorized_return_both, data)
+# TEMPLATE:     grader.check("is_balanced_vectorized_return_both")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.is_balanced_vectorized_return_both(is_balanced_vectorized_return_both, data)  # a quick local check
 
 # %% [markdown]
 # ## 3. The total elevation circuit
@@ -241,7 +250,8 @@ def get_attn_probs(model: HookedTransformer, data: BracketsDataset, layer: int, 
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_attn_probs(get_attn_probs, model, data)
+# TEMPLATE:     grader.check("get_attn_probs")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_attn_probs(get_attn_probs, model, data)  # a quick local check
 
 # %%
 def get_WOV(model: HookedTransformer, layer: int, head: int) -> Tensor:
@@ -255,7 +265,8 @@ def get_WOV(model: HookedTransformer, layer: int, head: int) -> Tensor:
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_WOV(get_WOV, model)
+# TEMPLATE:     grader.check("get_WOV")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_WOV(get_WOV, model)  # a quick local check
 
 # %%
 def get_pre_20_dir(model: HookedTransformer, data: BracketsDataset) -> Tensor:
@@ -272,7 +283,8 @@ def get_pre_20_dir(model: HookedTransformer, data: BracketsDataset) -> Tensor:
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_pre_20_dir(get_pre_20_dir, model, data)
+# TEMPLATE:     grader.check("get_pre_20_dir")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_pre_20_dir(get_pre_20_dir, model, data)  # a quick local check
 
 # %%
 # BEGIN REFERENCE ONLY
@@ -303,7 +315,8 @@ def get_out_by_neuron(
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_out_by_neuron(get_out_by_neuron, model, data)
+# TEMPLATE:     grader.check("get_out_by_neuron")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_out_by_neuron(get_out_by_neuron, model, data)  # a quick local check
 
 # %%
 def get_out_by_neuron_in_20_dir(model: HookedTransformer, data: BracketsDataset, layer: int) -> Tensor:
@@ -316,7 +329,8 @@ def get_out_by_neuron_in_20_dir(model: HookedTransformer, data: BracketsDataset,
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_out_by_neuron_in_20_dir(get_out_by_neuron_in_20_dir, model, data)
+# TEMPLATE:     grader.check("get_out_by_neuron_in_20_dir")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_out_by_neuron_in_20_dir(get_out_by_neuron_in_20_dir, model, data)  # a quick local check
 
 # %%
 def get_out_by_neuron_in_20_dir_less_memory(model: HookedTransformer, data: BracketsDataset, layer: int) -> Tensor:
@@ -332,7 +346,8 @@ def get_out_by_neuron_in_20_dir_less_memory(model: HookedTransformer, data: Brac
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_out_by_neuron_in_20_dir_less_memory(get_out_by_neuron_in_20_dir_less_memory, model, data)
+# TEMPLATE:     grader.check("get_out_by_neuron_in_20_dir_less_memory")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_out_by_neuron_in_20_dir_less_memory(get_out_by_neuron_in_20_dir_less_memory, model, data)  # a quick local check
 
 # %%
 def get_q_and_k_for_given_input(
@@ -346,7 +361,8 @@ def get_q_and_k_for_given_input(
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.get_q_and_k_for_given_input(get_q_and_k_for_given_input, model, tokenizer)
+# TEMPLATE:     grader.check("get_q_and_k_for_given_input")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.get_q_and_k_for_given_input(get_q_and_k_for_given_input, model, tokenizer)  # a quick local check
 
 # %%
 def embedding(model: HookedTransformer, tokenizer: SimpleTokenizer, char: str) -> Tensor:
@@ -384,7 +400,8 @@ def cos_sim_with_MLP_weights(model: HookedTransformer, v: Tensor, layer: int) ->
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.cos_sim_with_MLP_weights(cos_sim_with_MLP_weights, model)
+# TEMPLATE:     grader.check("cos_sim_with_MLP_weights")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.cos_sim_with_MLP_weights(cos_sim_with_MLP_weights, model)  # a quick local check
 
 # %%
 def avg_squared_cos_sim(v: Tensor, n_samples: int = 1000) -> float:
@@ -401,7 +418,8 @@ def avg_squared_cos_sim(v: Tensor, n_samples: int = 1000) -> float:
     # END SOLUTION
 
 # TEMPLATE: if MAIN:
-# TEMPLATE:     selfcheck.avg_squared_cos_sim(avg_squared_cos_sim, model)
+# TEMPLATE:     grader.check("avg_squared_cos_sim")  # the grader's verdict, from a separate worker
+# TEMPLATE:     selfcheck.avg_squared_cos_sim(avg_squared_cos_sim, model)  # a quick local check
 
 # %% [markdown]
 # ## Bonus: adversarial examples
@@ -411,10 +429,14 @@ def avg_squared_cos_sim(v: Tensor, n_samples: int = 1000) -> float:
 # %%
 # BEGIN REFERENCE ONLY
 def compute_adversarial_examples(model: HookedTransformer) -> list[str]:
-    """Object item 23: the known adversarial examples for this model (see reference.adversarial)."""
-    from reference.adversarial import known_examples
+    """Object item 23, found the course's way and inside the submission (reference.adversarial is
+    not visible to workers): a balanced run, a `)(` dip, another balanced run, kept where the
+    model calls the string balanced."""
+    from reference.model import predict_balanced
 
-    return known_examples(model)
+    dips = ["(" * a + ")" * a + ")(" + "(" * b + ")" * b for a in range(1, 20) for b in range(20 - a)]
+    fooled = predict_balanced(model, dips).tolist()
+    return [s for s, wrong in zip(dips, fooled) if wrong][:10]
 # END REFERENCE ONLY
 # TEMPLATE: # YOUR CODE HERE: a list of bracket strings (length <= 40) that `model` misclassifies.
 # STUB: adversarial_examples = []

@@ -21,6 +21,7 @@ from transformer_lens import ActivationCache, HookedTransformer, utils
 
 from reference.setting import BracketsDataset, SimpleTokenizer, load_datasets, load_model, pick_device
 
+import grader
 from reference import selfcheck
 
 MAIN = __name__ == "__main__"
@@ -46,7 +47,8 @@ def is_balanced_forloop(parens: str) -> bool:
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.is_balanced_forloop(is_balanced_forloop, data)
+    grader.check("is_balanced_forloop")  # the grader's verdict, from a separate worker
+    selfcheck.is_balanced_forloop(is_balanced_forloop, data)  # a quick local check
 
 # %%
 def is_balanced_vectorized(tokens: Tensor) -> bool:
@@ -58,7 +60,8 @@ def is_balanced_vectorized(tokens: Tensor) -> bool:
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.is_balanced_vectorized(is_balanced_vectorized, data)
+    grader.check("is_balanced_vectorized")  # the grader's verdict, from a separate worker
+    selfcheck.is_balanced_vectorized(is_balanced_vectorized, data)  # a quick local check
 
 # %% [markdown]
 # ## 2. Moving backwards
@@ -76,7 +79,8 @@ def get_post_final_ln_dir(model: HookedTransformer) -> Tensor:
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_post_final_ln_dir(get_post_final_ln_dir, model)
+    grader.check("get_post_final_ln_dir")  # the grader's verdict, from a separate worker
+    selfcheck.get_post_final_ln_dir(get_post_final_ln_dir, model)  # a quick local check
 
 # %%
 def get_activations(model: HookedTransformer, toks: Tensor, names: list[str] | str) -> ActivationCache | Tensor:
@@ -97,7 +101,8 @@ def LN_hook_names(layernorm: nn.Module) -> tuple[str, str]:
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.LN_hook_names(LN_hook_names, model)
+    grader.check("LN_hook_names")  # the grader's verdict, from a separate worker
+    selfcheck.LN_hook_names(LN_hook_names, model)  # a quick local check
 
 # %%
 def get_ln_fit(
@@ -112,7 +117,8 @@ def get_ln_fit(
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_ln_fit(get_ln_fit, model, data)
+    grader.check("get_ln_fit")  # the grader's verdict, from a separate worker
+    selfcheck.get_ln_fit(get_ln_fit, model, data)  # a quick local check
 
 # %%
 def get_pre_final_ln_dir(model: HookedTransformer, data: BracketsDataset) -> Tensor:
@@ -124,7 +130,8 @@ def get_pre_final_ln_dir(model: HookedTransformer, data: BracketsDataset) -> Ten
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_pre_final_ln_dir(get_pre_final_ln_dir, model, data)
+    grader.check("get_pre_final_ln_dir")  # the grader's verdict, from a separate worker
+    selfcheck.get_pre_final_ln_dir(get_pre_final_ln_dir, model, data)  # a quick local check
 
 # %%
 def get_out_by_components(model: HookedTransformer, data: BracketsDataset) -> Tensor:
@@ -136,7 +143,8 @@ def get_out_by_components(model: HookedTransformer, data: BracketsDataset) -> Te
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_out_by_components(get_out_by_components, model, data)
+    grader.check("get_out_by_components")  # the grader's verdict, from a separate worker
+    selfcheck.get_out_by_components(get_out_by_components, model, data)  # a quick local check
 
 # %%
 # YOUR CODE HERE: the 10 components' outputs at position 0, projected on the unbalanced
@@ -154,7 +162,8 @@ def is_balanced_vectorized_return_both(toks: Tensor) -> tuple[Tensor, Tensor]:
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.is_balanced_vectorized_return_both(is_balanced_vectorized_return_both, data)
+    grader.check("is_balanced_vectorized_return_both")  # the grader's verdict, from a separate worker
+    selfcheck.is_balanced_vectorized_return_both(is_balanced_vectorized_return_both, data)  # a quick local check
 
 # %% [markdown]
 # ## 3. The total elevation circuit
@@ -165,7 +174,8 @@ def get_attn_probs(model: HookedTransformer, data: BracketsDataset, layer: int, 
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_attn_probs(get_attn_probs, model, data)
+    grader.check("get_attn_probs")  # the grader's verdict, from a separate worker
+    selfcheck.get_attn_probs(get_attn_probs, model, data)  # a quick local check
 
 # %%
 def get_WOV(model: HookedTransformer, layer: int, head: int) -> Tensor:
@@ -177,7 +187,8 @@ def get_WOV(model: HookedTransformer, layer: int, head: int) -> Tensor:
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_WOV(get_WOV, model)
+    grader.check("get_WOV")  # the grader's verdict, from a separate worker
+    selfcheck.get_WOV(get_WOV, model)  # a quick local check
 
 # %%
 def get_pre_20_dir(model: HookedTransformer, data: BracketsDataset) -> Tensor:
@@ -189,7 +200,8 @@ def get_pre_20_dir(model: HookedTransformer, data: BracketsDataset) -> Tensor:
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_pre_20_dir(get_pre_20_dir, model, data)
+    grader.check("get_pre_20_dir")  # the grader's verdict, from a separate worker
+    selfcheck.get_pre_20_dir(get_pre_20_dir, model, data)  # a quick local check
 
 # %%
 # YOUR CODE HERE: the first 7 components at position 1, projected on get_pre_20_dir,
@@ -205,7 +217,8 @@ def get_out_by_neuron(
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_out_by_neuron(get_out_by_neuron, model, data)
+    grader.check("get_out_by_neuron")  # the grader's verdict, from a separate worker
+    selfcheck.get_out_by_neuron(get_out_by_neuron, model, data)  # a quick local check
 
 # %%
 def get_out_by_neuron_in_20_dir(model: HookedTransformer, data: BracketsDataset, layer: int) -> Tensor:
@@ -213,7 +226,8 @@ def get_out_by_neuron_in_20_dir(model: HookedTransformer, data: BracketsDataset,
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_out_by_neuron_in_20_dir(get_out_by_neuron_in_20_dir, model, data)
+    grader.check("get_out_by_neuron_in_20_dir")  # the grader's verdict, from a separate worker
+    selfcheck.get_out_by_neuron_in_20_dir(get_out_by_neuron_in_20_dir, model, data)  # a quick local check
 
 # %%
 def get_out_by_neuron_in_20_dir_less_memory(model: HookedTransformer, data: BracketsDataset, layer: int) -> Tensor:
@@ -225,7 +239,8 @@ def get_out_by_neuron_in_20_dir_less_memory(model: HookedTransformer, data: Brac
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_out_by_neuron_in_20_dir_less_memory(get_out_by_neuron_in_20_dir_less_memory, model, data)
+    grader.check("get_out_by_neuron_in_20_dir_less_memory")  # the grader's verdict, from a separate worker
+    selfcheck.get_out_by_neuron_in_20_dir_less_memory(get_out_by_neuron_in_20_dir_less_memory, model, data)  # a quick local check
 
 # %%
 def get_q_and_k_for_given_input(
@@ -235,7 +250,8 @@ def get_q_and_k_for_given_input(
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.get_q_and_k_for_given_input(get_q_and_k_for_given_input, model, tokenizer)
+    grader.check("get_q_and_k_for_given_input")  # the grader's verdict, from a separate worker
+    selfcheck.get_q_and_k_for_given_input(get_q_and_k_for_given_input, model, tokenizer)  # a quick local check
 
 # %%
 def embedding(model: HookedTransformer, tokenizer: SimpleTokenizer, char: str) -> Tensor:
@@ -254,7 +270,8 @@ def cos_sim_with_MLP_weights(model: HookedTransformer, v: Tensor, layer: int) ->
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.cos_sim_with_MLP_weights(cos_sim_with_MLP_weights, model)
+    grader.check("cos_sim_with_MLP_weights")  # the grader's verdict, from a separate worker
+    selfcheck.cos_sim_with_MLP_weights(cos_sim_with_MLP_weights, model)  # a quick local check
 
 # %%
 def avg_squared_cos_sim(v: Tensor, n_samples: int = 1000) -> float:
@@ -266,7 +283,8 @@ def avg_squared_cos_sim(v: Tensor, n_samples: int = 1000) -> float:
     raise NotImplementedError()
 
 if MAIN:
-    selfcheck.avg_squared_cos_sim(avg_squared_cos_sim, model)
+    grader.check("avg_squared_cos_sim")  # the grader's verdict, from a separate worker
+    selfcheck.avg_squared_cos_sim(avg_squared_cos_sim, model)  # a quick local check
 
 # %% [markdown]
 # ## Bonus: adversarial examples

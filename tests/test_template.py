@@ -47,7 +47,7 @@ def test_notebook_and_module_hold_the_same_code():
 
 
 @pytest.mark.slow
-def test_template_notebook_runs_top_to_bottom_in_a_kernel(tmp_path):
+def test_template_notebook_runs_top_to_bottom_in_a_kernel(tmp_path, monkeypatch):
     """Every cell succeeds or fails with NotImplementedError, with no network and no GPU needed."""
     import nbformat
     from nbclient import NotebookClient
@@ -55,6 +55,7 @@ def test_template_notebook_runs_top_to_bottom_in_a_kernel(tmp_path):
     nb = nbformat.read(TEMPLATE_DIR / "exercises.ipynb", as_version=4)
     env_dir = tmp_path / "runtime"
     os.environ.setdefault("JUPYTER_RUNTIME_DIR", str(env_dir))
+    monkeypatch.setenv("BRACKET_GRADER_CHECK", "off")  # the stubs' grader checks (test_notebook_check.py tests check())
     client = NotebookClient(nb, timeout=300, allow_errors=True, kernel_name="python3",
                             resources={"metadata": {"path": str(TEMPLATE_DIR)}})
     client.execute()
@@ -64,3 +65,12 @@ def test_template_notebook_runs_top_to_bottom_in_a_kernel(tmp_path):
     assert len(errors) >= 15  # the self-checks call the stubs
     setup = nb.cells[1]
     assert not [o for o in setup.outputs if o.get("output_type") == "error"]
+
+
+def test_every_self_check_cell_asks_the_grader_for_its_item():
+    lines = (TEMPLATE_DIR / "exercises.py").read_text().splitlines()
+    quick = [(i, ln.split("selfcheck.")[1].split("(")[0]) for i, ln in enumerate(lines) if "selfcheck." in ln]
+    assert len(quick) >= 15
+    for i, item in quick:
+        assert lines[i - 1].strip().startswith(f'grader.check("{item}")'), (item, lines[i - 1])
+    assert "import grader" in lines
