@@ -81,23 +81,18 @@ def _check_script_at_exit(only: tuple[str, ...], timeout: float | None) -> None:
 
 
 def _grade_script(main, path: Path) -> None:
-    """At exit: the script's `model` as it ended (found by its weights), the largest timeout asked."""
-    from dataclasses import replace
+    """At exit: the file graded once, by the command line in a process of its own (this one is
+    shutting down and may start no threads), with the script's `model` as it ended (found by its
+    weights) and the largest timeout asked."""
+    import subprocess
 
-    from grader.reports import terminal_table
-
-    only = tuple(i for i in IDS if i in _SCRIPT_ITEMS)
-    try:
-        grader = _grader(*find_model_files(vars(main)), max(_SCRIPT_TIMEOUT) or None)
-        grader.config = replace(grader.config, only=only)
-        try:
-            result = grader.grade(path)
-        finally:
-            grader.close()
-    except RuntimeError as e:  # Python 3.12.0-3.12.2 start no thread at shutdown
-        print(f"grader.check() could not grade {path.name} at exit ({e}): run `bracket-grade {path}`", file=sys.stderr)
-        return
-    print(_text(terminal_table(result), only) + "\n" + summary(result, only))
+    weights, data = find_model_files(vars(main))
+    argv = [sys.executable, "-m", "grader.cli", str(path), "--only", ",".join(i for i in IDS if i in _SCRIPT_ITEMS)]
+    argv += ["--weights", weights] if weights else []
+    argv += ["--data", data] if data else []
+    argv += ["--timeout", str(max(_SCRIPT_TIMEOUT))] if max(_SCRIPT_TIMEOUT, default=0) else []
+    sys.stdout.flush()
+    subprocess.run(argv, check=False)
 
 
 def _text(table: str, only: tuple[str, ...]) -> str:

@@ -112,11 +112,16 @@ def test_cli_shards_merge_into_the_single_run_report(solved_dir, tmp_path):
     cli("--merge", tmp_path / "shard1.json", tmp_path / "shard2.json", "--json", tmp_path / "merged.json")
 
     def strip(path):
+        """What must agree: every verdict, and the run's model, data, device and isolation (not its
+        date, time taken, workers or shard count)."""
         data = json.loads(Path(path).read_text())
         for s in data["submissions"]:
             s.pop("seconds")
+        for key in ("date", "seconds", "workers", "shards"):
+            data["run"].pop(key, None)
         return data
 
+    assert json.loads((tmp_path / "merged.json").read_text())["run"]["shards"] == 2
     assert strip(tmp_path / "merged.json") == strip(tmp_path / "single.json")
     # resume: nothing left to grade, same report
     proc = cli(folder, "--json", tmp_path / "single.json", "--resume", *common)

@@ -145,13 +145,20 @@ def test_every_setup_gives_every_attack_the_same_verdict():
     if len(ran) < 2:
         pytest.skip(f"fewer than two setups ran here ({', '.join(ran) or 'none'}); .ci/run runs all three")
     first, *others = ran.items()
+    cases = {c.name: c for c in CASES}
+
+    def timing(case: str, item: str, a: str, b: str) -> bool:
+        """An attack whose verdict depends on the machine's load (a fork bomb may finish or run out
+        its item's time): any two of the verdicts it allows are the same verdict here."""
+        return item == cases[case].target and {a, b} <= set(cases[case].expected)
+
     for setup, verdicts in others:
+        assert {c: set(i) for c, i in verdicts.items()} == {c: set(i) for c, i in first[1].items()}, (first[0], setup)
         differ = [f"{case} {item}: {first[0]} {status} ({FEEDBACK[first[0]][case][item]}), {setup} "
                   f"{verdicts[case][item]} ({FEEDBACK[setup][case][item]})"
                   for case, items in first[1].items() for item, status in items.items()
-                  if item in verdicts.get(case, {}) and verdicts[case][item] != status]
+                  if verdicts[case][item] != status and not timing(case, item, status, verdicts[case][item])]
         assert not differ, "\n".join(differ)
-        assert verdicts == first[1], (first[0], setup)  # and no case or item only one setup has
 
 
 def test_suite_has_the_attacks_of_both_red_team_rounds():
