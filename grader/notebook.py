@@ -90,7 +90,8 @@ def _grade_script(main, path: Path) -> None:
     argv = [sys.executable, "-m", "grader.cli", str(path), "--only", ",".join(i for i in IDS if i in _SCRIPT_ITEMS)]
     argv += ["--weights", weights] if weights else []
     argv += ["--data", data] if data else []
-    argv += ["--timeout", str(max(_SCRIPT_TIMEOUT))] if max(_SCRIPT_TIMEOUT, default=0) else []
+    timeout = max(_SCRIPT_TIMEOUT, default=0)
+    argv += ["--timeout", str(timeout)] if timeout else []
     sys.stdout.flush()
     subprocess.run(argv, check=False)
 

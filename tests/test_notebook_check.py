@@ -14,6 +14,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import ROOT
+from tests.corpus.field import COURSE_PATH_BLOCK
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebook-check")]
 
@@ -27,13 +28,7 @@ from transformer_lens import HookedTransformer, HookedTransformerConfig, utils
 
 t.set_grad_enabled(False)
 device = t.device("cpu")
-chapter = "chapter1_transformer_interp"
-section = "part51_balanced_bracket_classifier"
-exercises_dir = next(p for p in Path.cwd().parents if p.name == chapter) / "exercises"
-section_dir = exercises_dir / section
-if str(exercises_dir) not in sys.path:
-    sys.path.append(str(exercises_dir))
-from part51_balanced_bracket_classifier.brackets_datasets import BracketsDataset, SimpleTokenizer
+''' + COURSE_PATH_BLOCK + '''from part51_balanced_bracket_classifier.brackets_datasets import BracketsDataset, SimpleTokenizer
 MAIN = __name__ == "__main__"
 '''
 COURSE_MODEL = '''
