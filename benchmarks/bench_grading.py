@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from grader import engine  # noqa: E402
+from grader import attempts  # noqa: E402
 from grader.catalogue import EXERCISES  # noqa: E402
 from grader.engine import GradeConfig, Grader  # noqa: E402
 from grader.sandbox import MALLOC_ENV, Limits  # noqa: E402
@@ -89,7 +89,7 @@ class PeakMemory:
 
     def __init__(self) -> None:
         self.kib: list[int] = []
-        self._real = engine.run_worker
+        self._real = attempts.run_worker
 
     def __enter__(self) -> "PeakMemory":
         def spy(*args, **kwargs):
@@ -97,11 +97,11 @@ class PeakMemory:
             self.kib += [int(m["max_rss_kb"]) for m in run.messages if m["kind"] == "done" and "max_rss_kb" in m]
             return run
 
-        engine.run_worker = spy
+        attempts.run_worker = spy
         return self
 
     def __exit__(self, *exc) -> None:
-        engine.run_worker = self._real
+        attempts.run_worker = self._real
 
 
 def grade(grader: Grader, paths: list[Path], workers: int) -> tuple[list, float]:
