@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The benchmark's first phase (all 2N submissions, all cores) for an earlier commit and for this
+# checkout, one after the other on the same machine, so a change is judged against a baseline
+# measured in the same run, not against figures from another day:
+#     benchmarks/against_commit.sh 88cccea [--n 40]
+# Prints both "all cores" lines (wall, median, 90th percentile, medians by kind). Uses this
+# checkout's .venv for both; the earlier commit is checked out in a temporary git worktree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rev=${1:?usage: benchmarks/against_commit.sh COMMIT [benchmark options]}; shift
+python=$PWD/.venv/bin/python
+base=$(mktemp -d /tmp/bench-base-XXXXXX)
+trap 'git worktree remove --force "$base" >/dev/null 2>&1 || rm -rf "$base"' EXIT
+git worktree add --detach -f "$base" "$rev" >/dev/null
+first_phase() {  # DIR LABEL: run DIR's benchmark until its all-cores line, then stop it
+    local log; log=$(mktemp)
+    (cd "$1" && exec "$python" benchmarks/bench_grading.py "${@:3}") >"$log" 2>&1 &
+    local pid=$!
+    until grep -q "^all cores" "$log" || ! kill -0 "$pid" 2>/dev/null; do sleep 5; done
+    kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true
+    sleep 5  # its warm workers end when their stdin closes
+    echo "$2 ($(git -C "$1" rev-parse --short HEAD)): $(grep "^all cores" "$log" || tail -5 "$log")"
+    rm -f "$log"
+}
+first_phase "$base" baseline "$@"
+first_phase "$PWD" "this checkout" "$@"
