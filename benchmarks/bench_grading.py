@@ -136,6 +136,11 @@ def plain_nbclient(path: Path, weights_pt: str, data: str, timeout: float) -> fl
         workdir, shims = course_env.build(scratch, weights_pt, data, path.read_text())
         os.environ.update({**ONE_THREAD, "PYTHONPATH": f"{shims}{os.pathsep}{ROOT}", "MPLBACKEND": "Agg"})
         nb = nbformat.read(path, as_version=4)
+        # the course's plotting and display modules quiet, its files and modules served (what a
+        # course folder with circuitsvis & co. installed gives a notebook, at no plotting cost)
+        setup = (f"from pathlib import Path\nfrom grader.worker import course_env\n"
+                 f"course_env.install_fallbacks(Path({str(scratch)!r}), Path({str(workdir)!r}), Path({str(shims)!r}))")
+        nb.cells.insert(0, nbformat.v4.new_code_cell(setup))
         started = time.monotonic()
         NotebookClient(nb, timeout=timeout, allow_errors=True, kernel_name="python3",
                        resources={"metadata": {"path": str(workdir)}}).execute()
@@ -175,7 +180,7 @@ def floor_seconds(examples: int) -> dict:
     import torch
 
     from grader.inputs import InputFactory
-    from grader.reference_results import truncated_data, weights_as_pt
+    from grader.public import truncated_data, weights_as_pt
     from grader.worker import course_env
     from grader.worker.lean import lean_statements
     from grader.worker.source import read_cells

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from grader import verdicts
@@ -57,9 +57,34 @@ class Plan:
 
     @property
     def skips(self) -> str:
-        """Which set of statements-to-skip it uses: the first and full runs share one; a pass with
-        stand-ins or other data starts afresh (what hung may have been the student's helper)."""
-        return "own code" if self.name in ("first", "full") else self.name
+        """Which set of statements-to-skip it uses: the first (both its parts, when split) and full
+        runs share one; a pass with stand-ins or other data starts afresh (what hung may have been
+        the student's helper)."""
+        return "own code" if self.name in ("first", "first-objects", "full") else self.name
+
+
+def split(plan: Plan) -> tuple[Plan, Plan] | None:
+    """The first pass in two parts that can run at once on two cores: the object items (the
+    submission's own demo code builds them: most of its statements) and the function items (its
+    definitions, then every grading call). None when one part would be empty."""
+    objects = tuple(e for e in plan.exercises if e.kind != "function")
+    functions = tuple(e for e in plan.exercises if e.kind == "function")
+    if not objects or not functions:
+        return None
+    return replace(plan, exercises=functions), replace(plan, name=f"{plan.name}-objects", exercises=objects)
+
+
+def merged(outcomes: list[Outcome]) -> Outcome:
+    """One outcome from the parts of a split pass (their items are disjoint)."""
+    out = Outcome({}, {})
+    for o in outcomes:
+        out.messages.update(o.messages)
+        out.finished.update(o.finished)
+        out.done |= o.done
+        out.unreached |= o.unreached
+        out.dropped = max(out.dropped, o.dropped)
+        out.statement_errors = max(out.statement_errors, o.statement_errors)  # both ran the definitions
+    return out
 
 
 @dataclass

@@ -262,3 +262,27 @@ def exercise_job(ex: Exercise) -> dict[str, Any]:
     """What the worker needs to know about an item (no expected values, ever)."""
     return {"id": ex.id, "kind": ex.kind, "names": list(ex.names), "partial": ex.partial,
             "cases": [c.to_json() for c in ex.cases]}
+
+
+def models_per_grading(items: list[dict]) -> dict[str, int]:
+    """How many fresh models grading these items (exercise_job dicts) builds, by which model."""
+    counts: dict[str, int] = {}
+
+    def walk(spec: Any) -> None:
+        if isinstance(spec, list):
+            for s in spec:
+                walk(s)
+        elif isinstance(spec, dict) and len(spec) == 1:  # a spec: {"$tag": body}
+            (tag, body), = spec.items()
+            if tag == "$model" or (tag == "$module" and isinstance(body, list)):
+                which = body if tag == "$model" else body[0]
+                counts[which] = counts.get(which, 0) + 1
+            elif tag == "$tuple":
+                walk(body)
+
+    for item in items:
+        for case in item.get("cases", []):
+            for args in case["each"] or [case["args"]]:
+                walk(args)
+                walk(list(case["kwargs"].values()))
+    return counts

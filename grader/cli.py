@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--gradebook", metavar="FILE", help="CSV: one row per student, one column per item, totals")
     out.add_argument("--summary", metavar="FILE", help="Markdown: per item, how many passed and the commonest failure")
     out.add_argument("--feedback-dir", metavar="DIR", help="one Markdown feedback file per submission")
+    out.add_argument("--report", metavar="FILE",
+                     help="the class report page: one self-contained HTML file (plots, what the class got wrong, "
+                          "a sortable table of submissions) that works offline")
+    out.add_argument("--from", dest="from_reports", metavar="JSON", nargs="+", action="extend", default=[],
+                     help="write the reports asked for from these JSON reports (one run's, or shards') instead of "
+                          "grading")
     out.add_argument("--github", action="store_true",
                      help="in GitHub Actions: job summary table, an annotation per failed item")
     out.add_argument("--quiet", action="store_true", help="print only the summary")
@@ -100,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--merge", action="store_true", help="PATHs are JSON reports (shards): merge them")
     p.add_argument("--write-workflow", metavar="FILE",
                    help="copy the GitHub Actions workflow that grades pull requests to FILE, and exit")
+    p.add_argument("--cache-key", action="store_true",
+                   help="print the key of the reference cache for these --weights/--data/--device (grader "
+                        "version, reference code, model, data, device, libraries: what a CI cache step keys on), "
+                        "and exit")
     return p
 
 
@@ -131,6 +141,10 @@ def write_reports(args: argparse.Namespace, results: list, run: dict | None = No
         reports.write_atomic(args.gradebook, reports.gradebook_csv(results))
     if args.summary:
         reports.write_atomic(args.summary, reports.item_summary_markdown(results, run))
+    if args.report:
+        from grader.report_page import page_html
+
+        reports.write_atomic(args.report, page_html(results, run, args.feedback_dir, args.report))
     if args.feedback_dir:
         for r in results:
             name = f"{reports.student_name(r.path)}-{Path(r.path).stem}.md"
@@ -152,14 +166,28 @@ def run(args: argparse.Namespace) -> int:
     grade them (logging each result as it comes), report."""
     if args.write_workflow:
         return write_workflow(args.write_workflow)
-    if args.merge:
-        return merge(args)
-    config = validate(args)
-    submissions = select(args)
-    from grader.engine import Grader
+    if args.cache_key:
+        from grader.reference_results import cache_key
 
+        config = validate(args).resolved()
+        print(f"reference-{cache_key(config.weights, config.data, config.device)}")
+        return 0
+    if args.merge or args.from_reports:
+        return merge(args, args.from_reports or args.paths)
+    config = validate(args)
     started = time.time()
-    grader = Grader(config)
+    from grader.slots import early_slot
+
+    early = early_slot(config)  # its warm worker loads torch while this process does
+    try:
+        submissions = select(args)
+        from grader.engine import Grader
+
+        grader = Grader(config, early)
+    except BaseException:
+        if early:
+            early[0].close()
+        raise
     from grader.isolation import warning
 
     if warning():
@@ -179,14 +207,22 @@ def write_workflow(target: str) -> int:
     return 0
 
 
-def merge(args: argparse.Namespace) -> int:
+def merge(args: argparse.Namespace, paths: list[str]) -> int:
+    """Reports from JSON reports (--merge PATHS, --from PATHS), nothing graded."""
     from grader import batch, reports
 
-    missing = [p for p in args.paths if not Path(p).is_file()]
-    if not args.paths or missing:
-        raise UsageError("--merge takes the JSON reports to merge")
-    results = batch.merge_reports(map(Path, args.paths))
-    write_reports(args, results, batch.merged_run(map(Path, args.paths)))
+    missing = [p for p in paths if not Path(p).is_file()]
+    if not paths or missing:
+        raise UsageError("--merge and --from take the JSON reports to read" + (f" (not found: {', '.join(missing)})"
+                                                                              if missing else ""))
+    if args.from_reports and args.paths:
+        raise UsageError("--from writes reports from JSON reports: give no submissions to grade with it")
+    try:
+        results = batch.merge_reports(map(Path, paths))
+        run_info = batch.merged_run(map(Path, paths))
+    except (ValueError, KeyError, TypeError) as e:
+        raise UsageError(f"not a bracket-grade JSON report: {type(e).__name__}: {e}") from None
+    write_reports(args, results, run_info)
     print(reports.summary_line(results))
     return 0
 
@@ -194,7 +230,7 @@ def merge(args: argparse.Namespace) -> int:
 def validate(args: argparse.Namespace):
     """The grading configuration the options ask for; a usage error for anything that cannot be."""
     from grader import batch
-    from grader.engine import GradeConfig
+    from grader.config import GradeConfig
 
     points = read_points(args.points) if args.points else {}
     only = tuple(s.strip() for s in args.only.split(",")) if args.only else ()

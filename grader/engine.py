@@ -2,10 +2,11 @@
 behind both the CLI and the pytest plugin."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -13,44 +14,17 @@ import numpy as np
 
 from grader import attempts, verdicts
 from grader.answers import Questions
-from grader.catalogue import BY_ID, EXERCISES, IDS, Exercise, exercise_job
+from grader.catalogue import BY_ID, IDS, Exercise, exercise_job, models_per_grading
 from grader.isolation import Uids, detect
-from grader.reference_results import ReferenceResults, harden, public_data, public_dir, truncated_data, weights_as_pt
+from grader.public import public_data, public_dir, truncated_data, weights_as_pt
+from grader.reference_results import ReferenceResults, harden
 from grader.results import ExerciseResult, SubmissionResult
-from grader.sandbox import Limits
+from grader.config import GradeConfig
 from grader.slots import Slot
 
 MAX_DATA_STRINGS = 5_000  # the course's `data`: the most the trusted side computes object references on
 RETRY_STATUSES = ("failed", "error", "missing")  # a lean run's verdicts worth a full run's second look
 SUBMISSION_SUFFIXES = (".py", ".ipynb")
-
-
-@dataclass(frozen=True)
-class GradeConfig:
-    weights: str | None = None  # our shipped model when None
-    data: str | None = None
-    device: str = "cpu"
-    limits: Limits = field(default_factory=Limits)
-    points: dict[str, float] = field(default_factory=dict)
-    only: tuple[str, ...] = ()  # grade these ids only (the rest are reported as not graded)
-    extra_models: tuple[str, ...] = ()  # other weights object items may have been computed with
-    warm_pool: bool = True  # fork workers from a process that has imported torch & co. once
-    # "lean": only the statements grading needs, in the worker (items that do not pass are graded
-    # again with every cell run); "fast": every cell, in the worker; "kernel": every cell of a
-    # notebook in a real Jupyter kernel (modules as "fast")
-    notebook_mode: str = "lean"
-
-    def resolved(self) -> "GradeConfig":
-        from reference.model import DEFAULT_DATA, DEFAULT_WEIGHTS
-
-        device = self.device
-        if device == "auto":
-            import torch
-
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        return GradeConfig(str(self.weights or DEFAULT_WEIGHTS), str(self.data or DEFAULT_DATA), device,
-                           self.limits, dict(self.points), tuple(self.only), tuple(self.extra_models), self.warm_pool,
-                           self.notebook_mode)
 
 
 def helper_closure(item: str) -> set[str]:
@@ -96,7 +70,8 @@ def find_submissions(paths: Iterable[str | Path]) -> list[Path]:
 class Grader:
     """Holds what is shared across submissions: reference answers and known models."""
 
-    def __init__(self, config: GradeConfig | None = None):
+    def __init__(self, config: GradeConfig | None = None, early: tuple[Slot, Uids] | None = None):
+        """`early`: a slot started before this process loaded torch (grader.slots.early_slot)."""
         self.config = (config or GradeConfig()).resolved()
         self.reference = ReferenceResults(self.config.weights, self.config.data, self.config.device)
         # what workers read: copies in a folder any user can read (the originals may be private)
@@ -111,8 +86,11 @@ class Grader:
         self._slots: list[Slot] = []  # every slot made (closed at the end)
         self._free: list[Slot] = []  # those not grading a submission now
         self._slots_lock = threading.Lock()
-        self._uids = Uids()
+        self._uids = early[1] if early else Uids()
+        if early:
+            self._adopt(early[0])
         self.stopping = threading.Event()  # set by stop(): runs in flight end now, none start
+        self.spare_cores = False  # set by grade_many: a submission's first pass may use two cores
 
     def start(self, n: int = 1) -> None:
         """Make `n` slots ready now (their warm workers import and prepare in the background), so
@@ -123,6 +101,16 @@ class Grader:
             slot = self._new_slot()
             with self._slots_lock:
                 self._free.append(slot)
+
+    def _adopt(self, slot: Slot) -> None:
+        """Grade in a slot started early, if it was made for this run's inputs."""
+        if slot.prepare == (self._inputs_to_prepare() if self.config.warm_pool else None):
+            self._slots.append(slot)
+            self._free.append(slot)
+        else:
+            slot.close()
+            if slot.uid is not None:
+                self._uids.release(slot.uid)
 
     def _new_slot(self) -> Slot:
         uid = self._uids.claim() if self.isolation.own_uid else None
@@ -150,8 +138,6 @@ class Grader:
     def _inputs_to_prepare(self) -> dict:
         """What a warm worker builds ahead for its children: a grading's worth of models for the
         selected items (a run needing more builds the rest)."""
-        from grader.inputs import models_per_grading
-
         return {"weights": self.weights_pt, "data": self.data_public, "device": self.config.device,
                 "models": models_per_grading([exercise_job(e) for e in self.selected()])}
 
@@ -160,7 +146,7 @@ class Grader:
         import datetime
 
         from grader import __version__
-        from grader.reference_results import file_sha256
+        from grader.public import file_sha256
 
         return {"grader_version": __version__, "model": Path(self.config.weights).name,
                 "model_sha256": file_sha256(self.config.weights), "data": Path(self.config.data).name,
@@ -205,7 +191,7 @@ class Grader:
         problem = bracket_strings_problem(strs, "the submission's `data`", MAX_DATA_STRINGS)
         if problem:
             return None, f"{problem}, so the object cannot be judged on it"
-        expected = self.reference.objects_for(state, strs)
+        expected = self.reference.objects_for(model_hash, state, strs)
         if not all(np.all(np.isfinite(v)) for v in expected.values()):
             return None, ("on the submission's `data` the right answer is not a number (NaN: for example no "
                           "balanced string to take the mean over), so the object cannot be judged on that data")
@@ -227,7 +213,7 @@ class Grader:
         return float(self.config.points.get(ex.id, ex.points))
 
     def selected(self) -> list[Exercise]:
-        return [e for e in EXERCISES if not self.config.only or e.id in self.config.only]
+        return self.config.exercises()
 
     def grade(self, path: str | Path) -> SubmissionResult:
         started = time.monotonic()
@@ -262,7 +248,7 @@ class Grader:
         5,000 examples). A second look can only raise a score."""
         mode = self.config.notebook_mode
         first = attempts.Plan("first", tuple(exercises), mode, self.notebook_data, cell_errors_as_notes=True)
-        outcome = attempts.run(self, sub, first)
+        outcome = self._first_pass(sub, first)
         results = self._verdicts(first, outcome)
         retry = [ex for ex, r in zip(exercises, results) if self._worth_a_full_run(ex, r, sub)]
         if mode == "lean" and outcome.dropped and retry and self._time_left(sub):
@@ -280,6 +266,20 @@ class Grader:
         if self._time_left(sub):
             results = self._course_size(sub, results, mode, outcome.statement_errors)
         return [self._taken_from_the_course(r, sub) for r in results]
+
+    def _first_pass(self, sub: attempts.Submission, plan: attempts.Plan) -> attempts.Outcome:
+        """The first pass, in two parts at once when cores are spare (grade_many grading fewer
+        submissions at a time than there are cores: one file, the student's and CI's case)."""
+        split = self.config.split_first_pass
+        parts = attempts.split(plan) if (self.spare_cores if split is None else split) else None
+        if parts is None:
+            return attempts.run(self, sub, plan)
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(len(parts)) as pool:
+            outcomes = list(pool.map(lambda part: attempts.run(self, sub, part), parts))
+        sub.notes[:] = list(dict.fromkeys(sub.notes))  # both parts ran the definitions: say each thing once
+        return attempts.merged(outcomes)
 
     def _time_left(self, sub: attempts.Submission) -> bool:
         return time.monotonic() < sub.deadline and not self.stopping.is_set()
@@ -414,11 +414,14 @@ class Grader:
         that submission's result."""
         from concurrent.futures import ThreadPoolExecutor, as_completed
 
-        self.reference.warm()  # before the threads start, so it is computed once
+        paths = find_submissions(paths)
+        workers = max(1, min(workers, len(paths)))  # one submission needs one warm worker, not one per core
+        self.spare_cores = (os.cpu_count() or 1) >= 2 * workers
+        self.reference.warm(self.selected())  # before the threads start, so it is computed once
         self.start(workers if self.config.warm_pool else 0)
-        pool = ThreadPoolExecutor(max_workers=max(1, workers))
+        pool = ThreadPoolExecutor(max_workers=workers)
         try:
-            futures = {pool.submit(self.grade, p): p for p in find_submissions(paths)}
+            futures = {pool.submit(self.grade, p): p for p in paths}
             for future in as_completed(futures):
                 try:
                     yield future.result()

@@ -21,7 +21,6 @@ import torch as t
 
 from grader.protocol import decode
 from reference.brackets import BracketsDataset, SimpleTokenizer, is_balanced
-from reference.model import build_model, load_data_tuples, read_state_dict
 
 ALT_SEED = 1234
 ALT_SCALE = 0.5
@@ -53,6 +52,8 @@ class InputFactory:
 
     def __init__(self, weights: str, data: str, device: str = "cpu"):
         self.device = device
+        from reference.model import load_data_tuples, read_state_dict  # TransformerLens: only when inputs are built
+
         self._states = {"main": read_state_dict(weights)}
         self._tuples = load_data_tuples(data)
         self.tokenizer = SimpleTokenizer("()")
@@ -81,6 +82,8 @@ class InputFactory:
         return spare.pop() if spare else self._build(which)
 
     def _build(self, which: str | dict):
+        from reference.model import build_model
+
         return build_model({k: v.clone() for k, v in self.state(which).items()}, self.device)
 
     def prebuild(self, counts: dict[str, int]) -> None:
@@ -151,30 +154,6 @@ class InputFactory:
             raise ValueError(f"unknown spec tag {tag!r}")
 
         return [make(a) for a in args], {k: make(v) for k, v in kwargs.items()}
-
-
-def models_per_grading(items: list[dict]) -> dict[str, int]:
-    """How many fresh models grading these items (exercise_job dicts) builds, by which model."""
-    counts: dict[str, int] = {}
-
-    def walk(spec: Any) -> None:
-        if isinstance(spec, list):
-            for s in spec:
-                walk(s)
-        elif isinstance(spec, dict) and len(spec) == 1:  # a spec: {"$tag": body}
-            (tag, body), = spec.items()
-            if tag == "$model" or (tag == "$module" and isinstance(body, list)):
-                which = body if tag == "$model" else body[0]
-                counts[which] = counts.get(which, 0) + 1
-            elif tag == "$tuple":
-                walk(body)
-
-    for item in items:
-        for case in item.get("cases", []):
-            for args in case["each"] or [case["args"]]:
-                walk(args)
-                walk(list(case["kwargs"].values()))
-    return counts
 
 
 # the warm process's prepared factory (grader.worker.zygote), keyed by (weights, data, device)

@@ -57,10 +57,11 @@ def _others_can_use(path: Path) -> bool:
 
 
 def python_readable_by_others() -> bool:
-    import torch
+    import importlib.util
 
+    torch = importlib.util.find_spec("torch")  # found, not imported (the command line has not loaded it yet)
     return all(_others_can_use(p) for p in (Path(sys.executable), PROJECT_ROOT / "grader" / "protocol.py",
-                                             Path(os.__file__), Path(torch.__file__)))
+                                             Path(os.__file__), Path(torch.origin if torch else os.__file__)))
 
 
 def hidden_paths() -> list[Path]:
@@ -149,7 +150,7 @@ def _probe(bwrap: str, uid: int | None) -> str:
     try:
         if uid is not None:
             os.chown(folder, uid, uid)
-        cmd = bwrap_command(bwrap, [folder], []) + [sys.executable, "-c", "import grader.protocol"]
+        cmd = bwrap_command(bwrap, [folder], []) + [sys.executable, "-c", "import grader"]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env={"PATH": os.environ.get("PATH", ""),
                               "PYTHONPATH": str(PROJECT_ROOT)}, preexec_fn=(lambda: drop_to(uid)) if uid is not None else None)
         return "" if proc.returncode == 0 else (proc.stderr.strip().splitlines() or ["exit %d" % proc.returncode])[-1][:200]

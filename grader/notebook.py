@@ -166,6 +166,7 @@ def _grader(weights: str | None, data: str | None, timeout: float | None):
     if key not in _GRADERS:
         limits = Limits.per_item(timeout) if timeout else Limits()
         grader = Grader(GradeConfig(weights, data, limits=limits))
+        grader.spare_cores = (os.cpu_count() or 1) >= 2  # one notebook at a time: its first pass may take two
         _prepare(grader)
         _GRADERS[key] = grader
     return _GRADERS[key]

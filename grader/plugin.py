@@ -8,6 +8,7 @@ each submission is one `xdist_group` and its items stay on one worker (`--dist l
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -110,9 +111,14 @@ def _grader(config: pytest.Config):
         timeout = config.getoption("bracket_timeout")
         limits = Limits.per_item(timeout) if timeout else Limits()
         points_file = config.getoption("bracket_points")
-        config.stash[GRADER_KEY] = Grader(GradeConfig(
+        grader = Grader(GradeConfig(
             config.getoption("bracket_weights"), config.getoption("bracket_data"),
             config.getoption("bracket_device"), limits, read_points(points_file) if points_file else {}))
+        # one submission at a time per process: its first pass may take two cores when no other
+        # pytest-xdist worker needs them (a student's `pytest` on their own file)
+        at_once = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+        grader.spare_cores = (os.cpu_count() or 1) >= 2 * at_once
+        config.stash[GRADER_KEY] = grader
     return config.stash[GRADER_KEY]
 
 

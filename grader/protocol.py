@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -49,11 +50,8 @@ def _tensor_payload(array: np.ndarray, dtype_name: str, spill: Spill | None = No
 
 
 def _encode_torch(value: Any, spill: Spill | None = None) -> dict | None:
-    try:
-        import torch
-    except ImportError:  # pragma: no cover - the worker always has torch
-        return None
-    if not isinstance(value, torch.Tensor):
+    torch = sys.modules.get("torch")  # no tensor exists before torch is imported: never import it here
+    if torch is None or not isinstance(value, torch.Tensor):
         return None
     # Strip any subclass (its methods are the student's) and read the raw storage on the CPU.
     plain = torch.Tensor.as_subclass(value, torch.Tensor).detach()

@@ -1,5 +1,7 @@
 """Expected answers, computed in the trusted process by the reference solutions on the very inputs
-the worker is given, and cached on disk.
+the worker is given, and cached on disk (grader.disk_cache): each function item's answers, the
+known wrong formulations the diagnosis compares with, object references on a given data set, and
+the reference's answers to helper questions, each read only when an item being graded needs it.
 
 The cache key hashes the reference code, the catalogue and input builders, the weights, the data,
 the device and the numerical libraries' versions, so a changed reference (or model, data or
@@ -11,9 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +22,15 @@ import torch as t
 
 from grader import __version__
 from grader.catalogue import EXERCISES, Exercise
+from grader.disk_cache import DiskCache, entry_name
 from grader.inputs import InputFactory
-from grader.protocol import decode, encode
+from grader.protocol import SPILL_ELEMENTS, decode, encode
+from grader.public import file_sha256
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 CODE_FILES = ("reference/solutions.py", "reference/brackets.py", "reference/model.py", "grader/catalogue.py",
-              "grader/inputs.py", "grader/protocol.py", "grader/reference_results.py")
+              "grader/inputs.py", "grader/protocol.py", "grader/reference_results.py", "grader/mistakes.py",
+              "grader/disk_cache.py")
 DEAD_NEURON = 1e-6  # a W_in column this small next to the largest is a dead neuron: no direction to compare with
 
 
@@ -40,14 +43,6 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("BRACKET_GRADER_CACHE", Path.home() / ".cache" / "bracket-grader"))
     path.mkdir(parents=True, exist_ok=True)
     os.chmod(path, 0o700)
-    return path
-
-
-def public_dir() -> Path:
-    """What workers may read: the model as a .pt state dict and the truncated data file."""
-    path = Path(tempfile.gettempdir()) / f"bracket-grader-public-{os.getuid()}"
-    path.mkdir(exist_ok=True)
-    os.chmod(path, 0o755)
     return path
 
 
@@ -73,15 +68,6 @@ def harden() -> list[str]:
     return done
 
 
-@lru_cache(maxsize=32)
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _lens_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -98,44 +84,6 @@ def cache_key(weights: str, data: str, device: str) -> str:
     for part in (file_sha256(weights), file_sha256(data), device, t.__version__, np.__version__, _lens_version()):
         h.update(part.encode())
     return h.hexdigest()[:24]
-
-
-def weights_as_pt(weights: str) -> str:
-    """The model as a course-style `.pt` state dict (what course notebooks `t.load`), made once."""
-    path = public_dir() / f"model-{file_sha256(weights)[:16]}.pt"
-    if not path.exists():
-        from reference.model import build_model, read_state_dict
-
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        # the full state dict, buffers included, so a course notebook's strict load_state_dict works
-        t.save(build_model(read_state_dict(weights)).state_dict(), tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    return str(path)
-
-
-def public_data(data: str) -> str:
-    """The whole data file where workers (possibly another user) can read it."""
-    path = public_dir() / f"data-{file_sha256(data)[:16]}.json"
-    if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_bytes(Path(data).read_bytes())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    return str(path)
-
-
-def truncated_data(data: str, n: int) -> str:
-    """The first n examples of a data file: what a submission's own code loads as its data (a
-    course notebook uses the first 5,000; grading needs far fewer, and objects are judged on
-    whatever data the submission used)."""
-    path = public_dir() / f"data-{file_sha256(data)[:16]}-{n}.json"
-    if not path.exists():
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(json.loads(Path(data).read_text())[:n]))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    return str(path)
 
 
 def _elements(value: Any) -> int:
@@ -225,40 +173,42 @@ def _expected_fit(fn, case_json: dict, factory: InputFactory) -> tuple:
 class ReferenceResults:
     """Expected answers for every function item, for one (weights, data, device)."""
 
-    def __init__(self, weights: str, data: str, device: str = "cpu", use_cache: bool = True):
+    def __init__(self, weights: str, data: str, device: str = "cpu"):
         self.weights, self.data, self.device = weights, data, device
-        self.factory = InputFactory(weights, data, device)
         self.key = cache_key(weights, data, device)
+        self.disk = DiskCache(cache_dir() / f"reference-{self.key}")
+        self._factory: InputFactory | None = None  # built when something must be computed
         self._encoded: dict[str, dict[str, Any]] = {}
-        self._path = cache_dir() / f"reference-{self.key}.json"
-        if use_cache and self._path.exists():
-            try:
-                self._encoded = json.loads(self._path.read_text())
-            except ValueError:
-                self._encoded = {}
         self._objects: dict[str, Any] = {}
         self._alternatives: dict[tuple[str, str], list[tuple[str, Any]]] = {}
         self._lock = threading.Lock()
         self._helper_answers: dict[str, tuple[Any, int]] = {}  # question (JSON) -> (answer, bytes)
         self._helper_bytes = 0
 
+    @property
+    def factory(self) -> InputFactory:
+        """The inputs, read only when something is computed (a warm cache never needs them)."""
+        with self._lock:
+            if self._factory is None:
+                self._factory = InputFactory(self.weights, self.data, self.device)
+            return self._factory
+
     def for_exercise(self, ex: Exercise) -> dict[str, Any]:
         """{case label: decoded expected value} for a function item."""
         if ex.id not in self._encoded:
-            self._encoded[ex.id] = {c.label: expected_case(ex, c.to_json(), self.factory) for c in ex.cases}
-            self._save()
+            encoded = self.disk.get("expected", ex.id)
+            if not isinstance(encoded, dict) or set(encoded) != {c.label for c in ex.cases}:
+                encoded = {c.label: expected_case(ex, c.to_json(), self.factory) for c in ex.cases}
+                self.disk.put("expected", ex.id, encoded)
+            self._encoded[ex.id] = encoded
         return {label: decode(v) if not isinstance(v, dict) or "d" not in v else v
                 for label, v in self._encoded[ex.id].items()}
 
-    def warm(self) -> None:
-        for ex in EXERCISES:
+    def warm(self, exercises: list[Exercise] | None = None) -> None:
+        """Have the answers of these function items (default: all) at hand."""
+        for ex in exercises if exercises is not None else EXERCISES:
             if ex.kind == "function":
                 self.for_exercise(ex)
-
-    def _save(self) -> None:
-        tmp = self._path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self._encoded))
-        os.replace(tmp, self._path)
 
     def alternatives(self, ex: Exercise, label: str) -> list[tuple[str, Any]]:
         """Known wrong formulations of one case (grader.mistakes.ALTERNATIVES), decoded; computed
@@ -270,13 +220,19 @@ class ReferenceResults:
         if make is None or case is None:
             return []
         key = (ex.id, label)
-        with self._lock:
-            if key not in self._alternatives:
-                t.manual_seed(0)
-                args, kwargs = self.factory.build(list(case.args), case.kwargs)
-                with t.inference_mode():
-                    self._alternatives[key] = [(m, decode(encode(v))) for m, v in make(*args, **kwargs)]
-            return self._alternatives[key]
+        if key not in self._alternatives:
+            name = entry_name(ex.id, label)
+            encoded = self.disk.get("alternatives", name)
+            if not isinstance(encoded, list):
+                factory = self.factory
+                with self._lock:
+                    t.manual_seed(0)
+                    args, kwargs = factory.build(list(case.args), case.kwargs)
+                    with t.inference_mode():
+                        encoded = [[m, encode(v)] for m, v in make(*args, **kwargs)]
+                self.disk.put("alternatives", name, encoded)
+            self._alternatives[key] = [(m, decode(v)) for m, v in encoded]
+        return self._alternatives[key]
 
     def helper_answer(self, function: str, args: list, kwargs: dict, spill=None) -> tuple[Any, bool]:
         """The reference `function` on arguments a worker described as input specs (its student's
@@ -293,10 +249,17 @@ class ReferenceResults:
             cached = self._helper_answers.get(question)
         if cached is not None:
             return encode(cached[0], spill=spill), False
-        t.manual_seed(0)
-        live_args, live_kwargs = self.factory.build(args, kwargs)
-        with t.inference_mode():
-            value = _solution(function)(*live_args, **live_kwargs)
+        on_disk = self.disk.get("helpers", entry_name(question))
+        if on_disk is not None:  # kept only when no tensor in it goes through a file: sent as stored
+            return on_disk, False
+        factory = self.factory
+        with self._lock:  # the factory's latest build is shared state
+            t.manual_seed(0)
+            live_args, live_kwargs = factory.build(args, kwargs)
+            with t.inference_mode():
+                value = _solution(function)(*live_args, **live_kwargs)
+        if _elements(value) <= SPILL_ELEMENTS:
+            self.disk.put("helpers", entry_name(question), encode(value))
         size = 8 * _elements(value)
         with self._lock:
             if size <= HELPER_CACHE_BYTES // 8 and question not in self._helper_answers:  # two may race
@@ -308,10 +271,15 @@ class ReferenceResults:
 
     # ------------------------------------------------------------ object items
 
-    def objects_for(self, model_state: dict, strs: list[str]) -> dict[str, Any]:
-        """Reference values of the object items for a known model and the submission's data."""
-        key = hashlib.sha256(("\n".join(strs) + str(id(model_state))).encode()).hexdigest()
+    def objects_for(self, model_hash: str, model_state: dict, strs: list[str]) -> dict[str, Any]:
+        """Reference values of the object items for a known model (by its parameter hash) and the
+        submission's data."""
+        key = entry_name(model_hash, *strs)
         if key not in self._objects:
+            encoded = self.disk.get("objects", key)
+            if isinstance(encoded, dict):
+                self._objects[key] = {k: decode(v) for k, v in encoded.items()}
+                return self._objects[key]
             import reference.solutions as sol
             from reference.brackets import BracketsDataset, SimpleTokenizer
             from reference.model import build_model
@@ -327,5 +295,7 @@ class ReferenceResults:
                     "v_L": v_L,
                     "v_R": v_R,
                 }
-            self._objects[key] = {k: decode(encode(v)) for k, v in values.items()}
+            encoded = {k: encode(v) for k, v in values.items()}
+            self.disk.put("objects", key, encoded)
+            self._objects[key] = {k: decode(v) for k, v in encoded.items()}
         return self._objects[key]

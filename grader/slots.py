@@ -19,7 +19,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from grader.isolation import Isolation, bwrap_command, drop_to
+from grader.isolation import Isolation, Uids, bwrap_command, detect, drop_to
 from grader.sandbox import worker_env
 
 
@@ -117,7 +117,7 @@ class Slot:
     """A folder, a uid and (unless disabled) a warm worker, for one submission at a time."""
 
     def __init__(self, iso: Isolation, uid: int | None, readable: list[Path], prepare: dict | None, warm: bool):
-        self.iso, self.uid, self.readable = iso, uid, readable
+        self.iso, self.uid, self.readable, self.prepare = iso, uid, readable, prepare
         self.folder = Path(tempfile.mkdtemp(prefix="bracket-slot-"))
         if uid is not None:
             os.chown(self.folder, uid, uid)
@@ -142,6 +142,26 @@ class Slot:
         if self.pool is not None:
             self.pool.close()
         wipe(self.folder)
+
+
+def early_slot(config) -> tuple[Slot, Uids] | None:
+    """A warm worker started first thing (by the command line, before it loads torch itself), so
+    that the two import at once on two cores instead of one after the other: a grading.Grader
+    given it takes it when it was made for the same inputs. None where it cannot be made without
+    torch (the public copies of the model and data do not exist yet: the first run makes them), on
+    a GPU, or without a warm pool."""
+    from grader.catalogue import exercise_job, models_per_grading
+    from grader.public import public_data_path, public_dir, truncated_data, weights_pt_path
+
+    config = config.resolved()
+    weights_pt, data = weights_pt_path(config.weights), public_data_path(config.data)
+    if config.device != "cpu" or not config.warm_pool or not weights_pt.exists() or not data.exists():
+        return None
+    truncated_data(config.data, config.limits.notebook_examples)  # what its first child reads
+    iso, uids = detect(), Uids()
+    prepare = {"weights": str(weights_pt), "data": str(data), "device": config.device,
+               "models": models_per_grading([exercise_job(e) for e in config.exercises()])}
+    return Slot(iso, uids.claim() if iso.own_uid else None, [public_dir()], prepare, True), uids
 
 
 def wipe(folder: Path, keep_root: bool = False) -> None:

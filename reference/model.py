@@ -15,10 +15,8 @@ import torch as t
 from transformer_lens import HookedTransformer, HookedTransformerConfig
 
 from reference.brackets import BracketsDataset, SimpleTokenizer
+from reference.paths import ASSETS, DEFAULT_DATA, DEFAULT_WEIGHTS  # noqa: F401 - where callers look
 
-ASSETS = Path(__file__).resolve().parent / "assets"
-DEFAULT_WEIGHTS = ASSETS / "brackets_model.safetensors"
-DEFAULT_DATA = ASSETS / "brackets_data.json"
 VOCAB = "()"
 N_SAMPLES = 5000  # students' `data` is the first 5,000 examples, `data_mini` the first 100
 

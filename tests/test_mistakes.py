@@ -112,10 +112,11 @@ def test_each_known_mistake_is_named(mistake_id, ref, factory):
 
 
 def test_an_object_not_centred_is_named(ref, grader):
-    from reference.model import read_state_dict
+    from reference.model import parameter_hash, read_state_dict
 
     strs = [s for s, _ in InputFactory(grader.config.weights, grader.config.data).tuples([0, 200])]
-    right = ref.objects_for(read_state_dict(grader.config.weights), strs)["out_by_component_in_unbalanced_dir"]
+    state = read_state_dict(grader.config.weights)
+    right = ref.objects_for(parameter_hash(state), state, strs)["out_by_component_in_unbalanced_dir"]
     offsets = np.linspace(-2, 3, right.shape[0])[:, None]
     problem = compare.tensor(right + offsets, right, BY_ID["out_by_component_in_unbalanced_dir"].tolerance)
     assert mistakes.says("not_centred") in problem

@@ -10,7 +10,8 @@ import torch
 from grader import attempts
 from grader.catalogue import EXERCISES, exercise_job
 from grader.examples import COURSE_LAYOUT_CORRECT
-from grader.inputs import InputFactory, factory_for, models_per_grading, prepare
+from grader.catalogue import models_per_grading
+from grader.inputs import InputFactory, factory_for, prepare
 from grader.sandbox import MALLOC_ENV, Limits, worker_env
 from grader.worker.harvest import call_case, run_item
 from tests.conftest import with_config

@@ -69,11 +69,15 @@ def test_grading_steps_run_locally_with_the_pinned_grader(tmp_path, solved_dir):
     git(sub, "commit", "-qm", "my work")
     (ws / "grader").symlink_to(ROOT)  # the pinned checkout
     steps = {s.get("name"): s for s in yaml.safe_load(WORKFLOW.read_text())["jobs"]["grade"]["steps"]}
+    (tmp_path / "runner-temp").mkdir()
     env = {**os.environ, "GITHUB_WORKSPACE": str(ws), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md"),
-           "GITHUB_OUTPUT": str(tmp_path / "output.txt"), "BASE_SHA": base, "FAIL_UNDER": "100"}
-    for name in ("Find the changed submissions", "Grade"):
+           "GITHUB_OUTPUT": str(tmp_path / "output.txt"), "GITHUB_ENV": str(tmp_path / "env.txt"),
+           "RUNNER_TEMP": str(tmp_path / "runner-temp"), "BASE_SHA": base, "FAIL_UNDER": "100"}
+    for name in ("Key the grader's reference cache", "Find the changed submissions", "Grade"):
         proc = subprocess.run(["bash", "-e", "-c", steps[name]["run"]], cwd=ws, env=env, capture_output=True, text=True,
                               timeout=900)
+        if (tmp_path / "env.txt").exists():  # what a step exports, the next ones see (as on a runner)
+            env.update(line.split("=", 1) for line in (tmp_path / "env.txt").read_text().splitlines())
         if name == "Find the changed submissions":
             assert proc.returncode == 0, proc.stderr
             assert (ws / "changed.txt").read_text().split() == ["submission/alice.py"]
@@ -86,3 +90,12 @@ def test_grading_steps_run_locally_with_the_pinned_grader(tmp_path, solved_dir):
     assert (ws / "report.json").exists()
     stop = [ln for ln in proc.stdout.splitlines() if ln.startswith("::stop-commands::")]
     assert len(stop) == 1 and f"::{stop[0].split('::')[2]}::" in proc.stdout
+    # the cache step saves the folder the grader filled, under the key it answers for
+    cache = steps["Restore the reference cache"]
+    assert cache["uses"].startswith("actions/cache@") and cache["with"]["path"] == "${{ runner.temp }}/bracket-grader-cache"
+    assert cache["with"]["key"] == "${{ steps.cache-key.outputs.key }}" and steps["Key the grader's reference cache"]["id"] == "cache-key"
+    key = dict(line.split("=", 1) for line in (tmp_path / "output.txt").read_text().splitlines())["key"]
+    folder = Path(env["BRACKET_GRADER_CACHE"])
+    assert folder == tmp_path / "runner-temp" / "bracket-grader-cache"
+    assert (folder / key.removeprefix("bracket-grader-") / "expected" / "get_WOV.json").is_file()
+    assert all(p.stat().st_uid == os.getuid() for p in folder.rglob("*"))  # the runner's user can save it

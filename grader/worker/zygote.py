@@ -63,10 +63,12 @@ def _reap(signum, frame) -> None:
 
 
 def end(pid: int) -> None:
-    """End child `pid` (-1: whichever is running); as PID 1 of a sandbox, every other process in it
-    as well. Outside a sandbox only its own children: kill(-1) there would reach every process of
-    the user, the grader included."""
-    if os.getpid() == 1:
+    """End child `pid` (-1: whichever is running); as PID 1 of a sandbox, and when no other child
+    of the same submission runs beside it, every other process in it as well. Outside a sandbox
+    only its own children: kill(-1) there would reach every process of the user, the grader
+    included. (Two children run at once when one submission's first pass is split across cores:
+    ending one must not end the other; what either left is ended with the last of them.)"""
+    if os.getpid() == 1 and (pid == -1 or not CHILDREN - {pid}):
         targets = [-1]
     else:  # a child leads its own process group
         targets = [t for child in CHILDREN if pid in (-1, child) for t in (child, -child)]

