@@ -96,6 +96,25 @@ def json_text(results: Iterable[SubmissionResult], run: dict | None = None) -> s
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
+def md_text(text: str) -> str:
+    """A student's string (a file name, an exception message) as inert Markdown text: HTML tags and
+    entities are escaped, Markdown punctuation backslash-escaped, lines joined (a table cell or a
+    heading cannot be ended early, a link or an image cannot be made)."""
+    import html
+    import re
+
+    text = html.escape(" ".join(str(text).split()), quote=False)
+    return re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
+
+
+def md_fenced(text: str) -> list[str]:
+    """A block of a student's text as a Markdown code block no backtick run inside it can close."""
+    import re
+
+    fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
+    return [fence, text, fence]
+
+
 def spreadsheet_text(text: str) -> str:
     """A cell a spreadsheet shows as text, never runs: one that would start a formula gets a
     leading apostrophe (OWASP's advice on CSV injection). File names are the student's to choose."""
@@ -204,24 +223,24 @@ def item_summary_markdown(results: list[SubmissionResult], run: dict | None = No
         entries = [next(e for e in r.exercises if e.id == i) for r in results]
         c = Counter(e.status for e in entries)
         fails = Counter(_failure_key(e.feedback) for e in entries if e.status not in ("passed", "not_autograded"))
-        common = f"{fails.most_common(1)[0][0]} ({fails.most_common(1)[0][1]})" if fails else ""
+        common = f"{md_text(fails.most_common(1)[0][0])} ({fails.most_common(1)[0][1]})" if fails else ""
         out.append(f"| {i} | {c['passed']} | {c['partial']} | {c['failed']} | {c['error'] + c['timeout']} | "
-                   f"{c['missing']} | {common.replace('|', '/')} |")
+                   f"{c['missing']} | {common} |")
     return "\n".join(out) + "\n"
 
 
 def feedback_markdown(result: SubmissionResult, run: dict | None = None) -> str:
     """One file per submission, to hand back to the student."""
     warning = not_enforced(run)
-    out = [f"# Feedback: {Path(result.path).name}", "", f"**Score: {result.score:g} / {result.max_score:g}**", "",
+    out = [f"# Feedback: {md_text(Path(result.path).name)}", "", f"**Score: {result.score:g} / {result.max_score:g}**", "",
            *([f"> {warning}", ""] if warning else []), "| item | status | score |", "|---|---|---|"]
     for e in result.exercises:
         out.append(f"| {BY_ID[e.id].title} | {e.status} | {e.score:g}/{e.max_score:g} |")
     for e in result.exercises:
         if e.status not in ("passed", "not_autograded"):
-            out += ["", f"## {BY_ID[e.id].title}: {e.status}", "", "```", e.feedback, "```"]
+            out += ["", f"## {BY_ID[e.id].title}: {e.status}", "", *md_fenced(e.feedback)]
     if result.notes:
-        out += ["", "## Notes", ""] + [f"- {n}" for n in result.notes]
+        out += ["", "## Notes", ""] + [f"- {md_text(n)}" for n in result.notes]
     return "\n".join(out) + "\n"
 
 
@@ -229,10 +248,10 @@ def github_summary_markdown(results: list[SubmissionResult]) -> str:
     """The per-exercise table for a GitHub Actions job summary."""
     out = []
     for r in results:
-        out += [f"### {Path(r.path).name}: {r.score:g} / {r.max_score:g}", "", "| item | status | score | feedback |",
-                "|---|---|---|---|"]
+        out += [f"### {md_text(Path(r.path).name)}: {r.score:g} / {r.max_score:g}", "",
+                "| item | status | score | feedback |", "|---|---|---|---|"]
         for e in r.exercises:
-            note = "" if e.status == "passed" else _first_line(e.feedback, 120).replace("|", "/")
+            note = "" if e.status == "passed" else md_text(_first_line(e.feedback, 120))
             out.append(f"| {e.id} | {MARKS[e.status].strip()} | {e.score:g}/{e.max_score:g} | {note} |")
         out.append("")
     return "\n".join(out)
