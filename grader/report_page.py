@@ -123,7 +123,7 @@ def _table(results: list[SubmissionResult], feedback_dir: str | None, page: Path
             name = f"<a href='{href}'>{name}</a>"
         statuses = " ".join(sorted({e.status for e in r.exercises}))
         rows.append(f"<tr data-status='{html.escape(statuses, quote=True)}'><td>{name}</td>"
-                    f"<td>{r.score:g} / {r.max_score:g}</td><td>{c['passed']}</td><td>{c['failed'] + c['partial']}</td>"
+                    f"<td>{round(r.score, 2):g} / {r.max_score:g}</td><td>{c['passed']}</td><td>{c['failed'] + c['partial']}</td>"
                     f"<td>{c['error'] + c['timeout']}</td><td>{c['missing']}</td><td>{r.seconds:.1f}</td>"
                     f"<td>{html.escape(' | '.join(r.notes))}</td></tr>")
     return f"<table id='submissions'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

@@ -146,7 +146,7 @@ class Slot:
 
 def early_slot(config) -> tuple[Slot, Uids] | None:
     """A warm worker started first thing (by the command line, before it loads torch itself), so
-    that the two import at once on two cores instead of one after the other: a grading.Grader
+    that the two import at once on two cores instead of one after the other: an engine.Grader
     given it takes it when it was made for the same inputs. None where it cannot be made without
     torch (the public copies of the model and data do not exist yet: the first run makes them), on
     a GPU, or without a warm pool."""

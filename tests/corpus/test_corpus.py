@@ -51,8 +51,11 @@ def test_the_class_report_of_the_corpus_in_a_browser(graded, tmp_path, request):
     from tests.browser import ARTIFACTS, show, start_or_skip
 
     results = sorted(graded.values(), key=lambda r: r.path)
+    ours = "our model" in request.node.callspec.id
+    run = request.getfixturevalue("grader" if ours else "course_grader").run_info(
+        workers=2, seconds=sum(r.seconds for r in results) / 2)  # the batch's time on two workers, about
     page = tmp_path / "corpus.html"
-    page.write_text(page_html(results, {"grader_version": "corpus", "device": "cpu", "workers": 2}))
+    page.write_text(page_html(results, run))
     browser = start_or_skip()
     try:
         show(browser, page)
@@ -60,7 +63,7 @@ def test_the_class_report_of_the_corpus_in_a_browser(graded, tmp_path, request):
         shown = browser.evaluate("document.body.innerText")
         assert all(Path(r.path).stem in shown for r in results)
         assert browser.evaluate("document.querySelectorAll('#rates g.point path').length") >= len(IDS)
-        if "our model" in request.node.callspec.id:
+        if ours:
             browser.screenshot(ARTIFACTS / "corpus-report.png")
     finally:
         browser.close()
