@@ -196,6 +196,7 @@ def floor_seconds(examples: int) -> dict:
     factory = InputFactory(config.weights, config.data, config.device)
     os.chdir(workdir)
     sys.path.insert(0, str(shims))
+    course_env.install_fallbacks(scratch, workdir, shims)  # quiet plotting modules, as in a worker
     namespace = {"__name__": "__main__"}
     started = time.monotonic()
     with contextlib.redirect_stdout(io.StringIO()):

@@ -333,7 +333,10 @@ class Grader:
         if not helpers:
             return results
         objects = [i for i in helpers if BY_ID[i].kind == "object"]
-        plan = attempts.Plan("helpers", tuple(BY_ID[i] for i in helpers), mode, self.notebook_data,
+        # stand-ins live in the warm worker's namespace: a kernel-mode submission gets this pass
+        # with every cell run there ("fast"), not in a Jupyter kernel that has none
+        plan = attempts.Plan("helpers", tuple(BY_ID[i] for i in helpers), "fast" if mode == "kernel" else mode,
+                             self.notebook_data,
                              helpers={i: c for i, c in helpers.items() if i not in objects},
                              module_helpers=tuple(sorted({h for i in objects for h in helpers[i]})))
 

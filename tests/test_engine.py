@@ -188,3 +188,21 @@ def test_an_item_wrong_only_through_its_helper_is_credited_given_a_correct_helpe
                          {"get_ln_fit": wrong_fit, "get_pre_final_ln_dir": WRONG["get_pre_final_ln_dir"]})
     e = {x.id: x for x in with_config(grader, only=("get_ln_fit", "get_pre_final_ln_dir")).grade(both).exercises}
     assert e["get_pre_final_ln_dir"].status == "failed" and "given a correct" not in e["get_pre_final_ln_dir"].feedback
+
+
+def test_a_kernel_run_gives_credit_through_a_wrong_helper_as_a_lean_run_does(grader, tmp_path):
+    """The benchmark's lean-against-kernel check found a notebook with a transposed get_WOV scored
+    4 points lower in kernel mode: the helper pass ran in a kernel, where the stand-ins do not exist."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+    from bench_grading import EDITS, notebook_json
+
+    text = COURSE_LAYOUT_CORRECT.read_text().replace(*EDITS["wrong_WOV"])
+    path = tmp_path / "wrong_wov.ipynb"
+    path.write_text(notebook_json(text))
+    only = ("get_WOV", "get_pre_20_dir", "get_out_by_neuron_in_20_dir")
+    lean = with_config(grader, only=only).grade(path)
+    kernel = with_config(grader, only=only, notebook_mode="kernel").grade(path)
+    assert [(e.id, e.status, e.score) for e in kernel.exercises] == [(e.id, e.status, e.score) for e in lean.exercises]
+    assert statuses(kernel)["get_pre_20_dir"] == "passed" and statuses(kernel)["get_WOV"] == "failed"
