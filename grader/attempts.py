@@ -123,11 +123,15 @@ def run(grader, sub: Submission, plan: Plan) -> Outcome:
         ready = _collect(result, out, sub.notes, first=plan.cell_errors_as_notes and attempt == 1)
         if not ready:
             statement = result.current_statement
-            if statement and statement["key"] not in skip and len(skip) < MAX_SKIPPED \
-                    and result.ended_by not in ("submission_timeout", "interrupted"):
-                skip.add(statement["key"])
-                sub.notes.append(f"the statement at {statement['where']} {_stopped(result, limits)}: it was skipped, "
-                                 "and the submission run again without it")
+            key = statement["key"] if statement else None
+            # skipped from now on, unless this run was already told to skip it (`job["skip"]`; the
+            # other part of a split pass may have added it since, and then this run needs a rerun too)
+            if key and key not in job["skip"] and result.ended_by not in ("submission_timeout", "interrupted") \
+                    and (key in skip or len(skip) < MAX_SKIPPED):
+                if key not in skip:
+                    skip.add(key)
+                    sub.notes.append(f"the statement at {statement['where']} {_stopped(result, limits)}: it was "
+                                     "skipped, and the submission run again without it")
                 continue
             _finish(grader, out, remaining, *why_unfinished(result, limits, before_items=True))
             break

@@ -190,9 +190,12 @@ def run(args: argparse.Namespace) -> int:
         raise
     from grader.isolation import warning
 
-    if warning():
-        print(textwrap.fill(warning(), 100), file=sys.stderr)  # once per run, and in every report
-    results, interrupted = grade(args, grader, submissions)
+    try:
+        if warning():
+            print(textwrap.fill(warning(), 100), file=sys.stderr)  # once per run, and in every report
+        results, interrupted = grade(args, grader, submissions)
+    finally:  # whatever stops it (a results log it cannot write), no warm worker is left running
+        grader.close()
     if interrupted:
         return 130
     return report(args, grader, submissions, results, time.time() - started)

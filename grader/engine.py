@@ -365,7 +365,8 @@ class Grader:
             return results
         not_passed = {r.id for r in results if r.status != "passed" and BY_ID[r.id].kind == "function"}
         stand_in = sorted({h for r in again for h in helper_closure(r.id) & not_passed} - sub.questions.asked)
-        plan = attempts.Plan("course-size", tuple(BY_ID[r.id] for r in again), mode, self.course_data,
+        plan = attempts.Plan("course-size", tuple(BY_ID[r.id] for r in again), "fast" if mode == "kernel" else mode,
+                             self.course_data,
                              module_helpers=tuple(stand_in))
         examples = f"{self.config.limits.course_examples:,}"
         given = f", given a correct {' and '.join(stand_in)}" if stand_in else ""

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import statistics
+import urllib.parse
 from collections import Counter
 from functools import lru_cache
 from pathlib import Path
@@ -119,7 +120,8 @@ def _table(results: list[SubmissionResult], feedback_dir: str | None, page: Path
         name = html.escape(file if Path(file).stem == student else f"{student} ({file})")
         if feedback_dir:
             target = Path(feedback_dir) / f"{student_name(r.path)}-{Path(r.path).stem}.md"
-            href = html.escape(Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix(), quote=True)
+            relative = Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix()
+            href = html.escape("./" + urllib.parse.quote(relative), quote=True)  # never a scheme (javascript:)
             name = f"<a href='{href}'>{name}</a>"
         statuses = " ".join(sorted({e.status for e in r.exercises}))
         rows.append(f"<tr data-status='{html.escape(statuses, quote=True)}'><td>{name}</td>"

@@ -99,7 +99,8 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def md_text(text: str) -> str:
     """A student's string (a file name, an exception message) as inert Markdown text: HTML tags and
     entities are escaped, Markdown punctuation backslash-escaped, lines joined (a table cell or a
-    heading cannot be ended early, a link or an image cannot be made)."""
+    heading cannot be ended early, no Markdown link or image can be written; GitHub may still show
+    a bare URL as a link)."""
     import html
     import re
 

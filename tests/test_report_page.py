@@ -179,3 +179,12 @@ def test_the_page_in_headless_chromium(browser, tmp_path):
     browser.screenshot(ARTIFACTS / "report-page.png")
     assert (ARTIFACTS / "report-page.png").stat().st_size > 10_000
     assert browser.errors() == []
+
+
+def test_a_feedback_link_is_never_a_script_url(tmp_path):
+    """A student's folder named like a URL scheme must not make the link run anything."""
+    [result] = class_results(1)
+    evil = SubmissionResult("/class/javascript:window.pwned=4/exercises.ipynb", result.exercises, (), 1.0)
+    text = page_html([evil], run_info(), str(tmp_path), tmp_path / "class.html")
+    href = re.search(r"<a href='([^']+)'>", text).group(1)
+    assert href.startswith("./") and ":" not in href
