@@ -15,7 +15,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 MAX_ENTRY_BYTES = 8 * 1024**2  # larger answers (a helper's full activation cache) are not kept on disk
 
@@ -37,6 +37,14 @@ class DiskCache:
             return json.loads(self._path(kind, name).read_text())
         except (OSError, ValueError):
             return None
+
+    def fetch(self, kind: str, name: str, make: Callable[[], Any], valid: Callable[[Any], bool]) -> Any:
+        """The entry when it is there and `valid`, else `make()`, kept for next time."""
+        value = self.get(kind, name)
+        if not valid(value):
+            value = make()
+            self.put(kind, name, value)
+        return value
 
     def put(self, kind: str, name: str, value: Any) -> bool:
         """Keep `value` (JSON-able); False when it is too large to keep or cannot be written."""

@@ -14,13 +14,13 @@ import numpy as np
 
 from grader import attempts, verdicts
 from grader.answers import Questions
-from grader.catalogue import BY_ID, IDS, Exercise, exercise_job, models_per_grading
+from grader.catalogue import BY_ID, IDS, Exercise
 from grader.isolation import Uids, detect
 from grader.public import public_data, public_dir, truncated_data, weights_as_pt
 from grader.reference_results import ReferenceResults, harden
 from grader.results import ExerciseResult, SubmissionResult
 from grader.config import GradeConfig
-from grader.slots import Slot
+from grader.slots import Slot, warm_inputs
 
 MAX_DATA_STRINGS = 5_000  # the course's `data`: the most the trusted side computes object references on
 RETRY_STATUSES = ("failed", "error", "missing")  # a lean run's verdicts worth a full run's second look
@@ -136,10 +136,7 @@ class Grader:
                     self._free.append(slot)
 
     def _inputs_to_prepare(self) -> dict:
-        """What a warm worker builds ahead for its children: a grading's worth of models for the
-        selected items (a run needing more builds the rest)."""
-        return {"weights": self.weights_pt, "data": self.data_public, "device": self.config.device,
-                "models": models_per_grading([exercise_job(e) for e in self.selected()])}
+        return warm_inputs(self.config, self.weights_pt, self.data_public)
 
     def run_info(self, workers: int, seconds: float) -> dict:
         """How a batch was graded, for its reports: version, model and data, device, isolation."""
@@ -261,6 +258,10 @@ class Grader:
             results = [by_id.get(r.id, r) for r in results]
             sub.notes.append(f"{len(retry)} item(s) that did not pass were graded again with every cell run")
             mode = "fast"
+        # the second looks stand the reference in for helpers, in the warm worker's namespace: a
+        # kernel-mode submission gets them with every cell run there ("fast"), not in a Jupyter
+        # kernel, which has no stand-ins
+        mode = "fast" if mode == "kernel" else mode
         if self._time_left(sub):
             results = self._given_correct_helpers(sub, results, mode)
         if self._time_left(sub):
@@ -333,10 +334,7 @@ class Grader:
         if not helpers:
             return results
         objects = [i for i in helpers if BY_ID[i].kind == "object"]
-        # stand-ins live in the warm worker's namespace: a kernel-mode submission gets this pass
-        # with every cell run there ("fast"), not in a Jupyter kernel that has none
-        plan = attempts.Plan("helpers", tuple(BY_ID[i] for i in helpers), "fast" if mode == "kernel" else mode,
-                             self.notebook_data,
+        plan = attempts.Plan("helpers", tuple(BY_ID[i] for i in helpers), mode, self.notebook_data,
                              helpers={i: c for i, c in helpers.items() if i not in objects},
                              module_helpers=tuple(sorted({h for i in objects for h in helpers[i]})))
 
@@ -365,8 +363,7 @@ class Grader:
             return results
         not_passed = {r.id for r in results if r.status != "passed" and BY_ID[r.id].kind == "function"}
         stand_in = sorted({h for r in again for h in helper_closure(r.id) & not_passed} - sub.questions.asked)
-        plan = attempts.Plan("course-size", tuple(BY_ID[r.id] for r in again), "fast" if mode == "kernel" else mode,
-                             self.course_data,
+        plan = attempts.Plan("course-size", tuple(BY_ID[r.id] for r in again), mode, self.course_data,
                              module_helpers=tuple(stand_in))
         examples = f"{self.config.limits.course_examples:,}"
         given = f", given a correct {' and '.join(stand_in)}" if stand_in else ""

@@ -196,11 +196,10 @@ class ReferenceResults:
     def for_exercise(self, ex: Exercise) -> dict[str, Any]:
         """{case label: decoded expected value} for a function item."""
         if ex.id not in self._encoded:
-            encoded = self.disk.get("expected", ex.id)
-            if not isinstance(encoded, dict) or set(encoded) != {c.label for c in ex.cases}:
-                encoded = {c.label: expected_case(ex, c.to_json(), self.factory) for c in ex.cases}
-                self.disk.put("expected", ex.id, encoded)
-            self._encoded[ex.id] = encoded
+            labels = {c.label for c in ex.cases}
+            self._encoded[ex.id] = self.disk.fetch(
+                "expected", ex.id, lambda: {c.label: expected_case(ex, c.to_json(), self.factory) for c in ex.cases},
+                lambda v: isinstance(v, dict) and set(v) == labels)
         return {label: decode(v) if not isinstance(v, dict) or "d" not in v else v
                 for label, v in self._encoded[ex.id].items()}
 
@@ -221,16 +220,15 @@ class ReferenceResults:
             return []
         key = (ex.id, label)
         if key not in self._alternatives:
-            name = entry_name(ex.id, label)
-            encoded = self.disk.get("alternatives", name)
-            if not isinstance(encoded, list):
+            def compute() -> list:
                 factory = self.factory
                 with self._lock:
                     t.manual_seed(0)
                     args, kwargs = factory.build(list(case.args), case.kwargs)
                     with t.inference_mode():
-                        encoded = [[m, encode(v)] for m, v in make(*args, **kwargs)]
-                self.disk.put("alternatives", name, encoded)
+                        return [[m, encode(v)] for m, v in make(*args, **kwargs)]
+
+            encoded = self.disk.fetch("alternatives", entry_name(ex.id, label), compute, lambda v: isinstance(v, list))
             self._alternatives[key] = [(m, decode(v)) for m, v in encoded]
         return self._alternatives[key]
 
@@ -276,26 +274,25 @@ class ReferenceResults:
         submission's data."""
         key = entry_name(model_hash, *strs)
         if key not in self._objects:
-            encoded = self.disk.get("objects", key)
-            if isinstance(encoded, dict):
-                self._objects[key] = {k: decode(v) for k, v in encoded.items()}
-                return self._objects[key]
-            import reference.solutions as sol
-            from reference.brackets import BracketsDataset, SimpleTokenizer
-            from reference.model import build_model
-
-            model = build_model(model_state, self.device)
-            data = BracketsDataset([(s, self.factory.tuples({"strs": [s]})[0][1]) for s in strs]).to(self.device)
-            with t.inference_mode():
-                v_L, v_R = sol.compute_v_L_v_R(model, data, SimpleTokenizer("()"))
-                values = {
-                    "out_by_component_in_unbalanced_dir": sol.compute_out_by_component_in_unbalanced_dir(model, data),
-                    "out_by_component_in_pre_20_unbalanced_dir":
-                        sol.compute_out_by_component_in_pre_20_unbalanced_dir(model, data),
-                    "v_L": v_L,
-                    "v_R": v_R,
-                }
-            encoded = {k: encode(v) for k, v in values.items()}
-            self.disk.put("objects", key, encoded)
+            encoded = self.disk.fetch("objects", key, lambda: self._compute_objects(model_state, strs),
+                                      lambda v: isinstance(v, dict))
             self._objects[key] = {k: decode(v) for k, v in encoded.items()}
         return self._objects[key]
+
+    def _compute_objects(self, model_state: dict, strs: list[str]) -> dict[str, Any]:
+        import reference.solutions as sol
+        from reference.brackets import BracketsDataset, SimpleTokenizer
+        from reference.model import build_model
+
+        model = build_model(model_state, self.device)
+        data = BracketsDataset([(s, self.factory.tuples({"strs": [s]})[0][1]) for s in strs]).to(self.device)
+        with t.inference_mode():
+            v_L, v_R = sol.compute_v_L_v_R(model, data, SimpleTokenizer("()"))
+            values = {
+                "out_by_component_in_unbalanced_dir": sol.compute_out_by_component_in_unbalanced_dir(model, data),
+                "out_by_component_in_pre_20_unbalanced_dir":
+                    sol.compute_out_by_component_in_pre_20_unbalanced_dir(model, data),
+                "v_L": v_L,
+                "v_R": v_R,
+            }
+        return {k: encode(v) for k, v in values.items()}

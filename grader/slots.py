@@ -144,13 +144,21 @@ class Slot:
         wipe(self.folder)
 
 
+def warm_inputs(config, weights_pt: str, data: str) -> dict:
+    """What a warm worker builds ahead for its children (grader.inputs.prepare): a grading's worth
+    of models for the run's items (a run needing more builds the rest)."""
+    from grader.catalogue import exercise_job, models_per_grading
+
+    return {"weights": str(weights_pt), "data": str(data), "device": config.device,
+            "models": models_per_grading([exercise_job(e) for e in config.exercises()])}
+
+
 def early_slot(config) -> tuple[Slot, Uids] | None:
     """A warm worker started first thing (by the command line, before it loads torch itself), so
     that the two import at once on two cores instead of one after the other: an engine.Grader
     given it takes it when it was made for the same inputs. None where it cannot be made without
     torch (the public copies of the model and data do not exist yet: the first run makes them), on
     a GPU, or without a warm pool."""
-    from grader.catalogue import exercise_job, models_per_grading
     from grader.public import public_data_path, public_dir, truncated_data, weights_pt_path
 
     config = config.resolved()
@@ -159,8 +167,7 @@ def early_slot(config) -> tuple[Slot, Uids] | None:
         return None
     truncated_data(config.data, config.limits.notebook_examples)  # what its first child reads
     iso, uids = detect(), Uids()
-    prepare = {"weights": str(weights_pt), "data": str(data), "device": config.device,
-               "models": models_per_grading([exercise_job(e) for e in config.exercises()])}
+    prepare = warm_inputs(config, weights_pt, data)
     return Slot(iso, uids.claim() if iso.own_uid else None, [public_dir()], prepare, True), uids
 
 
