@@ -150,38 +150,56 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, slot,
     sandboxed = bool(slot.iso.bwrap)
     env = worker_env(scratch, job, sandboxed)
     namespaces = not sandboxed and os.geteuid() == 0  # without bwrap, root can still cut the network
-    pool = slot.pool
-    if pool is not None and pool.alive():
-        msg_path, out_path, reply_path = scratch / ".messages", scratch / ".output", scratch / ".replies"
-        for fifo in (msg_path, out_path, reply_path):
-            os.mkfifo(fifo, 0o600)
-        _hand_over(scratch, slot.uid)
-        read_fd = os.open(msg_path, os.O_RDONLY | os.O_NONBLOCK)
-        out_fd = os.open(out_path, os.O_RDONLY | os.O_NONBLOCK)
-        request = {"job": job, "msg_fifo": str(msg_path), "out_fifo": str(out_path), "reply_fifo": str(reply_path),
-                   "cwd": str(scratch), "env": env, "limits": limits.to_json(),
+    if slot.pool is not None and slot.pool.alive():
+        request = {"job": job, "cwd": str(scratch), "env": env, "limits": limits.to_json(),
                    "uid": None if sandboxed else slot.uid, "no_network": namespaces}
-        try:
-            pid = pool.fork(request)
-        except RuntimeError:
-            os.close(read_fd)
-            os.close(out_fd)
-            return run_worker(job, scratch, limits, deadline, _Cold(slot), answer, stop)
-        replies = _Replies(answer, lambda: os.open(reply_path, os.O_WRONLY | os.O_NONBLOCK))
-        run = _read_worker(read_fd, out_fd, limits, deadline, alive=lambda: not pool.has_exited(pid), replies=replies,
-                           stop=stop)
-        replies.close()
-        pool.kill(pid)
-        run.returncode = pool.exit_code(pid, timeout=10)
+        run = _run_forked(slot.pool, request, scratch, slot.uid, limits, deadline, answer, stop)
+        if run is not None:
+            return run
+    return _run_new(job, scratch, limits, deadline, slot, env, namespaces, answer, stop)
+
+
+def _run_forked(pool, request: dict, scratch: Path, uid: int | None, limits: Limits, deadline: float,
+                answer, stop) -> WorkerRun | None:
+    """A fork of the slot's warm worker, talking through FIFOs in its scratch folder; None when the
+    warm worker does not answer (the caller starts a new interpreter instead)."""
+    paths = {name: scratch / f".{name}" for name in ("messages", "output", "replies")}
+    for fifo in paths.values():
+        os.mkfifo(fifo, 0o600)
+    _hand_over(scratch, uid)
+    read_fd = os.open(paths["messages"], os.O_RDONLY | os.O_NONBLOCK)
+    out_fd = os.open(paths["output"], os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        pid = pool.fork({**request, "msg_fifo": str(paths["messages"]), "out_fifo": str(paths["output"]),
+                         "reply_fifo": str(paths["replies"])})
+    except RuntimeError:
         os.close(read_fd)
         os.close(out_fd)
-        return run
+        for fifo in paths.values():  # a new interpreter gets pipes, not these
+            fifo.unlink(missing_ok=True)
+        return None
+    replies = _Replies(answer, lambda: os.open(paths["replies"], os.O_WRONLY | os.O_NONBLOCK))
+    try:
+        run = _read_worker(read_fd, out_fd, limits, deadline, alive=lambda: not pool.has_exited(pid),
+                           replies=replies, stop=stop)
+    finally:
+        replies.close()
+        pool.kill(pid)
+        os.close(read_fd)
+        os.close(out_fd)
+    run.returncode = pool.exit_code(pid, timeout=10)
+    return run
+
+
+def _run_new(job: dict, scratch: Path, limits: Limits, deadline: float, slot, env: dict, namespaces: bool,
+             answer, stop) -> WorkerRun:
+    """A new interpreter (in bubblewrap where the machine has it), talking through inherited pipes."""
     _hand_over(scratch, slot.uid)
     read_fd, write_fd = os.pipe()
     reply_read, reply_write = os.pipe()
-    job["msg_fd"], job["reply_fd"] = write_fd, reply_read
+    job = {**job, "msg_fd": write_fd, "reply_fd": reply_read}
     cmd = [sys.executable, "-m", "grader.worker.main"]
-    if sandboxed:
+    if slot.iso.bwrap:
         from grader.isolation import bwrap_command
 
         cmd = bwrap_command(slot.iso.bwrap, [scratch], slot.readable) + cmd
@@ -210,15 +228,8 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, slot,
             returncode = None
         os.close(read_fd)
         proc.stdout.close()
-    run.returncode = _signal_code(returncode, sandboxed)
+    run.returncode = _signal_code(returncode, bool(slot.iso.bwrap))
     return run
-
-
-class _Cold:
-    """A slot seen without its warm worker (it stopped answering): runs start new interpreters."""
-
-    def __init__(self, slot):
-        self.iso, self.uid, self.readable, self.pool = slot.iso, slot.uid, slot.readable, None
 
 
 def _kill(pid: int) -> None:
@@ -277,38 +288,102 @@ class _Replies:
             self.fd = None
 
 
+class _Reader:
+    """The trusted side of one worker run: its output (bounded), its messages, and the deadlines
+    they move (an item's from its "start", a statement's from its "stmt")."""
+
+    def __init__(self, limits: Limits, deadline: float, replies: _Replies | None, stop: threading.Event | None):
+        self.limits, self.deadline, self.replies, self.stop = limits, deadline, replies, stop
+        self.run = WorkerRun()
+        self.item_deadline: float | None = None  # also a statement's, while the submission's own code runs
+        self.pending = bytearray()  # a bytearray: a long message arrives in many chunks, split once
+        self.output = bytearray()
+        self.done = False  # "done" arrived: a leftover child may hold stdout open, do not wait for it
+        self.broken = False  # a message over the limit: nothing more is read
+
+    def time_left(self) -> float | None:
+        """Seconds to the nearer deadline, or None (with the reason in run.ended_by) when it is over."""
+        if self.stop is not None and self.stop.is_set():
+            self.run.ended_by = "interrupted"
+            return None
+        now = time.monotonic()
+        limit = self.deadline if self.item_deadline is None else min(self.deadline, self.item_deadline)
+        if now < limit:
+            return limit - now
+        self.run.ended_by = ("submission_timeout" if now >= self.deadline else
+                             "statement_timeout" if self.run.current_statement else "item_timeout")
+        return None
+
+    def take_output(self, chunk: bytes) -> None:
+        room = max(self.limits.output_bytes - len(self.output), 0)
+        self.output += chunk[:room]
+        self.run.output_dropped += max(len(chunk) - room, 0)
+
+    def take_messages(self, chunk: bytes) -> None:
+        self.pending += chunk
+        if b"\n" not in chunk:  # (pending holds no newline before this chunk)
+            if len(self.pending) > MAX_MESSAGE_BYTES:
+                self.run.protocol_errors.append("a message larger than the limit")
+                self.run.ended_by = "message_error"
+                self.broken = True
+            return
+        *lines, rest = self.pending.split(b"\n")
+        self.pending = bytearray(rest)
+        for line in lines:
+            try:
+                self._handle(load_message(line))
+            except ProtocolError as e:
+                self.run.protocol_errors.append(str(e))
+
+    def _handle(self, msg: dict) -> None:
+        kind, run = msg["kind"], self.run
+        if kind == "ask" and self.replies is not None:
+            began = time.monotonic()
+            self.replies.ask(msg)
+            if self.item_deadline is not None:  # the grader's time answering is not the item's or the
+                self.item_deadline += time.monotonic() - began  # statement's (the submission's limit counts it)
+            return
+        if kind == "stmt":  # one per statement: kept only while it runs
+            run.current_statement = {"key": str(msg.get("key"))[:40], "where": str(msg.get("where"))[:60]}
+            self.item_deadline = time.monotonic() + self.limits.statement_seconds + STATEMENT_GRACE
+            return
+        run.messages.append(msg)
+        if kind == "ready":
+            run.current_statement, self.item_deadline = None, None
+        elif kind == "start":
+            run.current_item = str(msg.get("item"))
+            self.item_deadline = time.monotonic() + self.limits.item_seconds
+        elif kind == "end":
+            run.current_item, self.item_deadline = None, None
+        elif kind == "done":
+            self.done = True
+
+    def finish(self) -> WorkerRun:
+        self.run.output = self.output.decode("utf-8", "replace")
+        return self.run
+
+
 def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, alive=None,
                  replies: _Replies | None = None, stop: threading.Event | None = None) -> WorkerRun:
     """Collect messages and output until both streams close, "done" arrives, or a deadline passes.
     With `alive` (FIFOs of a pool's fork, which read as closed until their writer arrives),
     end-of-file is ignored until something was read, and the run ends when the process is gone."""
+    reader = _Reader(limits, deadline, replies, stop)
     wait_for_writers = alive is not None
-    run = WorkerRun()
+    seen = {"msg": not wait_for_writers, "out": not wait_for_writers}
     sel = selectors.DefaultSelector()
     sel.register(msg_fd, selectors.EVENT_READ, "msg")
     sel.register(out_fd, selectors.EVENT_READ, "out")
-    seen = {"msg": not wait_for_writers, "out": not wait_for_writers}
-    pending = bytearray()
-    output = bytearray()
-    item_deadline = None  # also a statement's, while the submission's own code runs
     open_streams = 2
     try:
-        while open_streams:
-            if stop is not None and stop.is_set():
-                run.ended_by = "interrupted"
-                break
-            now = time.monotonic()
-            limit = deadline if item_deadline is None else min(deadline, item_deadline)
-            if now >= limit:
-                run.ended_by = ("submission_timeout" if now >= deadline else
-                                "statement_timeout" if run.current_statement else "item_timeout")
+        while open_streams and not reader.done:
+            left = reader.time_left()
+            if left is None:
                 break
             if replies is not None and replies.pending:
                 replies.flush()
-            events = sel.select(timeout=min(0.02 if replies is not None and replies.pending else 1.0, limit - now))
-            if wait_for_writers and not events and not alive():
-                break
-            if wait_for_writers and all(not seen[k.data] for k, _ in events) and events and not alive():
+            events = sel.select(timeout=min(0.02 if replies is not None and replies.pending else 1.0, left))
+            if wait_for_writers and all(not seen[k.data] for k, _ in events) and not alive():
                 break
             for key, _ in events:
                 try:
@@ -318,54 +393,19 @@ def _read_worker(msg_fd: int, out_fd: int, limits: Limits, deadline: float, aliv
                 if not chunk:
                     if not seen[key.data]:
                         time.sleep(0.02)  # no writer yet: poll again shortly
-                        continue
-                    sel.unregister(key.fd)
-                    open_streams -= 1
+                    else:
+                        sel.unregister(key.fd)
+                        open_streams -= 1
                     continue
                 seen[key.data] = True
                 if key.data == "out":
-                    room = limits.output_bytes - len(output)
-                    output += chunk[: max(room, 0)]
-                    run.output_dropped += max(len(chunk) - max(room, 0), 0)
+                    reader.take_output(chunk)
                     continue
-                pending += chunk  # a bytearray: a long message arrives in many chunks, split once
-                if b"\n" not in chunk:  # (pending holds no newline before this chunk)
-                    if len(pending) > MAX_MESSAGE_BYTES:
-                        run.protocol_errors.append("a message larger than the limit")
-                        run.ended_by = "message_error"
-                        open_streams = 0
-                        break
-                    continue
-                *lines, rest = pending.split(b"\n")
-                pending = bytearray(rest)
-                for line in lines:
-                    try:
-                        msg = load_message(line)
-                    except ProtocolError as e:
-                        run.protocol_errors.append(str(e))
-                        continue
-                    if msg["kind"] == "ask" and replies is not None:
-                        began = time.monotonic()
-                        replies.ask(msg)
-                        if item_deadline is not None:  # the grader's time answering is not the item's or
-                            # the statement's (the submission's own limit still counts it)
-                            item_deadline += time.monotonic() - began
-                        continue
-                    if msg["kind"] == "stmt":  # one per statement: kept only while it runs
-                        run.current_statement = {"key": str(msg.get("key"))[:40], "where": str(msg.get("where"))[:60]}
-                        item_deadline = time.monotonic() + limits.statement_seconds + STATEMENT_GRACE
-                        continue
-                    run.messages.append(msg)
-                    if msg["kind"] == "ready":
-                        run.current_statement, item_deadline = None, None
-                    if msg["kind"] == "start":
-                        run.current_item = str(msg.get("item"))
-                        item_deadline = time.monotonic() + limits.item_seconds
-                    elif msg["kind"] == "end":
-                        run.current_item, item_deadline = None, None
-                    elif msg["kind"] == "done":
-                        open_streams = 0  # a leftover child may hold stdout open: do not wait for it
+                reader.take_messages(chunk)
+                if reader.broken:
+                    break
+            if reader.broken:
+                break
     finally:
         sel.close()
-    run.output = output.decode("utf-8", "replace")
-    return run
+    return reader.finish()

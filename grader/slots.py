@@ -71,9 +71,15 @@ class WarmPool:
         self._proc.stdin.flush()
 
     def fork(self, request: dict, timeout: float = 60.0) -> int:
+        """A child's pid; RuntimeError when the warm worker is gone or does not answer (then it is
+        ended: a late answer would give the next request this one's child)."""
         with self._lock, self._cond:
-            self._send(request)
+            try:
+                self._send(request)
+            except (OSError, ValueError) as e:  # its end of the pipe is closed
+                raise RuntimeError("the warm worker is gone") from e
             if not self._cond.wait_for(lambda: self._pids or not self.alive(), timeout):
+                self._proc.kill()
                 raise RuntimeError("the warm worker did not answer")
             if not self._pids:
                 raise RuntimeError("the warm worker is gone")

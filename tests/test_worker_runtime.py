@@ -177,3 +177,42 @@ def test_a_warm_pool_whose_inputs_cannot_be_prepared_still_grades(grader, tmp_pa
         g.close()
     assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed"
     assert ready and all(m["prepared_models"] == 0 for m in ready), ready  # it built its own
+
+
+def test_a_warm_worker_that_does_not_answer_is_ended_and_then_reported_gone():
+    """A late answer must never give the next request the previous one's child: the warm worker
+    that missed its time is ended, and asking it again says it is gone (both RuntimeError, which
+    sends the run to a new interpreter)."""
+    import subprocess
+    import sys
+    import threading
+
+    from grader.slots import WarmPool
+
+    pool = WarmPool.__new__(WarmPool)  # a "warm worker" that reads its requests and never answers
+    pool._proc = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.stdin.readline(); time.sleep(60)"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    pool._lock, pool._cond, pool._pids, pool._exits = threading.Lock(), threading.Condition(), [], {}
+    pool._reader = threading.Thread(target=pool._read, daemon=True)
+    pool._reader.start()
+    with pytest.raises(RuntimeError, match="did not answer"):
+        pool.fork({"job": {}}, timeout=0.5)
+    assert pool._proc.wait(timeout=10) is not None and not pool.alive()
+    with pytest.raises(RuntimeError, match="gone"):
+        pool.fork({"job": {}}, timeout=0.5)
+
+
+def test_a_run_whose_warm_worker_does_not_answer_is_graded_in_a_new_interpreter(grader, monkeypatch):
+    from grader.slots import WarmPool
+
+    asked = []
+
+    def stuck(self, request, timeout=60.0):
+        asked.append(request["job"]["submission"])
+        raise RuntimeError("the warm worker did not answer")
+
+    monkeypatch.setattr(WarmPool, "fork", stuck)
+    monkeypatch.setattr(WarmPool, "alive", lambda self: True)
+    result = with_config(grader, only=("get_WOV",)).grade(COURSE_LAYOUT_CORRECT)
+    assert asked, "the run went to the warm worker first"
+    assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed"
