@@ -122,16 +122,7 @@ def run(grader, sub: Submission, plan: Plan) -> Outcome:
                             sub.questions.answerer(run_dir, chosen), grader.stopping)
         ready = _collect(result, out, sub.notes, first=plan.cell_errors_as_notes and attempt == 1)
         if not ready:
-            statement = result.current_statement
-            key = statement["key"] if statement else None
-            # skipped from now on, unless this run was already told to skip it (`job["skip"]`; the
-            # other part of a split pass may have added it since, and then this run needs a rerun too)
-            if key and key not in job["skip"] and result.ended_by not in ("submission_timeout", "interrupted") \
-                    and (key in skip or len(skip) < MAX_SKIPPED):
-                if key not in skip:
-                    skip.add(key)
-                    sub.notes.append(f"the statement at {statement['where']} {_stopped(result, limits)}: it was "
-                                     "skipped, and the submission run again without it")
+            if _skip_the_statement(sub, skip, job, result, limits):
                 continue
             _finish(grader, out, remaining, *why_unfinished(result, limits, before_items=True))
             break
@@ -147,6 +138,25 @@ def run(grader, sub: Submission, plan: Plan) -> Outcome:
     if grader.stopping.is_set():
         _finish(grader, out, remaining, "error", "grading was interrupted")
     return out
+
+
+def _skip_the_statement(sub: Submission, skip: set[str], job: dict, result: WorkerRun, limits: Limits) -> bool:
+    """A run that stopped before grading began, on a statement of the submission's own code: whether
+    to run again without that statement (skipped from now on, unless this run was already told to
+    skip it: `job["skip"]`; the other part of a split pass may have added it since, and then this
+    run needs a rerun too)."""
+    statement = result.current_statement
+    key = statement["key"] if statement else None
+    if not key or key in job["skip"] or result.ended_by in ("submission_timeout", "interrupted"):
+        return False
+    if key in skip:
+        return True
+    if len(skip) >= MAX_SKIPPED:
+        return False
+    skip.add(key)
+    sub.notes.append(f"the statement at {statement['where']} {_stopped(result, limits)}: it was "
+                     "skipped, and the submission run again without it")
+    return True
 
 
 def _job(grader, sub: Submission, plan: Plan, copy: Path, remaining: list[Exercise], skip: set[str]) -> dict:

@@ -34,7 +34,6 @@ def run_notebook(job: dict, cells: list[str], channel, workdir: Path, shims: Pat
     only itself), then the harvest cells."""
     import nbformat
     from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     from grader.worker import statements
 
@@ -49,7 +48,6 @@ def run_notebook(job: dict, cells: list[str], channel, workdir: Path, shims: Pat
     job_file = scratch / "harvest-job.json"
     job_file.write_text(json.dumps(job))
     todo, _, errors = statements.plan(cells, True, False, [], set())
-    skip = set(job.get("skip") or ())
 
     def execute(source: str) -> dict:
         cell = nbformat.v4.new_code_cell(source)
@@ -60,39 +58,58 @@ def run_notebook(job: dict, cells: list[str], channel, workdir: Path, shims: Pat
 
     with client.setup_kernel():
         execute(SETUP_CELL.format(scratch=str(scratch), workdir=str(workdir), shims=str(shims)))
-        failed_cells: set[int] = set()
-        for st in todo:
-            if st.key in skip:
-                errors.append({"cell": st.cell, "kind": "skipped", "type": "Skipped", "traceback": "",
-                               "message": f"the statement at {st.where} was skipped: it stopped the worker before"})
-                continue
-            channel.emit("stmt", key=st.key, where=st.where)
-            try:
-                error = execute(st.text())
-            except CellTimeoutError:
-                errors.append({"cell": st.cell, "kind": "timeout", "type": "CellTimeoutError", "traceback": "",
-                               "message": f"the statement at {st.where} ran past its limit of {job['statement_seconds']} s"})
-                continue
-            except DeadKernelError:
-                return  # no "ready": the trusted side runs it again without this statement
-            if error and st.cell not in failed_cells:
-                failed_cells.add(st.cell)
-                errors.append({"cell": st.cell, "kind": "exception", "type": str(error.get("ename", ""))[:100],
-                               "message": str(error.get("evalue", ""))[:500], "traceback": ""})
+        if not _run_statements(execute, todo, errors, job, channel):
+            return  # the kernel died: no "ready", the trusted side runs it again without that statement
         channel.emit("ready", cells=len(cells), cell_errors=errors[:50], mode="notebook")
-        for n, item in enumerate(job["items"]):
-            out_file = scratch / f"harvest-{n}.jsonl"
-            channel.emit("start", item=item["id"])
-            try:
-                execute(HARVEST_CELL.format(job=str(job_file), item=n, out=str(out_file)))
-            except CellTimeoutError:
-                pass  # the soft alarm inside reports per case; what it wrote is forwarded below
-            except DeadKernelError:
-                _forward(out_file, channel)
-                channel.emit("crash", detail=f"the kernel died while grading {item['id']}")
-                return
+        _harvest(execute, job, job_file, channel)
+
+
+def _run_statements(execute, todo: list, errors: list[dict], job: dict, channel) -> bool:
+    """Each statement as a cell; an exception is recorded once per cell of the submission. False
+    when the kernel died."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    skip = set(job.get("skip") or ())
+    failed_cells: set[int] = set()
+    for st in todo:
+        if st.key in skip:
+            errors.append({"cell": st.cell, "kind": "skipped", "type": "Skipped", "traceback": "",
+                           "message": f"the statement at {st.where} was skipped: it stopped the worker before"})
+            continue
+        channel.emit("stmt", key=st.key, where=st.where)
+        try:
+            error = execute(st.text())
+        except CellTimeoutError:
+            errors.append({"cell": st.cell, "kind": "timeout", "type": "CellTimeoutError", "traceback": "",
+                           "message": f"the statement at {st.where} ran past its limit of {job['statement_seconds']} s"})
+            continue
+        except DeadKernelError:
+            return False
+        if error and st.cell not in failed_cells:
+            failed_cells.add(st.cell)
+            errors.append({"cell": st.cell, "kind": "exception", "type": str(error.get("ename", ""))[:100],
+                           "message": str(error.get("evalue", ""))[:500], "traceback": ""})
+    return True
+
+
+def _harvest(execute, job: dict, job_file: Path, channel) -> None:
+    """One harvest cell per item, its answers forwarded from the file the cell wrote."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+
+    scratch = job_file.parent
+    for n, item in enumerate(job["items"]):
+        out_file = scratch / f"harvest-{n}.jsonl"
+        channel.emit("start", item=item["id"])
+        try:
+            execute(HARVEST_CELL.format(job=str(job_file), item=n, out=str(out_file)))
+        except CellTimeoutError:
+            pass  # the soft alarm inside reports per case; what it wrote is forwarded below
+        except DeadKernelError:
             _forward(out_file, channel)
-            channel.emit("end", item=item["id"])
+            channel.emit("crash", detail=f"the kernel died while grading {item['id']}")
+            return
+        _forward(out_file, channel)
+        channel.emit("end", item=item["id"])
 
 
 def _forward(path: Path, channel) -> None:
