@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from grader import attempts  # noqa: E402
 from grader.catalogue import EXERCISES  # noqa: E402
+from grader.config import usable_cores  # noqa: E402
 from grader.engine import GradeConfig, Grader  # noqa: E402
 from grader.sandbox import MALLOC_ENV, Limits  # noqa: E402
 
@@ -252,7 +253,7 @@ def main() -> None:
     begun = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="bench-"))
     notebooks, modules = make_corpus(folder, a.n)
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     report: dict = {"machine": {"cpus": cores, "python": sys.version.split()[0], "torch_threads_per_worker": 1},
                     "notebooks": a.n, "modules": a.n, "mix": {k: CYCLE.count(k) / len(CYCLE) for k in EDITS},
                     "examples_given_to_submissions": limits.notebook_examples, "item_timeout_s": a.timeout}

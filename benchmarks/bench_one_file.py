@@ -33,6 +33,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from bench_grading import COURSE, notebook_json  # noqa: E402
 
+from grader.config import usable_cores  # noqa: E402
+
 GRADE = [sys.executable, "-m", "grader.cli", "--quiet"]
 
 
@@ -87,7 +89,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-one-file-"))
     notebook = folder / "correct.ipynb"
     notebook.write_text(notebook_json(COURSE.read_text()))
-    report: dict = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]}}
+    report: dict = {"machine": {"cpus": usable_cores(), "python": sys.version.split()[0]}}
     report["import_torch_transformer_lens_s"] = median_of(a.repeat, [sys.executable, "-c", "import torch, transformer_lens"])
     report["plain_nbclient_s"] = plain(notebook)
     seconds(GRADE + [str(notebook)])  # fills the caches; not counted

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from grader.catalogue import IDS
+from grader.config import usable_cores
 from grader.sandbox import Limits
 
 
@@ -91,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--memory", type=float, default=Limits.memory_bytes / 1024**3, metavar="GIB",
                         help="address-space limit per worker")
     batch = p.add_argument_group("batches")
-    batch.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="submissions graded at once")
+    batch.add_argument("--workers", type=int, default=usable_cores(), help="submissions graded at once")
     batch.add_argument("--no-warm-pool", action="store_true", help="start a fresh interpreter per submission")
     batch.add_argument("--mode", "--notebook-mode", dest="notebook_mode", choices=("lean", "fast", "kernel"),
                        default="lean",

@@ -2,9 +2,40 @@
 the command line reads it before it loads torch)."""
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from grader.sandbox import Limits
+
+
+def usable_cores(cgroups: Path = Path("/sys/fs/cgroup"), own: Path = Path("/proc/self/cgroup")) -> int:
+    """The CPUs this process may use: its affinity mask, capped by the CPU quota of its cgroup and
+    of every cgroup above it (cgroup v2: a container's `--cpus`, a CI runner's or a systemd slice's
+    limit), where os.cpu_count() counts the whole machine. A quota of 1.5 CPUs counts as 2."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # macOS has no affinity mask
+        cores = os.cpu_count() or 1
+    for cpu_max in _cpu_max_files(cgroups, own):
+        try:
+            quota, period = cpu_max.read_text().split()[:2]
+            if quota != "max":
+                cores = min(cores, math.ceil(int(quota) / int(period)))
+        except (OSError, ValueError, ArithmeticError):
+            pass
+    return max(cores, 1)
+
+
+def _cpu_max_files(cgroups: Path, own: Path) -> list[Path]:
+    """cpu.max of this process's cgroup (v2: the "0::" line) and of each one above it."""
+    try:
+        line = next(l for l in own.read_text().splitlines() if l.startswith("0::"))
+    except (OSError, StopIteration):
+        return [cgroups / "cpu.max"]
+    folder = cgroups / line[3:].strip().lstrip("/")
+    return [folder / "cpu.max", *(parent / "cpu.max" for parent in folder.parents if cgroups in (parent, *parent.parents))]
 
 
 @dataclass(frozen=True)

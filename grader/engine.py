@@ -2,7 +2,6 @@
 behind both the CLI and the pytest plugin."""
 from __future__ import annotations
 
-import os
 import threading
 import time
 from contextlib import contextmanager
@@ -19,7 +18,7 @@ from grader.isolation import Uids, detect
 from grader.public import public_data, public_dir, truncated_data, weights_as_pt
 from grader.reference_results import ReferenceResults, harden
 from grader.results import ExerciseResult, SubmissionResult
-from grader.config import GradeConfig
+from grader.config import GradeConfig, usable_cores
 from grader.slots import Slot, warm_inputs
 
 MAX_DATA_STRINGS = 5_000  # the course's `data`: the most the trusted side computes object references on
@@ -81,7 +80,8 @@ class Grader:
         self.course_data = truncated_data(self.config.data, self.config.limits.course_examples)
         self.isolation = detect()
         # without bubblewrap, a worker of another uid is kept from the answers by file modes alone
-        self.hardened = harden() if not self.isolation.bwrap else []
+        if not self.isolation.bwrap:
+            harden()
         self._known: dict[str, dict] | None = None
         self._slots: list[Slot] = []  # every slot made (closed at the end)
         self._free: list[Slot] = []  # those not grading a submission now
@@ -417,7 +417,7 @@ class Grader:
 
         paths = find_submissions(paths)
         workers = max(1, min(workers, len(paths)))  # one submission needs one warm worker, not one per core
-        self.spare_cores = (os.cpu_count() or 1) >= 2 * workers
+        self.spare_cores = usable_cores() >= 2 * workers
         self.reference.warm(self.selected())  # before the threads start, so it is computed once
         self.start(workers if self.config.warm_pool else 0)
         pool = ThreadPoolExecutor(max_workers=workers)

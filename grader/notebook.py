@@ -159,6 +159,7 @@ def find_model_files(namespace: dict) -> tuple[str | None, str | None]:
 
 
 def _grader(weights: str | None, data: str | None, timeout: float | None):
+    from grader.config import usable_cores
     from grader.engine import GradeConfig, Grader
     from grader.sandbox import Limits
 
@@ -166,7 +167,7 @@ def _grader(weights: str | None, data: str | None, timeout: float | None):
     if key not in _GRADERS:
         limits = Limits.per_item(timeout) if timeout else Limits()
         grader = Grader(GradeConfig(weights, data, limits=limits))
-        grader.spare_cores = (os.cpu_count() or 1) >= 2  # one notebook at a time: its first pass may take two
+        grader.spare_cores = usable_cores() >= 2  # one notebook at a time: its first pass may take two
         _prepare(grader)
         _GRADERS[key] = grader
     return _GRADERS[key]

@@ -104,6 +104,7 @@ class ExerciseFailed(Exception):
 
 def _grader(config: pytest.Config):
     from grader.cli import read_points
+    from grader.config import usable_cores
     from grader.engine import GradeConfig, Grader
     from grader.sandbox import Limits
 
@@ -117,7 +118,7 @@ def _grader(config: pytest.Config):
         # one submission at a time per process: its first pass may take two cores when no other
         # pytest-xdist worker needs them (a student's `pytest` on their own file)
         at_once = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
-        grader.spare_cores = (os.cpu_count() or 1) >= 2 * at_once
+        grader.spare_cores = usable_cores() >= 2 * at_once
         config.stash[GRADER_KEY] = grader
     return config.stash[GRADER_KEY]
 

@@ -22,7 +22,6 @@ MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # one line on the message pipe
 MAX_TENSOR_ELEMENTS = 4_000_000  # one tensor (16 MB as float32): far above any item's answer
 MAX_DEPTH = 8  # nesting of lists / tuples / dicts in one result
 MAX_ITEMS = 10_000  # entries in one list, tuple or dict
-MAX_REPR = 300  # characters kept of an unsupported object's description
 
 SPILL_ELEMENTS = 1 << 18  # answers to a worker: tensors larger than this go through a file, not the pipe
 SPILL_NAME = re.compile(r"answer-\d{1,9}\.bin")

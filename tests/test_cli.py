@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -67,3 +68,25 @@ def test_reports_have_all_23_ids_in_order_and_points_apply(solved_dir, tmp_path)
     assert gradescope["score"] == 4.0
     assert {t["name"] for t in gradescope["tests"]} == {"12. get_WOV", "19. embedding"}
     assert all(set(t) >= {"name", "score", "max_score", "status", "output", "visibility"} for t in gradescope["tests"])
+
+
+def test_the_default_worker_count_follows_the_affinity_mask_and_cgroup_quotas(tmp_path, monkeypatch):
+    """A container started with --cpus=1.5 on a 64-core host has two cores to give, not 64; so has
+    a process in a systemd slice whose parent holds the quota."""
+    from grader.config import usable_cores
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    own = tmp_path / "self-cgroup"
+    root = tmp_path / "cgroup"
+    (root / "slice" / "job").mkdir(parents=True)
+    assert usable_cores(root, tmp_path / "absent") == 8  # no cgroup v2 to read: the mask
+    own.write_text("0::/\n")  # in a container: its own root
+    for quota, expected in [("max 100000", 8), ("150000 100000", 2), ("20000 100000", 1), ("6400000 100000", 8),
+                            ("garbage", 8), ("100000 0", 8)]:
+        (root / "cpu.max").write_text(quota + "\n")
+        assert usable_cores(root, own) == expected, quota
+    (root / "cpu.max").unlink()
+    own.write_text("12:cpu,cpuacct:/old\n0::/slice/job\n")  # on a host: the quota may sit on a parent
+    (root / "slice" / "job" / "cpu.max").write_text("max 100000\n")
+    (root / "slice" / "cpu.max").write_text("300000 100000\n")
+    assert usable_cores(root, own) == 3
