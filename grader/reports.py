@@ -99,13 +99,14 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 def md_text(text: str) -> str:
     """A student's string (a file name, an exception message) as inert Markdown text: HTML tags and
     entities are escaped, Markdown punctuation backslash-escaped, lines joined (a table cell or a
-    heading cannot be ended early, no Markdown link or image can be written; GitHub may still show
-    a bare URL as a link)."""
+    heading cannot be ended early, no Markdown link or image can be written), and a bare URL is
+    not made a link by GitHub's autolinks (`\\://`, `www\\.`; an e-mail address still may be)."""
     import html
     import re
 
     text = html.escape(" ".join(str(text).split()), quote=False)
-    return re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
+    text = re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
+    return re.sub(r"(?i)\b(www)\.", r"\1\\.", text.replace("://", "\\://"))
 
 
 def md_fenced(text: str) -> list[str]:

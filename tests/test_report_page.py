@@ -22,7 +22,7 @@ from tests.browser import ARTIFACTS, show, start_or_skip
 from tests.conftest import ROOT
 
 HOSTILE = ('<script>window.pwned=1</script><img src=x onerror="window.pwned=2"></table></td>'
-           '**bold** [link](javascript:alert(1)) =HYPERLINK("http://evil.invalid","x")')
+           '**bold** [link](javascript:alert(1)) =HYPERLINK("http://evil.invalid","x") see www.evil.invalid/login')
 HOSTILE_NAME = '<img src=x onerror="window.pwned=3">=HYPERLINK("evil")'  # a file name holds no slash
 
 
@@ -122,13 +122,22 @@ def test_report_while_grading_links_each_row_to_its_feedback(tmp_path):
 # ---------------------------------------------------------------------- the other outputs
 
 def test_hostile_strings_are_inert_in_markdown_job_summary_csv_and_gradebook():
+    import cmarkgfm
+    import cmarkgfm.cmark
+
     results = class_results(2)
     for text in (reports.item_summary_markdown(results), reports.github_summary_markdown(results),
                  reports.feedback_markdown(results[0])):
         outside_code = re.sub(r"(`{3,})\n.*?\n\1", "", text, flags=re.S)  # a code block shows its text as is
         assert "<script" not in outside_code and "<img" not in outside_code and "](javascript" not in outside_code
         assert "**bold**" not in outside_code
+        # as GitHub shows it (its own renderer, cmark-gfm, with its autolinks and tables): no
+        # element of the student's, and no link at all (none of ours, and a bare URL is not made one)
+        shown = cmarkgfm.github_flavored_markdown_to_html(text, options=cmarkgfm.cmark.Options.CMARK_OPT_UNSAFE)
+        assert not re.search(r"<(a|script|img|em)\b", shown) and "<strong>bold" not in shown, shown
     block = reports.feedback_markdown(results[0])
+    shown = cmarkgfm.github_flavored_markdown_to_html(block, options=cmarkgfm.cmark.Options.CMARK_OPT_UNSAFE)
+    assert "window.pwned=1" in shown and "www.evil.invalid/login" in shown  # shown, as text
     assert HOSTILE in block  # the message itself, inside a fence it cannot close
     assert "&lt;script&gt;window.pwned=1&lt;/script&gt;" in block  # and in a note, escaped
     for table in (reports.csv_text(results), reports.gradebook_csv(results)):
