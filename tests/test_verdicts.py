@@ -180,10 +180,14 @@ def test_building_the_full_tensor_in_the_low_memory_item_costs_part_of_the_point
 
 
 def test_a_submission_records_how_long_it_took(grader, tmp_path):
-    """The report's `seconds` is the wall time of that submission (a bad file fails fast)."""
+    """The report's `seconds` is the wall time of that submission (measured around the call: how
+    long a worker takes to start depends on the machine's load, so no fixed bound)."""
+    import time
+
     bad = tmp_path / "broken.ipynb"
     bad.write_text("{ not json")
+    began = time.monotonic()
     result = grader.grade(bad)
-    assert 0 < result.seconds < 120
+    assert 0 < result.seconds <= time.monotonic() - began
     assert all(e.status == "error" and "could not be read" in e.feedback for e in result.exercises
                if e.status != "not_autograded")
