@@ -20,6 +20,14 @@ from typing import Any, Callable
 MAX_ENTRY_BYTES = 8 * 1024**2  # larger answers (a helper's full activation cache) are not kept on disk
 
 
+def cache_dir() -> Path:
+    """Reference answers live here: readable by the grader's user only (CI keeps it between runs)."""
+    path = Path(os.environ.get("BRACKET_GRADER_CACHE", Path.home() / ".cache" / "bracket-grader"))
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
+    return path
+
+
 def entry_name(*parts: str) -> str:
     """A file name for an entry named by arbitrary strings (case labels, questions)."""
     return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]

@@ -22,7 +22,7 @@ import torch as t
 
 from grader import __version__
 from grader.catalogue import EXERCISES, Exercise
-from grader.disk_cache import DiskCache, entry_name
+from grader.disk_cache import DiskCache, cache_dir, entry_name
 from grader.inputs import InputFactory
 from grader.protocol import SPILL_ELEMENTS, decode, encode
 from grader.public import file_sha256
@@ -36,14 +36,6 @@ DEAD_NEURON = 1e-6  # a W_in column this small next to the largest is a dead neu
 
 PRIVATE_SOURCES = ("solutions",)  # the answers: workers must not read them
 HELPER_CACHE_BYTES = 256 * 1024**2  # helper answers kept for later submissions asking the same
-
-
-def cache_dir() -> Path:
-    """Reference answers live here: readable by the grader's user only."""
-    path = Path(os.environ.get("BRACKET_GRADER_CACHE", Path.home() / ".cache" / "bracket-grader"))
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
 
 
 def harden() -> list[str]:

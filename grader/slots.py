@@ -163,14 +163,15 @@ def early_slot(config) -> tuple[Slot, Uids] | None:
     """A warm worker started first thing (by the command line, before it loads torch itself), so
     that the two import at once on two cores instead of one after the other: an engine.Grader
     given it takes it when it was made for the same inputs. None where it cannot be made without
-    torch (the public copies of the model and data do not exist yet: the first run makes them), on
-    a GPU, or without a warm pool."""
-    from grader.public import public_data_path, public_dir, truncated_data, weights_pt_path
+    torch (the model's public `.pt` neither exists nor is kept in the grader's cache: the first run
+    on this machine, or in CI with an empty cache, makes it), on a GPU, or without a warm pool."""
+    from grader.public import public_data, public_dir, restored, truncated_data, weights_pt_path
 
     config = config.resolved()
-    weights_pt, data = weights_pt_path(config.weights), public_data_path(config.data)
-    if config.device != "cpu" or not config.warm_pool or not weights_pt.exists() or not data.exists():
+    weights_pt = weights_pt_path(config.weights)
+    if config.device != "cpu" or not config.warm_pool or not restored(weights_pt):
         return None
+    data = Path(public_data(config.data))
     truncated_data(config.data, config.limits.notebook_examples)  # what its first child reads
     iso, uids = detect(), Uids()
     prepare = warm_inputs(config, weights_pt, data)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -71,6 +70,31 @@ def test_a_warm_worker_started_before_torch_is_adopted_when_made_for_the_same_ru
         assert g._slots == [] and not other[0].pool.alive()
     finally:
         g.close()
+
+
+def test_a_new_machine_with_a_restored_cache_starts_its_warm_worker_before_torch(grader, tmp_path):
+    """CI restores the grader's cache, not the temporary folder: the model's public `.pt` is copied
+    back from the cache (without torch), so the warm worker still starts before torch is loaded."""
+    import os
+
+    code = ("import sys, tempfile\n"
+            "tempfile.tempdir = sys.argv[1]  # a new machine: nothing public yet\n"
+            "from grader.config import GradeConfig\n"
+            "from grader.public import weights_pt_path\n"
+            "from grader.slots import early_slot\n"
+            "config = GradeConfig(only=('get_WOV',)).resolved()\n"
+            "assert not weights_pt_path(config.weights).exists()\n"
+            "early = early_slot(config)\n"
+            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'transformer_lens'))\n"
+            "assert early is not None and early[0].pool.alive() and not loaded, loaded[:5]\n"
+            "early[0].close()\n"
+            "print(open(weights_pt_path(config.weights), 'rb').read() == open(sys.argv[2], 'rb').read())\n")
+    fresh = tmp_path / "tmp"
+    fresh.mkdir()
+    proc = subprocess.run([sys.executable, "-c", code, str(fresh), grader.weights_pt], capture_output=True, text=True,
+                          cwd=ROOT, env={**os.environ, "BRACKET_GRADER_CACHE": os.environ["BRACKET_GRADER_CACHE"]},
+                          timeout=300)
+    assert proc.returncode == 0 and proc.stdout.strip() == "True", proc.stderr[-2000:]
 
 
 def test_one_submission_starts_one_warm_worker_and_splits_its_first_pass(grader, tmp_path):
