@@ -20,6 +20,7 @@ from pathlib import Path
 from grader import verdicts
 from grader.answers import Questions
 from grader.catalogue import EXERCISES, Exercise, exercise_job
+from grader.folders import Folder
 from grader.results import ExerciseResult
 from grader.sandbox import Limits, WorkerRun, run_worker
 
@@ -36,7 +37,6 @@ class Submission:
     path: Path  # as given (reports name it)
     source: bytes  # read once, without following a link
     slot: object  # where its workers run (grader.slots.Slot)
-    scratch: Path  # its folder in the slot (emptied when grading ends)
     deadline: float
     questions: Questions
     # statements that stopped a worker, by pass: a pass that stands in the reference for helpers
@@ -100,8 +100,6 @@ class Outcome:
 def run(grader, sub: Submission, plan: Plan) -> Outcome:
     """Run `plan` to its end: every item has messages or a verdict."""
     limits: Limits = grader.config.limits
-    folder = sub.scratch / plan.name
-    folder.mkdir()
     out = Outcome({e.id: [] for e in plan.exercises}, {})
     remaining = list(plan.exercises)
     chosen = {h for chain in plan.helpers.values() for h in chain} | set(plan.module_helpers)
@@ -112,14 +110,8 @@ def run(grader, sub: Submission, plan: Plan) -> Outcome:
             _finish(grader, out, remaining, "timeout",
                     f"not graded: the submission ran past its limit of {limits.submission_seconds:g} s")
             break
-        run_dir = folder / f"run{attempt}"
+        job, result = _one_run(grader, sub, plan, sub.slot.run_folder(f"{plan.name}-{attempt}"), remaining, skip, chosen)
         attempt += 1
-        run_dir.mkdir()
-        copy = run_dir / ("submission" + sub.path.suffix)
-        copy.write_bytes(sub.source)
-        job = _job(grader, sub, plan, copy, remaining, skip)
-        result = run_worker(job, run_dir, limits, sub.deadline, sub.slot,
-                            sub.questions.answerer(run_dir, chosen), grader.stopping)
         ready = _collect(result, out, sub.notes, first=plan.cell_errors_as_notes and attempt == 1)
         if not ready:
             if _skip_the_statement(sub, skip, job, result, limits):
@@ -138,6 +130,16 @@ def run(grader, sub: Submission, plan: Plan) -> Outcome:
     if grader.stopping.is_set():
         _finish(grader, out, remaining, "error", "grading was interrupted")
     return out
+
+
+def _one_run(grader, sub: Submission, plan: Plan, run_dir: Folder, remaining: list[Exercise], skip: set[str],
+             chosen: set[str]) -> tuple[dict, WorkerRun]:
+    """One worker in a new folder of its own: the submission's copy, the job, answers to its questions."""
+    with run_dir:
+        copy = run_dir.write("submission" + sub.path.suffix, sub.source)
+        job = _job(grader, sub, plan, copy, remaining, skip)
+        return job, run_worker(job, run_dir, grader.config.limits, sub.deadline, sub.slot,
+                               sub.questions.answerer(run_dir.here, chosen), grader.stopping)
 
 
 def _skip_the_statement(sub: Submission, skip: set[str], job: dict, result: WorkerRun, limits: Limits) -> bool:

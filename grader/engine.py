@@ -229,8 +229,7 @@ class Grader:
             return self._all(path, exercises, "error", f"the submission could not be read: {e.strerror or e}", started)
         try:
             with self.slot() as slot:
-                sub = attempts.Submission(path, source, slot, slot.submission_folder(),
-                                          started + self.config.limits.submission_seconds,
+                sub = attempts.Submission(path, source, slot, started + self.config.limits.submission_seconds,
                                           Questions(self.reference, self.known_models))
                 return SubmissionResult(str(path), tuple(self._pad(self._passes(sub, exercises))), tuple(sub.notes),
                                         time.monotonic() - started)

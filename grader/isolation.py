@@ -112,7 +112,8 @@ def _filesystem() -> tuple[str, ...]:
             args += ["--ro-bind", str(folder), str(folder)]
     empty = _empty_file()
     for path in hidden_paths():
-        args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", str(empty), str(path)]
+        # a hidden folder is an empty tmpfs, read-only (nothing written there outlives a submission)
+        args += ["--tmpfs", str(path), "--remount-ro", str(path)] if path.is_dir() else ["--ro-bind", str(empty), str(path)]
     return tuple(args)
 
 
@@ -128,20 +129,28 @@ def _empty_file() -> Path:
     return path
 
 
-def bwrap_command(bwrap: str, writable: list[Path], readable: list[Path], pid_1: bool = False) -> list[str]:
+def bwrap_command(bwrap: str, writable: list[Path], readable: list[Path], pid_1: bool = False,
+                  bound: tuple[tuple[int, Path], ...] = ()) -> list[str]:
     """The bwrap command line that runs a worker (or a warm worker, `pid_1`) with `writable` folders
-    (its own) and `readable` ones (the model and data files it loads) besides the filesystem above."""
-    # in order: each mount covers what is below it, so /tmp's tmpfs comes before what lives in /tmp
+    (its own), and `bound` ones (open folders: descriptor, where the worker finds it; the caller
+    passes the descriptors on), and `readable` ones (the model and data files it loads) besides the
+    filesystem above."""
+    # in order: each mount covers what is below it, so /tmp's tmpfs comes before what lives in /tmp;
+    # last, the root and /dev (tmpfs bwrap made) read-only: only `writable`, /tmp and /dev/shm can
+    # be written, and a warm worker empties the last two between submissions (grader.worker.zygote)
     args = [bwrap, "--unshare-all", "--new-session", "--cap-drop", "ALL", "--die-with-parent",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", *_filesystem()]
+            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", *_filesystem()]
     for path in readable:
         args += ["--ro-bind", str(path), str(path)]
     for path in writable:
         args += ["--bind", str(path), str(path)]
+    for fd, path in bound:
+        args += ["--bind-fd", str(fd), str(path)]
     if pid_1:
         args.remove("--die-with-parent")  # a warm worker ends when its stdin closes (its parent thread may not live)
         args.append("--as-pid-1")
-    return [*args, "--chdir", str(writable[0]) if writable else "/", "--"]
+    home = [*writable, *(path for _, path in bound)]
+    return [*args, "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", str(home[0]) if home else "/", "--"]
 
 
 def _probe(bwrap: str, uid: int | None) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from grader.folders import Folder
 from grader.protocol import MAX_MESSAGE_BYTES, ProtocolError, load_message
 from grader.worker.sandboxing import apply_sandbox
 
@@ -121,15 +122,16 @@ def worker_env(scratch: Path, job: dict, sandboxed: bool = False) -> dict[str, s
     }
 
 
-def _hand_over(scratch: Path, uid: int | None) -> None:
+def _hand_over(scratch: Folder, uid: int | None) -> None:
     """Give a run's folder (new, holding only what the grader put there: the submission's copy,
     the pipes) to the worker's uid. No link a worker left can be followed: nothing older is touched,
-    and links are never dereferenced."""
+    everything is reached through the folder's descriptor, and links are never dereferenced."""
     if uid is None:
         return
-    for path in [scratch, *scratch.iterdir()]:
-        os.lchown(path, uid, uid)
-    os.chmod(scratch, 0o700)
+    os.fchown(scratch.fd, uid, uid)
+    for name in scratch.names():
+        os.chown(name, uid, uid, dir_fd=scratch.fd, follow_symlinks=False)
+    os.fchmod(scratch.fd, 0o700)
 
 
 def _signal_code(code: int | None, sandboxed: bool) -> int | None:
@@ -139,19 +141,19 @@ def _signal_code(code: int | None, sandboxed: bool) -> int | None:
     return code
 
 
-def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, slot,
+def run_worker(job: dict, scratch: Folder, limits: Limits, deadline: float, slot,
                answer: Callable[[dict], dict] | None = None, stop: threading.Event | None = None) -> WorkerRun:
-    """Run one worker in `slot` (grader.slots) to its end (or until a deadline), returning everything
-    it sent. With the slot's warm worker, a fork of it; otherwise a new interpreter, in bubblewrap
-    where the machine has it. With `answer`, the worker may ask questions ("ask" messages) and gets
-    `answer(message)` back as one JSON line on its reply pipe."""
-    job = {**job, "scratch": str(scratch), "case_seconds": limits.case_seconds,
+    """Run one worker in `slot` (grader.slots), in its folder `scratch` (grader.folders), to its end
+    (or until a deadline), returning everything it sent. With the slot's warm worker, a fork of it;
+    otherwise a new interpreter, in bubblewrap where the machine has it. With `answer`, the worker
+    may ask questions ("ask" messages) and gets `answer(message)` back as one JSON line on its reply pipe."""
+    job = {**job, "scratch": str(scratch.path), "case_seconds": limits.case_seconds,
            "statement_seconds": limits.statement_seconds}
     sandboxed = bool(slot.iso.bwrap)
-    env = worker_env(scratch, job, sandboxed)
+    env = worker_env(scratch.path, job, sandboxed)
     namespaces = not sandboxed and os.geteuid() == 0  # without bwrap, root can still cut the network
     if slot.pool is not None and slot.pool.alive():
-        request = {"job": job, "cwd": str(scratch), "env": env, "limits": limits.to_json(),
+        request = {"job": job, "cwd": str(scratch.path), "env": env, "limits": limits.to_json(),
                    "uid": None if sandboxed else slot.uid, "no_network": namespaces}
         run = _run_forked(slot.pool, request, scratch, slot.uid, limits, deadline, answer, stop)
         if run is not None:
@@ -159,26 +161,32 @@ def run_worker(job: dict, scratch: Path, limits: Limits, deadline: float, slot,
     return _run_new(job, scratch, limits, deadline, slot, env, namespaces, answer, stop)
 
 
-def _run_forked(pool, request: dict, scratch: Path, uid: int | None, limits: Limits, deadline: float,
+def _run_forked(pool, request: dict, scratch: Folder, uid: int | None, limits: Limits, deadline: float,
                 answer, stop) -> WorkerRun | None:
     """A fork of the slot's warm worker, talking through FIFOs in its scratch folder; None when the
     warm worker does not answer (the caller starts a new interpreter instead)."""
-    paths = {name: scratch / f".{name}" for name in ("messages", "output", "replies")}
-    for fifo in paths.values():
-        os.mkfifo(fifo, 0o600)
+    names = {name: f".{name}" for name in ("messages", "output", "replies")}
+    for fifo in names.values():
+        os.mkfifo(fifo, 0o600, dir_fd=scratch.fd)
     _hand_over(scratch, uid)
-    read_fd = os.open(paths["messages"], os.O_RDONLY | os.O_NONBLOCK)
-    out_fd = os.open(paths["output"], os.O_RDONLY | os.O_NONBLOCK)
+
+    def fifo(name: str, flags: int) -> int:
+        return os.open(names[name], flags | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=scratch.fd)
+
+    read_fd, out_fd = fifo("messages", os.O_RDONLY), fifo("output", os.O_RDONLY)
     try:
-        pid = pool.fork({**request, "msg_fifo": str(paths["messages"]), "out_fifo": str(paths["output"]),
-                         "reply_fifo": str(paths["replies"])})
+        pid = pool.fork({**request, **{f"{kind}_fifo": str(scratch.path / names[name]) for kind, name in
+                                       (("msg", "messages"), ("out", "output"), ("reply", "replies"))}})
     except RuntimeError:
         os.close(read_fd)
         os.close(out_fd)
-        for fifo in paths.values():  # a new interpreter gets pipes, not these
-            fifo.unlink(missing_ok=True)
+        for name in names.values():  # a new interpreter gets pipes, not these
+            try:
+                os.unlink(name, dir_fd=scratch.fd)
+            except FileNotFoundError:
+                pass
         return None
-    replies = _Replies(answer, lambda: os.open(paths["replies"], os.O_WRONLY | os.O_NONBLOCK))
+    replies = _Replies(answer, lambda: fifo("replies", os.O_WRONLY))
     try:
         run = _read_worker(read_fd, out_fd, limits, deadline, alive=lambda: not pool.has_exited(pid),
                            replies=replies, stop=stop)
@@ -191,7 +199,7 @@ def _run_forked(pool, request: dict, scratch: Path, uid: int | None, limits: Lim
     return run
 
 
-def _run_new(job: dict, scratch: Path, limits: Limits, deadline: float, slot, env: dict, namespaces: bool,
+def _run_new(job: dict, scratch: Folder, limits: Limits, deadline: float, slot, env: dict, namespaces: bool,
              answer, stop) -> WorkerRun:
     """A new interpreter (in bubblewrap where the machine has it), talking through inherited pipes."""
     _hand_over(scratch, slot.uid)
@@ -199,13 +207,13 @@ def _run_new(job: dict, scratch: Path, limits: Limits, deadline: float, slot, en
     reply_read, reply_write = os.pipe()
     job = {**job, "msg_fd": write_fd, "reply_fd": reply_read}
     cmd = [sys.executable, "-m", "grader.worker.main"]
-    if slot.iso.bwrap:
+    if slot.iso.bwrap:  # its folder bound by descriptor: whatever a link in its path now points at
         from grader.isolation import bwrap_command
 
-        cmd = bwrap_command(slot.iso.bwrap, [scratch], slot.readable) + cmd
+        cmd = bwrap_command(slot.iso.bwrap, [], slot.readable, bound=((scratch.fd, scratch.path),)) + cmd
     proc = subprocess.Popen(
         cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        pass_fds=(write_fd, reply_read), cwd=scratch, env=env,
+        pass_fds=(write_fd, reply_read, scratch.fd), cwd=scratch.here, env=env,
         preexec_fn=lambda: _preexec(limits, slot.uid, namespaces), close_fds=True,
     )
     os.close(write_fd)

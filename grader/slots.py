@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from grader.folders import Folder
 from grader.isolation import Isolation, Uids, bwrap_command, detect, drop_to
 from grader.sandbox import worker_env
 
@@ -125,18 +127,23 @@ class Slot:
     def __init__(self, iso: Isolation, uid: int | None, readable: list[Path], prepare: dict | None, warm: bool):
         self.iso, self.uid, self.readable, self.prepare = iso, uid, readable, prepare
         self.folder = Path(tempfile.mkdtemp(prefix="bracket-slot-"))
+        self.root = Folder.open(self.folder)  # before any worker can write there
         if uid is not None:
             os.chown(self.folder, uid, uid)
         os.chmod(self.folder, 0o700)
         self.pool = WarmPool(self.folder, uid, iso, readable, prepare) if warm else None
-        self._n = 0
 
-    def submission_folder(self) -> Path:
-        """A new folder for the next submission (the grader's; its runs' folders are the worker's)."""
-        self._n += 1
-        folder = self.folder / f"submission-{self._n}"
-        folder.mkdir(mode=0o755)
-        return folder
+    def run_folder(self, label: str) -> Folder:
+        """A new folder for one worker run, made through the slot's descriptor (grader.folders)
+        directly in the slot's folder: that is the mount point of its warm worker's sandbox, which
+        no worker can move or replace, and the name is one no worker can guess before it exists.
+        The caller closes it."""
+        for _ in range(8):
+            try:
+                return self.root.make(f"{label}-{secrets.token_hex(6)}")
+            except FileExistsError:  # a worker left something of that name
+                continue
+        raise RuntimeError("no new run folder could be made in the slot")
 
     def clean(self) -> None:
         """Nothing of the last submission is left: its processes killed, its files removed."""
@@ -147,6 +154,7 @@ class Slot:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
+        self.root.close()
         wipe(self.folder)
 
 

@@ -21,6 +21,14 @@ def course_files_or_skip() -> tuple[Path, Path]:
     return COURSE_WEIGHTS, COURSE_DATA
 
 
+def skip_unless_sandbox_required(why: str) -> None:
+    """Skip an isolation test, saying why; or fail, where BRACKET_GRADER_REQUIRE_SANDBOX is set
+    (.ci/run sets it: there bubblewrap and every setup of the red-team suite must be provided)."""
+    if os.environ.get("BRACKET_GRADER_REQUIRE_SANDBOX"):
+        pytest.fail(f"{why}; this run requires every isolation test (.ci/run provides what they need)")
+    pytest.skip(why)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cache_dir(tmp_path_factory) -> Path:
     """Reference answers are cached per test session, in a fresh folder."""

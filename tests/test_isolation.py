@@ -8,13 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from grader import reports
 from grader.batch import ResultsLog
 from grader.catalogue import IDS
 from grader.isolation import Uids, detect
 from grader.results import ExerciseResult, SubmissionResult
+from tests.conftest import skip_unless_sandbox_required
 
 
 def test_this_machine_sandboxes_workers_or_says_why_not():
@@ -69,12 +68,14 @@ def test_the_results_log_is_private_whatever_the_umask(tmp_path):
     assert (tmp_path / "log.jsonl").stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.skipif(detect().bwrap is None, reason="bubblewrap is not available here")
 def test_the_sandbox_shows_no_answers_and_no_other_process(tmp_path):
     """A worker's view: no reference solutions, no grader examples, only its own processes, no /root
     cache, one writable folder."""
     from grader.isolation import bwrap_command
     from reference.model import ASSETS
+
+    if detect().bwrap is None:
+        skip_unless_sandbox_required("bubblewrap is not available here")
 
     folder = tmp_path / "mine"
     folder.mkdir()
@@ -85,7 +86,12 @@ def test_the_sandbox_shows_no_answers_and_no_other_process(tmp_path):
              "print(sorted(p for p in os.listdir('/proc') if p.isdigit()))\n"
              "print(os.path.exists(os.path.expanduser('~root/.cache')))\n"
              "open('written', 'w').write('x')\n"
-             "try:\n    open('/tmp/../usr/evil', 'w')\nexcept OSError as e:\n    print('refused')\n")
+             "try:\n    open('/tmp/../usr/evil', 'w')\nexcept OSError as e:\n    print('refused')\n"
+             "left = []\n"
+             "for d in ('/', '/dev', '/home', os.path.dirname(grader.__file__), '/tmp', '/dev/shm'):\n"
+             "    try:\n        open(os.path.join(d, 'left'), 'w').close(); left.append(d)\n"
+             "    except OSError:\n        pass\n"
+             "print(left)\n")
     cmd = bwrap_command(detect().bwrap, [folder], [ASSETS]) + [sys.executable, "-c", probe]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=folder, timeout=120,
                           env={"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
@@ -93,3 +99,5 @@ def test_the_sandbox_shows_no_answers_and_no_other_process(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert lines[0] == "0" and lines[1] == "[]" and lines[2] in ("['1']", "['1', '2']") and lines[3] == "False"
     assert lines[4] == "refused" and (folder / "written").read_text() == "x"
+    # besides its own folder, only the two that a warm worker empties between submissions
+    assert lines[5] == "['/tmp', '/dev/shm']"

@@ -5,13 +5,16 @@ leftovers (each child is a copy of this pristine process, used once).
 Protocol on stdin/stdout, one JSON object per line:
   request  {"job": {...}, "msg_fifo": path, "out_fifo": path, "cwd": path, "env": {...},
             "limits": {...}, "uid": int | null, "no_network": bool}: fork a child for this job;
-           {"kill": pid}: end that child, and (in a sandbox) every process it left
+           {"kill": pid}: end that child, and (in a sandbox) every process it left; {"kill": -1}
+           (between submissions): every child, and in a sandbox what they left in its /tmp and /dev/shm
   replies  {"pid": int} for each job, in order; {"exit": pid, "code": int} when a child ends
            (negative code: killed by that signal).
 Started by the trusted side (`grader.slots.WarmPool`), optionally with the grading inputs as a
 JSON argument (then it also builds the pristine models its children will call with, see
 `grader.inputs.prepare`); it runs no student code itself. In bubblewrap it is PID 1 of its PID
-namespace: no child can signal it, and `kill(-1)` ends everything a child left behind.
+namespace: no child can signal it, and `kill(-1)` ends everything a child left behind. It is not
+dumpable, so no child (the same uid) can read or write its memory through ptrace or /proc: one
+submission cannot change what the next one's children start from.
 """
 from __future__ import annotations
 
@@ -79,6 +82,43 @@ def end(pid: int) -> None:
             pass
 
 
+SHARED_FOLDERS = ("/tmp", "/dev/shm")  # writable in the sandbox, and alive as long as the warm worker
+
+
+def forget_the_last_submission() -> None:
+    """In a sandbox, empty what its children could write that outlives them (their own folders are
+    the trusted side's to wipe): the next submission starts from nothing another left."""
+    import shutil
+
+    if os.getpid() != 1:  # outside a sandbox these are the machine's own
+        return
+    for folder in SHARED_FOLDERS:
+        try:
+            entries = os.listdir(folder)
+        except OSError:
+            continue
+        for name in entries:
+            path = os.path.join(folder, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+
+
+def not_dumpable() -> None:
+    """PR_SET_DUMPABLE 0: a process of the same uid may no longer ptrace this one or open its
+    /proc/PID/mem (children inherit it, which costs them nothing)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE, SUID_DUMP_DISABLE
+    except (OSError, AttributeError):  # not Linux
+        pass
+
+
 def child(req: dict) -> None:
     """In the fork: become a sandboxed worker, then run the job like `grader.worker.main`."""
     from grader.worker import main as worker_main
@@ -110,6 +150,7 @@ def child(req: dict) -> None:
 
 
 def main() -> None:
+    not_dumpable()
     preload()
     if len(sys.argv) > 1:  # {"weights", "data", "device", "models"}: inputs every child will use
         import grader.inputs
@@ -126,6 +167,8 @@ def main() -> None:
         req = json.loads(line)
         if "kill" in req:
             end(int(req["kill"]))
+            if int(req["kill"]) == -1:
+                forget_the_last_submission()
             continue
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # its exit is reported only once it is known
         pid = os.fork()

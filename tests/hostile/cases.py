@@ -81,6 +81,19 @@ def get_post_final_ln_dir(model):
     os._exit(9)  # the grader starts another worker for what is left
 '''
 
+MOVES_FOLDERS = '''
+def get_post_final_ln_dir(model):
+    _target = os.path.join(os.path.dirname(CANARY), "reports")  # a folder the grader's user can write
+    _here = os.environ["HOME"]  # this run's folder (the working directory is the course's folders in it)
+    for _folder in (_here, os.path.dirname(_here)):
+        try:  # this run's folder and the grader's folder above it, moved and replaced by links
+            os.rename(_folder, _folder + "-moved")
+            os.symlink(_target, _folder)
+        except OSError:
+            pass
+    os._exit(9)  # the grader starts another worker, in a folder it makes for it
+'''
+
 ABSURD_QUESTIONS = '''
 import gc
 from grader.worker.helpers import Questions
@@ -293,6 +306,9 @@ def get_post_final_ln_dir(model):
     Hostile("links_then_restart", "leaves links to files outside its folder under the names the grader writes, "
             "then ends its process so that the grader starts a new worker in a new folder",
             LINKS_THEN_RESTART, "get_post_final_ln_dir", ("error",)),
+    Hostile("moves_folders_then_restart", "moves its folder and the grader's folder above it, leaves links to "
+            "a folder of the grader's user in their place, then ends its process so that the grader makes another",
+            MOVES_FOLDERS, "get_post_final_ln_dir", ("error",)),
     Hostile("absurd_questions", "asks the grader for reference answers with absurd arguments: deep nesting, "
             "50,000 values, 20,000 strings, 10,000 tuples, unknown models and tags",
             ABSURD_QUESTIONS, "get_post_final_ln_dir", ("failed",)),

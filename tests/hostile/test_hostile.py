@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from grader.isolation import detect
+from tests.conftest import skip_unless_sandbox_required
 from tests.hostile.cases import BASE, CASES, HONEST, Hostile
 from tests.hostile.setups import SETUPS, listing, make_runner, unavailable
 
@@ -93,10 +94,10 @@ def verdict_problems(case: Hostile, exercises: dict[str, dict]) -> list[str]:
 def test_every_attack_gets_its_verdict(setup, listener):
     why = unavailable(setup)
     if why:
-        pytest.skip(f"setup {setup!r} is not available here: {why}")
+        skip_unless_sandbox_required(f"setup {setup!r} is not available here: {why}")
     if not detect().bwrap:
-        pytest.skip(f"bubblewrap is not available here ({detect().missing[0][:120]}): the isolation attacks would "
-                    "succeed, as the grader's warning says; .ci/run installs it")
+        skip_unless_sandbox_required(f"bubblewrap is not available here ({detect().missing[0][:120]}): the isolation "
+                                     "attacks would succeed, as the grader's warning says; .ci/run installs it")
     port, hits = listener
     folder = Path(tempfile.mkdtemp(prefix="bracket-setup-"))  # where another user can reach it
     os.chmod(folder, 0o755)
@@ -134,6 +135,9 @@ def _attack(setup: str, folder: Path, port: int, hits: list) -> None:
     FEEDBACK[setup] = {name: {i: e["feedback"][:300] for i, e in items.items()} for name, items in found.items()}
     # nothing outside the workers' folders changed: the submissions, the grader's code, the canary
     assert listing(subs, *runner.code(), canary) == before
+    # nothing the grader writes for a worker (its folder, the submission's copy, pipes, answers)
+    # was written where a worker's link pointed: the reports folder holds the reports only
+    assert [p.name for p in reports.iterdir() if p.is_dir() or not p.name.endswith((".json", ".jsonl"))] == []
     assert canary.read_text() == "the grader's own file\n"
     after = os.lstat(canary)
     assert (after.st_uid, after.st_mode) == (canary_stat.st_uid, canary_stat.st_mode)
@@ -143,7 +147,7 @@ def _attack(setup: str, folder: Path, port: int, hits: list) -> None:
 def test_every_setup_gives_every_attack_the_same_verdict():
     ran = {setup: v for setup, v in VERDICTS.items()}
     if len(ran) < 2:
-        pytest.skip(f"fewer than two setups ran here ({', '.join(ran) or 'none'}); .ci/run runs all three")
+        skip_unless_sandbox_required(f"fewer than two setups ran here ({', '.join(ran) or 'none'}); .ci/run runs all three")
     first, *others = ran.items()
     cases = {c.name: c for c in CASES}
 
