@@ -154,8 +154,8 @@ def write_reports(args: argparse.Namespace, results: list, run: dict | None = No
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if summary:
             with open(summary, "a") as f:
-                f.write(reports.github_summary_markdown(results))
-        sys.stdout.write(reports.github_annotations(results))
+                f.write(reports.github_summary_markdown(results, run))
+        sys.stdout.write(reports.github_annotations(results, run))
         sys.stdout.flush()
 
 

@@ -246,9 +246,10 @@ def feedback_markdown(result: SubmissionResult, run: dict | None = None) -> str:
     return "\n".join(out) + "\n"
 
 
-def github_summary_markdown(results: list[SubmissionResult]) -> str:
-    """The per-exercise table for a GitHub Actions job summary."""
-    out = []
+def github_summary_markdown(results: list[SubmissionResult], run: dict | None = None) -> str:
+    """The per-exercise table for a GitHub Actions job summary (after the isolation warning, if any)."""
+    warning = not_enforced(run)
+    out = [f"> {warning}", ""] if warning else []
     for r in results:
         out += [f"### {md_text(Path(r.path).name)}: {r.score:g} / {r.max_score:g}", "",
                 "| item | status | score | feedback |", "|---|---|---|---|"]
@@ -259,16 +260,18 @@ def github_summary_markdown(results: list[SubmissionResult]) -> str:
     return "\n".join(out)
 
 
-def github_annotations(results: list[SubmissionResult]) -> str:
-    """One `::error` workflow command per failed item, on the submission file. Student-controlled
-    text is escaped so it cannot end the annotation or start another command."""
+def github_annotations(results: list[SubmissionResult], run: dict | None = None) -> str:
+    """One `::error` workflow command per failed item, on the submission file, and a `::warning`
+    where isolation was not complete. Student-controlled text is escaped so it cannot end the
+    annotation or start another command."""
     def esc(text: str) -> str:
         return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
     def esc_property(text: str) -> str:
         return esc(text).replace(":", "%3A").replace(",", "%2C")
 
-    lines = []
+    warning = not_enforced(run)
+    lines = [f"::warning title=isolation::{esc(warning)}"] if warning else []
     for r in results:
         for e in r.exercises:
             if e.status not in ("passed", "not_autograded"):

@@ -37,8 +37,12 @@ def test_without_bubblewrap_the_warning_is_printed_and_recorded(tmp_path):
     result = SubmissionResult("a.py", tuple(ExerciseResult(i, "passed", 1.0, 1.0, "ok") for i in IDS))
     assert json.loads(reports.json_text([result], run))["run"]["isolation"]["not_enforced"]
     for text in (reports.item_summary_markdown([result], run), reports.feedback_markdown(result, run),
-                 reports.junit_text([result], run), reports.gradescope_json(result, run)):
+                 reports.junit_text([result], run), reports.gradescope_json(result, run),
+                 reports.github_summary_markdown([result], run)):
         assert "not sandboxed" in text
+    annotations = reports.github_annotations([result], run).splitlines()
+    assert len(annotations) == 1 and annotations[0].startswith("::warning title=isolation::Not enforced")
+    assert reports.github_annotations([result], None) == ""  # everything enforced: nothing to say
 
 
 def test_worker_uids_are_never_shared_between_graders(tmp_path):
