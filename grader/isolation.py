@@ -112,8 +112,8 @@ def _filesystem() -> tuple[str, ...]:
             args += ["--ro-bind", str(folder), str(folder)]
     empty = _empty_file()
     for path in hidden_paths():
-        # a hidden folder is an empty tmpfs, read-only (nothing written there outlives a submission)
-        args += ["--tmpfs", str(path), "--remount-ro", str(path)] if path.is_dir() else ["--ro-bind", str(empty), str(path)]
+        # a hidden folder is an empty tmpfs (made read-only last, by bwrap_command)
+        args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", str(empty), str(path)]
     return tuple(args)
 
 
@@ -127,6 +127,16 @@ def _empty_file() -> Path:
         os.chmod(tmp, 0o444)
         os.replace(tmp, path)
     return path
+
+
+@lru_cache(maxsize=4)
+def binds_by_descriptor(bwrap: str) -> bool:
+    """Whether this bubblewrap has --bind-fd (0.8 and later: Debian 12, Ubuntu 24.04)."""
+    try:
+        out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return "--bind-fd" in out.stdout + out.stderr
 
 
 def bwrap_command(bwrap: str, writable: list[Path], readable: list[Path], pid_1: bool = False,
@@ -150,7 +160,9 @@ def bwrap_command(bwrap: str, writable: list[Path], readable: list[Path], pid_1:
         args.remove("--die-with-parent")  # a warm worker ends when its stdin closes (its parent thread may not live)
         args.append("--as-pid-1")
     home = [*writable, *(path for _, path in bound)]
-    return [*args, "--remount-ro", "/dev", "--remount-ro", "/", "--chdir", str(home[0]) if home else "/", "--"]
+    read_only = [arg for path in (*(p for p in hidden_paths() if p.is_dir()), Path("/dev"), Path("/"))
+                 for arg in ("--remount-ro", str(path))]  # nothing written there outlives a submission
+    return [*args, *read_only, "--chdir", str(home[0]) if home else "/", "--"]
 
 
 def _probe(bwrap: str, uid: int | None) -> str:

@@ -106,7 +106,7 @@ def md_text(text: str) -> str:
 
     text = html.escape(" ".join(str(text).split()), quote=False)
     text = re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
-    return re.sub(r"(?i)\b(www)\.", r"\1\\.", text.replace("://", "\\://"))
+    return re.sub(r"(?i)(www)\.", r"\1\\.", text.replace("://", "\\://"))  # also after `_`: GitHub links it
 
 
 def md_fenced(text: str) -> list[str]:

@@ -205,21 +205,23 @@ def _run_new(job: dict, scratch: Folder, limits: Limits, deadline: float, slot, 
     _hand_over(scratch, slot.uid)
     read_fd, write_fd = os.pipe()
     reply_read, reply_write = os.pipe()
-    job = {**job, "msg_fd": write_fd, "reply_fd": reply_read}
-    cmd = [sys.executable, "-m", "grader.worker.main"]
-    if slot.iso.bwrap:  # its folder bound by descriptor: whatever a link in its path now points at
-        from grader.isolation import bwrap_command
-
-        cmd = bwrap_command(slot.iso.bwrap, [], slot.readable, bound=((scratch.fd, scratch.path),)) + cmd
-    proc = subprocess.Popen(
-        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        pass_fds=(write_fd, reply_read, scratch.fd), cwd=scratch.here, env=env,
-        preexec_fn=lambda: _preexec(limits, slot.uid, namespaces), close_fds=True,
-    )
-    os.close(write_fd)
-    os.close(reply_read)
     os.set_blocking(reply_write, False)
     replies = _Replies(answer, lambda: reply_write)
+    replies.fd = reply_write  # closed with it, whether or not anything was asked
+    job = {**job, "msg_fd": write_fd, "reply_fd": reply_read}
+    try:
+        proc = subprocess.Popen(
+            _new_worker_command(slot, scratch), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, pass_fds=(write_fd, reply_read, scratch.fd), cwd=scratch.here, env=env,
+            preexec_fn=lambda: _preexec(limits, slot.uid, namespaces), close_fds=True,
+        )
+    except BaseException:
+        os.close(read_fd)
+        replies.close()
+        raise
+    finally:
+        os.close(write_fd)
+        os.close(reply_read)
     try:
         proc.stdin.write(json.dumps(job).encode())
         proc.stdin.close()
@@ -238,6 +240,17 @@ def _run_new(job: dict, scratch: Folder, limits: Limits, deadline: float, slot, 
         proc.stdout.close()
     run.returncode = _signal_code(returncode, bool(slot.iso.bwrap))
     return run
+
+
+def _new_worker_command(slot, scratch: Folder) -> list[str]:
+    cmd = [sys.executable, "-m", "grader.worker.main"]
+    if not slot.iso.bwrap:
+        return cmd
+    from grader.isolation import binds_by_descriptor, bwrap_command
+
+    if binds_by_descriptor(slot.iso.bwrap):  # its folder, whatever a link in its path now points at
+        return bwrap_command(slot.iso.bwrap, [], slot.readable, bound=((scratch.fd, scratch.path),)) + cmd
+    return bwrap_command(slot.iso.bwrap, [scratch.path], slot.readable) + cmd  # bubblewrap before 0.8
 
 
 def _kill(pid: int) -> None:

@@ -47,6 +47,7 @@ class WarmPool:
         self._cond = threading.Condition()
         self._pids: list[int] = []
         self._exits: dict[int, int] = {}
+        self._forgot = 0  # {"kill": -1} requests done
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 
@@ -59,6 +60,8 @@ class WarmPool:
             with self._cond:
                 if "pid" in msg:
                     self._pids.append(int(msg["pid"]))
+                elif "forgot" in msg:
+                    self._forgot += 1
                 elif "exit" in msg:
                     self._exits[int(msg["exit"])] = int(msg["code"])
                 self._cond.notify_all()
@@ -81,7 +84,7 @@ class WarmPool:
             except (OSError, ValueError) as e:  # its end of the pipe is closed
                 raise RuntimeError("the warm worker is gone") from e
             if not self._cond.wait_for(lambda: self._pids or not self.alive(), timeout):
-                self._proc.kill()
+                self.close()
                 raise RuntimeError("the warm worker did not answer")
             if not self._pids:
                 raise RuntimeError("the warm worker is gone")
@@ -95,6 +98,19 @@ class WarmPool:
                 self._send({"kill": pid})
             except (OSError, ValueError):
                 pass
+
+    def forget(self, timeout: float = 60.0) -> None:
+        """Between submissions: every child ended and what they left in the sandbox removed,
+        returning once the warm worker says so (or it is gone, or the time is up: then it is ended,
+        and the next submission gets a new one)."""
+        with self._lock, self._cond:
+            done = self._forgot
+            try:
+                self._send({"kill": -1})
+            except (OSError, ValueError):
+                return
+            if not self._cond.wait_for(lambda: self._forgot > done or not self.alive(), timeout):
+                self.close()
 
     def has_exited(self, pid: int) -> bool:
         with self._cond:
@@ -148,7 +164,7 @@ class Slot:
     def clean(self) -> None:
         """Nothing of the last submission is left: its processes killed, its files removed."""
         if self.pool is not None and self.pool.alive():
-            self.pool.kill(-1)
+            self.pool.forget()  # nothing of it runs while its folders are wiped
         wipe(self.folder, keep_root=True)
 
     def close(self) -> None:

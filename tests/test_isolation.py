@@ -105,3 +105,28 @@ def test_the_sandbox_shows_no_answers_and_no_other_process(tmp_path):
     assert lines[4] == "refused" and (folder / "written").read_text() == "x"
     # besides its own folder, only the two that a warm worker empties between submissions
     assert lines[5] == "['/tmp', '/dev/shm']"
+
+
+def test_between_submissions_a_warm_worker_empties_its_tmp_but_never_what_is_mounted_there(tmp_path):
+    """The slot's folder and the public files are bound into the sandbox's /tmp: emptying /tmp for
+    the next submission must remove what a child left there, nested or not, and nothing of theirs."""
+    from grader.isolation import bwrap_command
+
+    if detect().bwrap is None:
+        skip_unless_sandbox_required("bubblewrap is not available here")
+    slot = tmp_path / "slot"
+    (slot / "run").mkdir(parents=True)
+    (slot / "run" / "submission.py").write_text("x")
+    code = ("import os\n"
+            "os.makedirs('/tmp/left/' + '/'.join(['deep'] * 50))\n"
+            "open('/tmp/left.txt', 'w').close(); open('/dev/shm/left', 'w').close()\n"
+            "from grader.worker.zygote import _empty\n"
+            "_empty('/tmp'); _empty('/dev/shm')\n"
+            f"print(os.path.exists('/tmp/left'), os.path.exists('/tmp/left.txt'), os.listdir('/dev/shm'),\n"
+            f"      os.listdir({str(slot)!r}))\n")
+    cmd = bwrap_command(detect().bwrap, [slot], []) + [sys.executable, "-c", code]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=slot, timeout=120,
+                          env={"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "False", "[]", "['run']"]
+    assert (slot / "run" / "submission.py").read_text() == "x"

@@ -22,7 +22,7 @@ from tests.browser import ARTIFACTS, show, start_or_skip
 from tests.conftest import ROOT
 
 HOSTILE = ('<script>window.pwned=1</script><img src=x onerror="window.pwned=2"></table></td>'
-           '**bold** [link](javascript:alert(1)) =HYPERLINK("http://evil.invalid","x") see www.evil.invalid/login')
+           '**bold** [link](javascript:alert(1)) =HYPERLINK("http://evil.invalid","x") see www.evil.invalid/login and _www.evil.invalid/b')
 HOSTILE_NAME = '<img src=x onerror="window.pwned=3">=HYPERLINK("evil")'  # a file name holds no slash
 
 

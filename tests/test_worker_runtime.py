@@ -216,3 +216,21 @@ def test_a_run_whose_warm_worker_does_not_answer_is_graded_in_a_new_interpreter(
     result = with_config(grader, only=("get_WOV",)).grade(COURSE_LAYOUT_CORRECT)
     assert asked, "the run went to the warm worker first"
     assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed"
+
+
+@pytest.mark.parametrize("by_descriptor", [True, False], ids=["bubblewrap 0.8+", "older bubblewrap"])
+def test_without_a_warm_worker_each_run_is_a_new_sandboxed_interpreter(grader, monkeypatch, by_descriptor):
+    """--no-warm-pool: every run a new interpreter, its folder bound by descriptor where bubblewrap
+    can (--bind-fd), by path where it is older."""
+    from grader import isolation
+    from grader.config import GradeConfig
+    from grader.engine import Grader
+
+    monkeypatch.setattr(isolation, "binds_by_descriptor", lambda bwrap: by_descriptor)
+    cold = Grader(GradeConfig(only=("get_WOV",), warm_pool=False))
+    try:
+        result = cold.grade(COURSE_LAYOUT_CORRECT)
+        assert all(slot.pool is None for slot in cold._slots)
+    finally:
+        cold.close()
+    assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed", result.exercises

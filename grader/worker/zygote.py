@@ -8,7 +8,7 @@ Protocol on stdin/stdout, one JSON object per line:
            {"kill": pid}: end that child, and (in a sandbox) every process it left; {"kill": -1}
            (between submissions): every child, and in a sandbox what they left in its /tmp and /dev/shm
   replies  {"pid": int} for each job, in order; {"exit": pid, "code": int} when a child ends
-           (negative code: killed by that signal).
+           (negative code: killed by that signal); {"forgot": true} once a {"kill": -1} is done.
 Started by the trusted side (`grader.slots.WarmPool`), optionally with the grading inputs as a
 JSON argument (then it also builds the pristine models its children will call with, see
 `grader.inputs.prepare`); it runs no student code itself. In bubblewrap it is PID 1 of its PID
@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import sys
 
 
@@ -87,23 +88,49 @@ SHARED_FOLDERS = ("/tmp", "/dev/shm")  # writable in the sandbox, and alive as l
 
 def forget_the_last_submission() -> None:
     """In a sandbox, empty what its children could write that outlives them (their own folders are
-    the trusted side's to wipe): the next submission starts from nothing another left."""
-    import shutil
-
+    the trusted side's to wipe): the next submission starts from nothing another left. What is
+    mounted there (the slot's folder, the public files: bound into /tmp) is never touched."""
     if os.getpid() != 1:  # outside a sandbox these are the machine's own
         return
     for folder in SHARED_FOLDERS:
+        _empty(folder)
+
+
+def _empty(folder: str) -> None:
+    """Remove everything below `folder` on its own filesystem, depth first without recursion (a
+    submission may leave folders nested deeper than Python recurses), never crossing into a mount."""
+    try:
+        device = os.lstat(folder).st_dev
+    except OSError:
+        return
+    stack = [(folder, False)]
+    while stack:
+        path, listed = stack.pop()
+        if listed:  # its content is gone (unless it held a mount point)
+            if path != folder:
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    pass
+            continue
+        stack.append((path, True))
         try:
-            entries = os.listdir(folder)
+            names = os.listdir(path)
         except OSError:
             continue
-        for name in entries:
-            path = os.path.join(folder, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
+        for name in names:
+            child = os.path.join(path, name)
+            try:
+                info = os.lstat(child)
+            except OSError:
+                continue
+            if info.st_dev != device:
+                continue  # a mount point: not the sandbox's to empty
+            if stat.S_ISDIR(info.st_mode):
+                stack.append((child, False))
             else:
                 try:
-                    os.unlink(path)
+                    os.unlink(child)
                 except OSError:
                     pass
 
@@ -167,8 +194,9 @@ def main() -> None:
         req = json.loads(line)
         if "kill" in req:
             end(int(req["kill"]))
-            if int(req["kill"]) == -1:
+            if int(req["kill"]) == -1:  # between submissions: said done only once it is
                 forget_the_last_submission()
+                _reply({"forgot": True})
             continue
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # its exit is reported only once it is known
         pid = os.fork()
