@@ -252,6 +252,16 @@ FIELD: list[Submission] = [
                 ("replace", "get_activations", "# get_activations: from the solutions\n")),
                {"get_activations": ("missing", "imported from the course's solutions")},
                base="part7"),
+    Submission("63_one_cell_imports_solutions.py", "one cell, no `# %%` markers: get_attn_probs and get_out_by_neuron "
+               "imported from the course's solutions, the items that call them the student's own",
+               (("sub", "import part51_balanced_bracket_classifier.tests as tests\n",
+                 "import part51_balanced_bracket_classifier.tests as tests\n"
+                 "from part51_balanced_bracket_classifier.solutions import get_attn_probs, get_out_by_neuron\n"),
+                ("replace", "get_attn_probs", "# get_attn_probs: from the solutions\n"),
+                ("replace", "get_out_by_neuron", "# get_out_by_neuron: from the solutions\n"),
+                ("sub", "# %%\n", "\n")),
+               {"get_attn_probs": ("missing", "imported from the course's solutions"),
+                "get_out_by_neuron": ("missing", "imported from the course's solutions")}),
 ]
 
 ALL: list[Submission] = CORPUS + FIELD

@@ -115,6 +115,18 @@ def test_credit_through_a_wrong_helper_says_so(graded):
                 assert ", given a correct " in feedback, (sub.name, item, feedback)
 
 
+def test_an_item_taken_from_the_course_says_so(graded):
+    """Scored nothing, and told why: the function came from the course's solutions."""
+    seen = 0
+    for sub in (s for s in CORPUS if s.name in graded):
+        for item, (status, why) in sub.expect.items():
+            if status == "missing" and "course's solutions" in why:
+                feedback = {e.id: e.feedback for e in graded[sub.name].exercises}[item]
+                assert "from the course's solutions" in feedback, (sub.name, item, feedback)
+                seen += 1
+    assert seen >= 5
+
+
 def test_submissions_whose_items_all_pass_score_full_marks(graded):
     for sub in (s for s in CORPUS if s.name in graded):
         result = graded[sub.name]
