@@ -81,6 +81,57 @@ def get_post_final_ln_dir(model):
     os._exit(9)  # the grader starts another worker for what is left
 '''
 
+FIND_CLASSMATES = '''
+import glob
+def _classmates():
+    """Other students' files, by every way a worker might find them."""
+    seen = set()
+    for cmdline in glob.glob("/proc/*/cmdline"):
+        try:
+            args = open(cmdline, "rb").read().decode(errors="replace").split("\\0")
+        except OSError:
+            continue
+        for arg in args:
+            if os.path.isdir(arg):
+                seen.update(glob.glob(os.path.join(arg, "**", "*.py"), recursive=True))
+            elif arg.endswith(".py") and os.path.isfile(arg):
+                seen.add(arg)
+    for pattern in ("/tmp/**/submission.py", "/tmp/**/*.py", os.path.join(os.getcwd(), "..", "..", "..", "**", "*.py")):
+        seen.update(glob.glob(pattern, recursive=True))
+    mine = os.path.realpath(__file__) if "__file__" in globals() else ""
+    return [p for p in seen if os.path.realpath(p) != mine]
+'''
+THIEVES = {
+    "copies_a_classmate": FIND_CLASSMATES + '''
+for _path in _classmates():
+    try:
+        _text = open(_path).read()
+    except OSError:
+        continue
+    if "return model.W_U[:, 0] - model.W_U[:, 1]" in _text and "_classmates" not in _text:  # not its own copy
+        def get_post_final_ln_dir(model):
+            return model.W_U[:, 0] - model.W_U[:, 1]
+        break
+''',
+    "waits_for_the_next_submission": FIND_CLASSMATES + '''
+import subprocess
+_spy = "import os, time, glob\\nend = time.time() + 120\\nwhile time.time() < end:\\n" \\
+       "    for p in glob.glob('/tmp/**/*.py', recursive=True) + glob.glob('/tmp/**/*.ipynb', recursive=True):\\n" \\
+       "        try:\\n            open(p, 'a').write('\\\\ndef get_WOV(model, layer, head):\\\\n    return 0\\\\n')\\n" \\
+       "        except OSError:\\n            pass\\n    time.sleep(0.2)\\n"
+subprocess.Popen([sys.executable, "-c", _spy], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def get_post_final_ln_dir(model):
+    time.sleep(3)  # long enough for the next submission to start beside it
+    return t.zeros(model.cfg.d_model)
+''',
+    "reads_the_class_folder": '''
+import glob
+for _path in glob.glob(os.path.join(os.environ.get("HOME", "/"), "..", "**", "honest_*.py"), recursive=True):
+    exec(open(_path).read())
+''',
+}
+
+
 MOVES_FOLDERS = '''
 def get_post_final_ln_dir(model):
     _target = os.path.join(os.path.dirname(CANARY), "reports")  # a folder the grader's user can write
@@ -309,6 +360,17 @@ def get_post_final_ln_dir(model):
     Hostile("moves_folders_then_restart", "moves its folder and the grader's folder above it, leaves links to "
             "a folder of the grader's user in their place, then ends its process so that the grader makes another",
             MOVES_FOLDERS, "get_post_final_ln_dir", ("error",)),
+    Hostile("honest_victim", "a classmate's correct work, graded beside the thieves below",
+            "def get_post_final_ln_dir(model):\n    return model.W_U[:, 0] - model.W_U[:, 1]\n",
+            "get_post_final_ln_dir", ("passed",)),
+    Hostile("copies_a_classmate", "looks for classmates' files through /proc/*/cmdline, the temporary folder and "
+            "the folders above its own, and takes a correct answer it finds",
+            THIEVES["copies_a_classmate"], "get_post_final_ln_dir", ("missing",)),
+    Hostile("reads_the_class_folder", "runs the class folder's honest_*.py files",
+            THIEVES["reads_the_class_folder"], "get_post_final_ln_dir", ("missing",)),
+    Hostile("waits_for_the_next_submission", "leaves a child that writes a wrong get_WOV into every submission file "
+            "it can find in the temporary folder while the next submissions are graded",
+            THIEVES["waits_for_the_next_submission"], "get_post_final_ln_dir", ("failed",)),
     Hostile("absurd_questions", "asks the grader for reference answers with absurd arguments: deep nesting, "
             "50,000 values, 20,000 strings, 10,000 tuples, unknown models and tags",
             ABSURD_QUESTIONS, "get_post_final_ln_dir", ("failed",)),

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.hostile.cases import BASE, CASES
+from tests.hostile.cases import BASE, CASES, THIEVES
 from tests.hostile.setups import listing
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile-batch")]
@@ -35,57 +35,6 @@ HONEST_BODIES = [
     "def get_post_final_ln_dir(model):\n    return (model.W_U @ t.tensor([1.0, -1.0])).double()\n",
     "def get_post_final_ln_dir(model):\n    return model.W_U[:, 0]\n",
 ]
-FIND_CLASSMATES = '''
-import glob
-def _classmates():
-    """Other students' files, by every way a worker might find them."""
-    seen = set()
-    for cmdline in glob.glob("/proc/*/cmdline"):
-        try:
-            args = open(cmdline, "rb").read().decode(errors="replace").split("\\0")
-        except OSError:
-            continue
-        for arg in args:
-            if os.path.isdir(arg):
-                seen.update(glob.glob(os.path.join(arg, "**", "*.py"), recursive=True))
-            elif arg.endswith(".py") and os.path.isfile(arg):
-                seen.add(arg)
-    for pattern in ("/tmp/**/submission.py", "/tmp/**/*.py", os.path.join(os.getcwd(), "..", "..", "..", "**", "*.py")):
-        seen.update(glob.glob(pattern, recursive=True))
-    mine = os.path.realpath(__file__) if "__file__" in globals() else ""
-    return [p for p in seen if os.path.realpath(p) != mine]
-'''
-THIEVES = {
-    "copies_a_classmate": FIND_CLASSMATES + '''
-for _path in _classmates():
-    try:
-        _text = open(_path).read()
-    except OSError:
-        continue
-    if "return model.W_U[:, 0] - model.W_U[:, 1]" in _text and "_classmates" not in _text:  # not its own copy
-        def get_post_final_ln_dir(model):
-            return model.W_U[:, 0] - model.W_U[:, 1]
-        break
-''',
-    "waits_for_the_next_submission": FIND_CLASSMATES + '''
-import subprocess
-_spy = "import os, time, glob\\nend = time.time() + 120\\nwhile time.time() < end:\\n" \\
-       "    for p in glob.glob('/tmp/**/*.py', recursive=True) + glob.glob('/tmp/**/*.ipynb', recursive=True):\\n" \\
-       "        try:\\n            open(p, 'a').write('\\\\ndef get_WOV(model, layer, head):\\\\n    return 0\\\\n')\\n" \\
-       "        except OSError:\\n            pass\\n    time.sleep(0.2)\\n"
-subprocess.Popen([sys.executable, "-c", _spy], start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-def get_post_final_ln_dir(model):
-    time.sleep(3)  # long enough for the next submission to start beside it
-    return t.zeros(model.cfg.d_model)
-''',
-    "reads_the_class_folder": '''
-import glob
-for _path in glob.glob(os.path.join(os.environ.get("HOME", "/"), "..", "**", "honest_*.py"), recursive=True):
-    exec(open(_path).read())
-''',
-}
-
-
 def cli(env: dict, *args: str) -> list[str]:
     return [sys.executable, "-m", "grader.cli", *args]
 
