@@ -152,14 +152,15 @@ _q = next((o for o in gc.get_objects() if isinstance(o, Questions)), None)
 _replies = []
 _absurd = [[[[[[[[[[1]]]]]]]]], [list(range(50_000))], [{"$model": "main"}, {"$data": {"strs": ["()" * 20] * 20_000}}, ["hook_embed"]],
            [{"$tuple": [{"$tuple": [1]}] * 10_000}], [{"$model": {"hash": "0" * 64}}], [{"$nope": 1}], [{"$module": [1, 2, 3]}]]
-for _args in _absurd if _q is not None else []:
-    try:
-        _replies.append(_q.ask(function="get_activations", args=_args, kwargs={}))
-    except Exception as _e:
-        _replies.append({"ok": False, "error": str(_e)})
+for _function in ("get_activations", "get_ln_fit", "get_out_by_neuron", "get_attn_probs") if _q is not None else []:
+    for _args in _absurd:
+        try:
+            _replies.append(_q.ask(function=_function, args=_args, kwargs={}))
+        except Exception as _e:
+            _replies.append({"ok": False, "error": str(_e)})
 
 def get_post_final_ln_dir(model):
-    assert _q is not None and len(_replies) == 7 and not any(r.get("ok") for r in _replies), _replies
+    assert _q is not None and len(_replies) == 28 and not any(r.get("ok") for r in _replies), _replies
     return t.zeros(model.cfg.d_model)  # wrong: the questions were the point
 '''
 
@@ -167,6 +168,7 @@ ABSURD_OBJECTS = '''
 model = load_model()
 data, _ = load_datasets()
 out_by_component_in_unbalanced_dir = [[float("nan")] * 5000] * 10
+out_by_component_in_pre_20_unbalanced_dir = [[1e308] * 5000] * 7
 v_L, v_R = "not a vector", [[1.0] * 9000] * 9
 adversarial_examples = ["(" * 1_000_000]
 '''
@@ -371,11 +373,14 @@ def get_post_final_ln_dir(model):
     Hostile("waits_for_the_next_submission", "leaves a child that writes a wrong get_WOV into every submission file "
             "it can find in the temporary folder while the next submissions are graded",
             THIEVES["waits_for_the_next_submission"], "get_post_final_ln_dir", ("failed",)),
-    Hostile("absurd_questions", "asks the grader for reference answers with absurd arguments: deep nesting, "
+    Hostile("absurd_questions", "asks the grader for four helpers' answers with absurd arguments: deep nesting, "
             "50,000 values, 20,000 strings, 10,000 tuples, unknown models and tags",
             ABSURD_QUESTIONS, "get_post_final_ln_dir", ("failed",)),
     Hostile("absurd_objects", "object items that are NaN, a string, a huge list, and a million-character example",
             ABSURD_OBJECTS, "out_by_component_in_unbalanced_dir", ("failed", "error")),
+    *(Hostile(f"absurd_objects_{item}", "the same absurd objects, judged for another item", ABSURD_OBJECTS, item,
+              ("failed", "error"))
+      for item in ("out_by_component_in_pre_20_unbalanced_dir", "v_L_v_R", "adversarial_examples")),
     Hostile("kernel_dies", "a notebook whose kernel is killed by its own code while grading",
             "def get_post_final_ln_dir(model):\n    import signal\n    os.kill(os.getpid(), signal.SIGKILL)\n",
             "get_post_final_ln_dir", ("error",), notebook=True, mode="kernel"),
