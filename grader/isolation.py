@@ -160,9 +160,15 @@ def bwrap_command(bwrap: str, writable: list[Path], readable: list[Path], pid_1:
         args.remove("--die-with-parent")  # a warm worker ends when its stdin closes (its parent thread may not live)
         args.append("--as-pid-1")
     home = [*writable, *(path for _, path in bound)]
-    read_only = [arg for path in (*(p for p in hidden_paths() if p.is_dir()), Path("/dev"), Path("/"))
-                 for arg in ("--remount-ro", str(path))]  # nothing written there outlives a submission
-    return [*args, *read_only, "--chdir", str(home[0]) if home else "/", "--"]
+    return [*args, *_read_only(), "--chdir", str(home[0]) if home else "/", "--"]
+
+
+@lru_cache(maxsize=1)
+def _read_only() -> tuple[str, ...]:
+    """Last on the command line: the hidden folders' tmpfs, /dev and the root read-only (nothing
+    written there outlives a submission). Computed once, as _filesystem is."""
+    return tuple(arg for path in (*(p for p in hidden_paths() if p.is_dir()), Path("/dev"), Path("/"))
+                 for arg in ("--remount-ro", str(path)))
 
 
 def _probe(bwrap: str, uid: int | None) -> str:

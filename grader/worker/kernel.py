@@ -69,12 +69,13 @@ def _run_statements(execute, todo: list, errors: list[dict], job: dict, channel)
     when the kernel died."""
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
+    from grader.worker import statements
+
     skip = set(job.get("skip") or ())
     failed_cells: set[int] = set()
     for st in todo:
         if st.key in skip:
-            errors.append({"cell": st.cell, "kind": "skipped", "type": "Skipped", "traceback": "",
-                           "message": f"the statement at {st.where} was skipped: it stopped the worker before"})
+            errors.append(statements.skipped(st))
             continue
         channel.emit("stmt", key=st.key, where=st.where)
         try:

@@ -29,6 +29,12 @@ def plan(cells: list[str], as_main: bool, lean: bool, object_names: list[str],
     return statements, 0, errors
 
 
+def skipped(st: Statement) -> dict:
+    """The error record of a statement not run because it stopped a worker before."""
+    return {"cell": st.cell, "kind": "skipped", "type": "Skipped", "traceback": "",
+            "message": f"the statement at {st.where} was skipped: it stopped the worker before"}
+
+
 def run(statements: list[Statement], namespace: dict, emit: Callable[..., None], filename: str, seconds: float,
         skip: set[str], after: Callable[[Statement], None] | None = None) -> list[dict]:
     """Execute each statement in `namespace`; returns the errors (the first of each cell, and every
@@ -37,8 +43,7 @@ def run(statements: list[Statement], namespace: dict, emit: Callable[..., None],
     failed_cells: set[int] = set()
     for st in statements:
         if st.key in skip:
-            errors.append({"cell": st.cell, "kind": "skipped", "type": "Skipped", "traceback": "",
-                           "message": f"the statement at {st.where} was skipped: it stopped the worker before"})
+            errors.append(skipped(st))
             continue
         emit("stmt", key=st.key, where=st.where)
         cancel = alarm(seconds, lambda: StatementTimeout(f"the statement at {st.where} ran past its limit of "
