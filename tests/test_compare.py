@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from grader import compare
-from grader.catalogue import EXACT, FIT, MATMUL
+from grader.catalogue import EXACT, FIT, MATMUL, Tolerance
 from grader.protocol import Cache, LinearFit, Opaque, Scalar
 
 rng = np.random.default_rng(0)
@@ -100,6 +100,24 @@ def test_linfit_judges_predictions_and_r2():
     assert compare.linfit((fit, 0.99), (fit, 0.99, probe), FIT) == (None, [])
     msg, failed = compare.linfit((LinearFit(coef.T, np.zeros(5)), 0.5), (fit, 0.99, probe), FIT)
     assert failed == ["fit", "r2"] and "coef_ is transposed" in msg
+
+
+def test_r2_is_right_anywhere_in_its_range_of_right_values_and_wrong_away_from_it():
+    """Where a fit's inputs are ill-conditioned, float32 rounding moves r2 (the course model's
+    blocks.0.ln2: 0.94949 here, 0.94857 in a worker): every r2 between the right values passes, a
+    wrong r2 (the correlation r, 1 - r2, NaN, a string) is judged against the nearer end."""
+    probe = rng.standard_normal((50, 5))
+    fit = LinearFit(rng.standard_normal((5, 5)), np.zeros(5))
+    tol = Tolerance(1e-12, 2e-3, "test", r2=2e-4)
+    expected = (fit, 0.94949, probe, [0.94951, 0.94858, 0.94901])
+    for right in (0.94949, 0.94857, 0.94900, 0.94970):
+        assert compare.linfit((fit, right), expected, tol) == (None, []), right
+    for wrong in (0.94830, 0.94949 ** 0.5, 1 - 0.94949, float("nan"), "r2", 10**400, [0.9, 0.9]):
+        msg, failed = compare.linfit((fit, wrong), expected, tol)
+        assert failed == ["r2"], (wrong, msg)
+    assert compare.linfit((fit, 0.94900), expected[:3], tol)[1] == ["r2"]  # one right value known: only it
+    assert compare.linfit((fit, 0.94949), (fit, 0.94949, probe, [float("nan")]), tol) == (None, [])
+    assert compare.linfit((fit, 0.5), (fit, 0.94949, probe, [float("nan"), float("inf")]), tol)[1] == ["r2"]
 
 
 def test_avg_squared_cos_sim_is_judged_statistically():

@@ -59,7 +59,7 @@ def _left_to_right(toks):
     return altitude[:, -1] != 0, altitude.max(-1).values > 0
 
 
-def _fit_transposed(fit: LinearFit, r2: float, probe):
+def _fit_transposed(fit: LinearFit, r2: float, probe, *r2_double):
     from sklearn.linear_model import LinearRegression
 
     lr = LinearRegression()
