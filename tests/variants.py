@@ -295,6 +295,21 @@ adversarial_examples = list(compute_adversarial_examples(model)) + ["not bracket
 # Correct formulations students write that the calibration must accept on both models (the course
 # model's dead neurons make the cosine undefined where a column of W_in is zero), and wrong ones
 # that must fail by a margin.
+PERTURBED_FIT = '''
+def get_ln_fit(model, data, layernorm, seq_pos=None):
+    # the course's code where float32 rounds otherwise (another process's kernels): inputs moved by 1e-7
+    import numpy as np
+    input_name, output_name = LN_hook_names(layernorm)
+    cache = get_activations(model, data.toks, [input_name, output_name])
+    x, y = cache[input_name].numpy(), cache[output_name].numpy()
+    if seq_pos is None:
+        x, y = x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])
+    else:
+        x, y = x[:, seq_pos], y[:, seq_pos]
+    x = x + (1e-7 * np.abs(x).max() * np.random.default_rng(SEED).standard_normal(x.shape)).astype(x.dtype)
+    fit = LinearRegression().fit(x, y)
+    return fit, fit.score(x, y)
+'''
 MORE_CORRECT: dict[str, list[str]] = {
     "cos_sim_with_MLP_weights": [
         '''
@@ -320,6 +335,51 @@ def get_ln_fit(model, data, layernorm, seq_pos=None):
         x, y = x[:, seq_pos], y[:, seq_pos]
     fit = LinearRegression().fit(x, y)
     return fit, fit.score(x, y)
+''',
+        *(PERTURBED_FIT.replace("SEED", str(seed)) for seed in (2023, 2024, 2025, 2026)),
+    ],
+    # object items: each assigns the object from `model` and `data` (calibration runs these)
+    "out_by_component_in_unbalanced_dir": [
+        '''
+_out = get_out_by_components(model, data)[:, :, 0, :]
+_proj = (_out * get_pre_final_ln_dir(model, data)).sum(-1)  # a product and a sum, not einsum
+out_by_component_in_unbalanced_dir = _proj - _proj[:, data.isbal].mean(1, keepdim=True)
+''',
+        '''
+_proj = get_out_by_components(model, data)[:, :, 0, :] @ get_pre_final_ln_dir(model, data)
+_means = t.stack([_proj[c][data.isbal].mean() for c in range(10)])  # a loop over components
+out_by_component_in_unbalanced_dir = _proj - _means[:, None]
+''',
+    ],
+    "out_by_component_in_pre_20_unbalanced_dir": [
+        '''
+_proj = (get_out_by_components(model, data)[:7, :, 1, :] @ get_pre_20_dir(model, data)).numpy()
+out_by_component_in_pre_20_unbalanced_dir = _proj - _proj[:, data.isbal.numpy()].mean(axis=1, keepdims=True)
+''',  # numpy
+    ],
+}
+# r2 alone wrong (the fit itself right): the evidence on the wrong side for r2's own tolerance
+R2_WRONG: dict[str, list[str]] = {
+    "get_ln_fit": [
+        '''
+def get_ln_fit(model, data, layernorm, seq_pos=None):
+    fit, r2 = _reference_get_ln_fit(model, data, layernorm, seq_pos)
+    return fit, r2 ** 0.5  # the correlation r, not r2
+''',
+        '''
+def get_ln_fit(model, data, layernorm, seq_pos=None):
+    from sklearn.metrics import r2_score
+    fit, _ = _reference_get_ln_fit(model, data, layernorm, seq_pos)
+    input_name, output_name = LN_hook_names(layernorm)
+    cache = get_activations(model, data.toks, [input_name, output_name])
+    x, y = cache[input_name].numpy(), cache[output_name].numpy()
+    x, y = (x.reshape(-1, x.shape[-1]), y.reshape(-1, y.shape[-1])) if seq_pos is None else (x[:, seq_pos], y[:, seq_pos])
+    return fit, r2_score(y, x)  # the score of leaving the LayerNorm out (the identity), not of the fit
+''',
+        '''
+def get_ln_fit(model, data, layernorm, seq_pos=None):
+    fit, r2 = _reference_get_ln_fit(model, data, layernorm, seq_pos)
+    return fit, 1 - r2  # the unexplained share
 ''',
     ],
 }
@@ -347,6 +407,37 @@ def get_out_by_neuron(model, data, layer, seq=None):
         '''
 def cos_sim_with_MLP_weights(model, v, layer):
     return v @ (model.W_in[layer] / model.W_in[layer].norm(dim=0))  # v not normalised
+''',
+    ],
+    "out_by_component_in_unbalanced_dir": [
+        '''
+_proj = get_out_by_components(model, data)[:, :, 0, :] @ get_pre_final_ln_dir(model, data)
+out_by_component_in_unbalanced_dir = _proj - _proj.mean(1, keepdim=True)  # the mean over every example
+''',
+        '''
+_proj = get_out_by_components(model, data)[:, :, 0, :] @ get_post_final_ln_dir(model)  # after ln_final
+out_by_component_in_unbalanced_dir = _proj - _proj[:, data.isbal].mean(1, keepdim=True)
+''',
+        '''
+_proj = get_out_by_components(model, data)[:, :, 1, :] @ get_pre_final_ln_dir(model, data)  # position 1
+out_by_component_in_unbalanced_dir = _proj - _proj[:, data.isbal].mean(1, keepdim=True)
+''',
+        '''
+_proj = get_out_by_components(model, data)[:, :, 0, :] @ get_pre_final_ln_dir(model, data)
+out_by_component_in_unbalanced_dir = _proj - _proj[:, ~data.isbal].mean(1, keepdim=True)  # unbalanced mean
+''',
+    ],
+    "out_by_component_in_pre_20_unbalanced_dir": [
+        '''
+out_by_component_in_pre_20_unbalanced_dir = get_out_by_components(model, data)[:7, :, 1, :] @ get_pre_20_dir(model, data)
+''',  # not centred
+        '''
+_proj = get_out_by_components(model, data)[:7, :, 1, :] @ get_pre_final_ln_dir(model, data)  # the final direction
+out_by_component_in_pre_20_unbalanced_dir = _proj - _proj[:, data.isbal].mean(1, keepdim=True)
+''',
+        '''
+_proj = get_out_by_components(model, data)[:7, :, 1, :] @ get_pre_20_dir(model, data)
+out_by_component_in_pre_20_unbalanced_dir = _proj - _proj.mean(1, keepdim=True)  # the mean over every example
 ''',
     ],
 }
