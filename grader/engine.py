@@ -66,6 +66,10 @@ def find_submissions(paths: Iterable[str | Path]) -> list[Path]:
     return found
 
 
+class GradingStopped(Exception):
+    """Grading was interrupted: no new slot is made (its result is never reported)."""
+
+
 class Grader:
     """Holds what is shared across submissions: reference answers and known models."""
 
@@ -117,13 +121,22 @@ class Grader:
         prepare = self._inputs_to_prepare() if self.config.warm_pool else None
         slot = Slot(self.isolation, uid, [public_dir()], prepare, self.config.warm_pool)
         with self._slots_lock:
-            self._slots.append(slot)
-        return slot
+            if not self.stopping.is_set():
+                self._slots.append(slot)
+                return slot
+        # stopped while it was being made (an interrupt): the last close() has run or is running,
+        # and would never see it; its folder must not outlive the run
+        slot.close()
+        if uid is not None:
+            self._uids.release(uid)
+        raise GradingStopped()
 
     @contextmanager
     def slot(self) -> Iterator[Slot]:
         """A slot for one submission: a free one, or a new one."""
         with self._slots_lock:
+            if self.stopping.is_set():  # a submission whose thread starts after an interrupt
+                raise GradingStopped()
             slot = self._free.pop() if self._free else None
         if slot is None or slot.pool is not None and not slot.pool.alive():
             slot = self._new_slot()

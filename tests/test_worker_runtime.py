@@ -234,3 +234,32 @@ def test_without_a_warm_worker_each_run_is_a_new_sandboxed_interpreter(grader, m
     finally:
         cold.close()
     assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed", result.exercises
+
+
+def test_no_slot_is_made_once_grading_is_stopped_and_one_made_meanwhile_is_removed(tmp_path, monkeypatch):
+    """An interrupt (Grader.stop) empties the slots; a submission whose thread reaches for a slot
+    after it, or while one is being made, must not leave a slot folder behind the run (the batch
+    test found one in the temporary folder after an interrupted run)."""
+    import tempfile
+
+    import grader.engine as engine
+    from grader.config import GradeConfig
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    g = engine.Grader(GradeConfig(only=("get_WOV",), warm_pool=False))
+    real = engine.Slot
+
+    def made_while_stopping(*args, **kwargs):
+        slot = real(*args, **kwargs)
+        g.stop()  # the interrupt arrives while the slot is being made
+        return slot
+
+    monkeypatch.setattr(engine, "Slot", made_while_stopping)
+    with pytest.raises(engine.GradingStopped):
+        with g.slot():
+            pass
+    with pytest.raises(engine.GradingStopped):  # and after it, no slot at all
+        with g.slot():
+            pass
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("bracket-slot-")] == []
+    assert g._slots == []
