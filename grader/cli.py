@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import textwrap
@@ -89,6 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--timeout", type=float, default=Limits.item_seconds, metavar="SECONDS",
                         help=f"wall-clock limit per item (default {Limits.item_seconds:g})")
     limits.add_argument("--submission-timeout", type=float, default=Limits.submission_seconds, metavar="SECONDS")
+    limits.add_argument("--statement-timeout", type=float, default=Limits.statement_seconds, metavar="SECONDS",
+                        help="wall-clock limit for one top-level statement of the submission's own code; one that "
+                             f"runs past it is skipped (default {Limits.statement_seconds:g})")
     limits.add_argument("--memory", type=float, default=Limits.memory_bytes / 1024**3, metavar="GIB",
                         help="address-space limit per worker")
     batch = p.add_argument_group("batches")
@@ -255,8 +259,12 @@ def validate(args: argparse.Namespace):
         raise UsageError(str(e)) from None
     if args.resume and not (args.results_log or args.json):
         raise UsageError("--resume needs --results-log or --json (the log lives next to it)")
+    for flag, value in (("--timeout", args.timeout), ("--submission-timeout", args.submission_timeout),
+                        ("--statement-timeout", args.statement_timeout), ("--memory", args.memory)):
+        if not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{flag}: expected a number of seconds (or GiB) above 0, got {value:g}")
     limits = Limits.per_item(args.timeout, submission_seconds=args.submission_timeout,
-                             memory_bytes=int(args.memory * 1024**3))
+                             statement_seconds=args.statement_timeout, memory_bytes=int(args.memory * 1024**3))
     return GradeConfig(args.weights, args.data, args.device, limits, points, only, tuple(args.also_model),
                        warm_pool=not args.no_warm_pool, notebook_mode=args.notebook_mode)
 

@@ -24,6 +24,9 @@ def run_cli(*args, cwd=None):
     (["--only", "not_an_item", "x.py"], "unknown item id"),
     (["--weights", "missing.pt", "x.py"], "no such file"),
     (["--device", "tpu"], "invalid choice"),
+    (["--statement-timeout", "0", "x.py"], "above 0"),
+    (["--timeout", "nan", "x.py"], "above 0"),
+    (["--submission-timeout", "inf", "x.py"], "above 0"),
 ])
 def test_usage_errors_exit_2(args, message, tmp_path):
     (tmp_path / "x.py").write_text("")
@@ -90,3 +93,15 @@ def test_the_default_worker_count_follows_the_affinity_mask_and_cgroup_quotas(tm
     (root / "slice" / "job" / "cpu.max").write_text("max 100000\n")
     (root / "slice" / "cpu.max").write_text("300000 100000\n")
     assert usable_cores(root, own) == 3
+
+
+def test_the_limits_flags_reach_the_grader():
+    """Each limit an instructor sets on the command line is the one the workers get (a statement's
+    limit too: a class whose demo cells are slow needs more than the default, a red-team run less)."""
+    from grader.cli import build_parser, validate
+
+    config = validate(build_parser().parse_args(["x.py", "--timeout", "30", "--submission-timeout", "200",
+                                                 "--statement-timeout", "7.5", "--memory", "2"]))
+    assert (config.limits.item_seconds, config.limits.submission_seconds) == (30, 200)
+    assert config.limits.statement_seconds == 7.5 and config.limits.case_seconds == 15
+    assert config.limits.memory_bytes == 2 * 1024**3
