@@ -35,6 +35,9 @@ class Hostile:
     expected: tuple[str, ...]  # acceptable statuses of the target item
     notebook: bool = False
     mode: str = "lean"  # how notebooks run (GradeConfig.notebook_mode)
+    # a submission that is a symbolic link: ("checkout", path in the grader's code) or ("class", a classmate's
+    # file); it must be refused, every item an error that says so
+    link_to: tuple[str, str] = ()
 
 
 WRONG_DIR = '''
@@ -173,7 +176,71 @@ v_L, v_R = "not a vector", [[1.0] * 9000] * 9
 adversarial_examples = ["(" * 1_000_000]
 '''
 
+# ---------------------------------------------------------------- values that once ended a whole batch
+WITH_DATA = '''
+model = load_model()
+class Data:
+    def __init__(self, strs):
+        self.strs, self.isbal = strs, t.zeros(len(strs), dtype=t.bool)
+data = Data({strs})
+out_by_component_in_unbalanced_dir = t.zeros(10, len(data.strs))
+'''
+
+POISONS = [
+    Hostile("overflow_answer", "answers 10**400, which overflows a float in the trusted process",
+            "def avg_squared_cos_sim(v, n_samples=1000):\n    return 10**400\n", "avg_squared_cos_sim", ("failed", "error")),
+    Hostile("nan_answer", "answers NaN", "def avg_squared_cos_sim(v, n_samples=1000):\n    return float('nan')\n",
+            "avg_squared_cos_sim", ("failed",)),
+    Hostile("words_in_data", "a `data` holding a string that is not brackets",
+            WITH_DATA.format(strs='["()", "hello world", "(())"]'), "out_by_component_in_unbalanced_dir", ("error",)),
+    Hostile("none_in_data", "a `data` holding None", WITH_DATA.format(strs='["()", None]'),
+            "out_by_component_in_unbalanced_dir", ("error",)),
+    Hostile("too_long_in_data", "a `data` holding a string longer than the model's context",
+            WITH_DATA.format(strs='["(" * 300]'), "out_by_component_in_unbalanced_dir", ("error",)),
+    Hostile("too_many_in_data", "a `data` of 20,000 strings (the course's is 5,000)",
+            WITH_DATA.format(strs='["()"] * 20000'), "out_by_component_in_unbalanced_dir", ("error",)),
+    # no balanced string: the reference is a mean over nothing (NaN), and zeros must not pass
+    Hostile("all_unbalanced_data", "a `data` with no balanced string, and an all-zero object",
+            WITH_DATA.format(strs='[")(", "((", "(()"] * 10'), "out_by_component_in_unbalanced_dir", ("error",)),
+]
+
+# ---------------------------------------------------------------- the submission's own top-level code
+# The honest functions are removed first and defined again after the statement that hangs or ends
+# its process: they keep their marks only if the statements after it still run.
+AFTER_THE_STATEMENT = '''
+def get_WOV(model, layer, head):
+    return model.W_V[layer, head] @ model.W_O[layer, head]
+
+def embedding(model, tokenizer, char):
+    return model.W_E[tokenizer.t_to_i[char]]
+'''
+HANGS = "del get_WOV, embedding\ndef _demo():\n    while True:\n        pass\n\nout_by_component_in_unbalanced_dir = _demo()\n"
+SWALLOWS = ("del get_WOV, embedding\ndef _demo():\n    while True:\n        try:\n            while True:\n"
+            "                pass\n        except BaseException:\n            pass\n\n"
+            "out_by_component_in_unbalanced_dir = _demo()\n")
+EXITS = "del get_WOV, embedding\ndef _demo():\n    os._exit(0)\n\nout_by_component_in_unbalanced_dir = _demo()\n"
+TOP_LEVEL = [
+    Hostile("hangs_at_module_level", "a demo statement that loops forever, with the honest functions after it",
+            HANGS + AFTER_THE_STATEMENT, "out_by_component_in_unbalanced_dir", ("missing",)),
+    Hostile("hangs_and_swallows_at_module_level", "the same, swallowing the alarm (BaseException included)",
+            SWALLOWS + AFTER_THE_STATEMENT, "out_by_component_in_unbalanced_dir", ("missing",)),
+    Hostile("exits_at_module_level", "a demo statement that ends its process, with the honest functions after it",
+            EXITS + AFTER_THE_STATEMENT, "out_by_component_in_unbalanced_dir", ("missing",)),
+]
+
+LINKS = [
+    Hostile("links_to_the_solutions", "is a symbolic link to the installed reference solutions", "",
+            "get_post_final_ln_dir", ("error",), link_to=("checkout", "reference/solutions.py")),
+    Hostile("links_to_a_classmate", "is a symbolic link to a classmate's file", "", "get_post_final_ln_dir",
+            ("error",), link_to=("class", "honest_victim.py")),
+    Hostile("links_to_nothing", "is a symbolic link to a file that does not exist", "", "get_post_final_ln_dir",
+            ("error",), link_to=("class", "nothing.py")),
+]
+
 CASES = [
+    *POISONS,
+    *TOP_LEVEL,
+    *LINKS,
     Hostile("patch_assert_close", "replaces torch.testing.assert_close with a no-op, then answers wrongly",
             "import torch.testing\ntorch.testing.assert_close = lambda *a, **k: None\n" + WRONG_DIR,
             "get_post_final_ln_dir", ("failed",)),

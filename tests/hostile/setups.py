@@ -36,6 +36,11 @@ class Runner:
         return {**keep, "HOME": str(self.home), "BRACKET_GRADER_CACHE": str(self.home / "cache"),
                 "PYTHONPATH": str(self.checkout), "TMPDIR": "/tmp"}
 
+    @property
+    def uid(self) -> int:
+        """The uid the grader runs as."""
+        return USER if self.setup == "ordinary user" else os.getuid()
+
     def code(self) -> list[Path]:
         return [self.checkout / "grader", self.checkout / "reference"]
 
@@ -57,6 +62,21 @@ def unavailable(setup: str) -> str:
             if not parent.stat().st_mode & 0o001:
                 return f"Python lives under {parent}, which other users cannot enter (.ci/run makes it so)"
     return ""
+
+
+def require(setup: str) -> None:
+    """Skip (fail, where .ci/run requires the sandbox) when this machine cannot provide the setup
+    or has no bubblewrap: without it the isolation attacks would succeed, as the grader's warning
+    says."""
+    from grader.isolation import detect
+    from tests.conftest import skip_unless_sandbox_required
+
+    why = unavailable(setup)
+    if why:
+        skip_unless_sandbox_required(f"setup {setup!r} is not available here: {why}")
+    if not detect().bwrap:
+        skip_unless_sandbox_required(f"bubblewrap is not available here ({detect().missing[0][:120]}): the isolation "
+                                     "attacks would succeed, as the grader's warning says; .ci/run installs it")
 
 
 def make_runner(setup: str, folder: Path) -> Runner:

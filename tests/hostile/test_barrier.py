@@ -1,7 +1,9 @@
 """One student's file never ends a class's batch: values that break judging are that item's error,
 whatever escapes that is the submission's error, and `--resume` goes past it.
 
-Each poison below ended a whole batch on an earlier main (the CLI exited 1 with no report)."""
+Each poison (tests/hostile/cases.py, where the red-team suite grades them in all three set-ups)
+ended a whole batch on an earlier main (the CLI exited 1 with no report). Here: the batch goes on,
+the feedback says why, and a resumed run grades none of them again."""
 from __future__ import annotations
 
 import json
@@ -12,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.hostile.cases import BASE
+from tests.hostile.cases import POISONS as CASE_POISONS
 
 pytestmark = pytest.mark.slow
 
@@ -24,29 +27,7 @@ def avg_squared_cos_sim(v, n_samples=1000):
     return ((r / r.norm(dim=1, keepdim=True)) @ (v / v.norm())).pow(2).mean().item()
 '''
 
-WITH_DATA = BASE + '''
-model = load_model()
-class Data:
-    def __init__(self, strs):
-        self.strs, self.isbal = strs, t.zeros(len(strs), dtype=t.bool)
-data = Data({strs})
-out_by_component_in_unbalanced_dir = t.zeros(10, len(data.strs))
-'''
-
-POISONS = {
-    "overflow.py": ("avg_squared_cos_sim", ("failed", "error"),
-                    BASE + "def avg_squared_cos_sim(v, n_samples=1000):\n    return 10**400\n"),
-    "nan_answer.py": ("avg_squared_cos_sim", ("failed",),
-                      BASE + "def avg_squared_cos_sim(v, n_samples=1000):\n    return float('nan')\n"),
-    "words_in_data.py": ("out_by_component_in_unbalanced_dir", ("error",),
-                         WITH_DATA.format(strs='["()", "hello world", "(())"]')),
-    "none_in_data.py": ("out_by_component_in_unbalanced_dir", ("error",), WITH_DATA.format(strs='["()", None]')),
-    "too_long_in_data.py": ("out_by_component_in_unbalanced_dir", ("error",), WITH_DATA.format(strs='["(" * 300]')),
-    "too_many_in_data.py": ("out_by_component_in_unbalanced_dir", ("error",), WITH_DATA.format(strs='["()"] * 20000')),
-    # no balanced string: the reference is a mean over nothing (NaN), and zeros must not pass
-    "all_unbalanced_data.py": ("out_by_component_in_unbalanced_dir", ("error",),
-                               WITH_DATA.format(strs='[")(", "((", "(()"] * 10')),
-}
+POISONS = {f"{case.name}.py": (case.target, case.expected, BASE + case.code) for case in CASE_POISONS}
 
 
 def run_cli(*args) -> subprocess.CompletedProcess:

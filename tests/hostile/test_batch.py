@@ -2,25 +2,23 @@
 command line with two workers, interrupted halfway and resumed. Every honest score equals its score
 when graded alone; no submission copies a classmate (through /proc, through the temporary folder, or
 by waiting for the next submission and writing into its folder); nothing outside the workers'
-folders changes (the grader's code, the class folder, the temporary folder, the home folder)."""
+folders changes (the grader's code, the class folder, the temporary folder, the home folder).
+In each of the three set-ups a grader is started in (tests/hostile/setups.py)."""
 from __future__ import annotations
 
 import json
 import os
-import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.hostile.cases import BASE, CASES, THIEVES
-from tests.hostile.setups import listing
+from tests.hostile.setups import SETUPS, Runner, listing, make_runner, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile-batch")]
 
@@ -35,24 +33,26 @@ HONEST_BODIES = [
     "def get_post_final_ln_dir(model):\n    return (model.W_U @ t.tensor([1.0, -1.0])).double()\n",
     "def get_post_final_ln_dir(model):\n    return model.W_U[:, 0]\n",
 ]
-def cli(env: dict, *args: str) -> list[str]:
-    return [sys.executable, "-m", "grader.cli", *args]
 
 
-def test_twenty_honest_twenty_hostile_interrupted_resumed_and_nobody_copies(grader):
+@pytest.mark.parametrize("setup", SETUPS)
+def test_twenty_honest_twenty_hostile_interrupted_resumed_and_nobody_copies(setup):
+    require(setup)
     base = Path(tempfile.mkdtemp(prefix="bracket-batch-"))  # reachable by the workers' uids
     os.chmod(base, 0o755)
     try:
-        _batch(base)
+        _batch(base, make_runner(setup, base / "grader"))
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def _batch(base: Path) -> None:
-    folder, home, tmp, out = base / "class", base / "home", base / "tmp", base / "out"
-    for f in (folder, home, tmp, out):
+def _batch(base: Path, runner: Runner) -> None:
+    folder, tmp, out, cache = base / "class", base / "tmp", base / "out", base / "cache"
+    home = runner.home
+    for f in (folder, tmp, out, cache):
         f.mkdir(mode=0o755)
-        os.chmod(f, 0o777 if f is tmp else 0o755)
+        os.chmod(f, 0o755 if f is folder else 0o777)  # the grader's user writes the reports
+    os.chown(cache, runner.uid, runner.uid)  # a cache is its owner's alone (grader.disk_cache)
     by_name = {c.name: c for c in CASES}
     honest = []
     for i in range(20):
@@ -68,27 +68,27 @@ def _batch(base: Path) -> None:
     for path in folder.iterdir():
         os.chmod(path, 0o644)
     assert len(honest) == 20 and len(hostile) == 20
-    env = {**{k: v for k, v in os.environ.items() if k in ("PATH", "LANG")}, "HOME": str(home),
-           "BRACKET_GRADER_CACHE": os.environ["BRACKET_GRADER_CACHE"], "TMPDIR": str(tmp)}
+    env = {**runner.env(), "BRACKET_GRADER_CACHE": str(cache), "TMPDIR": str(tmp)}
+    cli = runner.argv
     common = [str(folder), "--only", ",".join(ITEMS), "--workers", "2", "--timeout", "16", "--submission-timeout",
               "200", "--memory", "6", "--quiet", "--json", str(out / "report.json")]
-    watched = (folder, ROOT / "grader", ROOT / "reference", home)
+    watched = (folder, *runner.code(), home)
     before, tmp_before = listing(*watched), set(os.listdir(tmp))
     log = out / "report.json.log.jsonl"
-    proc = subprocess.Popen(cli(env, *common), env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cli(*common), env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 900
-    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 15):
+    while time.time() < deadline and proc.poll() is None and (not log.exists() or len(log.read_text().splitlines()) < 15):
         time.sleep(1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err.decode()[-2000:]
     done_first = len(log.read_text().splitlines())
-    again = subprocess.run(cli(env, *common, "--resume"), env=env, cwd=home, capture_output=True, text=True, timeout=1800)
+    again = subprocess.run(cli(*common, "--resume"), env=env, cwd=home, capture_output=True, text=True, timeout=1800)
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resuming: {done_first} already graded" in again.stderr
     together = {Path(s["path"]).name: s for s in json.loads((out / "report.json").read_text())["submissions"]}
     assert len(together) == 40
-    alone = subprocess.run(cli(env, *[str(p) for p in honest], *common[1:-2], "--json", str(out / "alone.json")),
+    alone = subprocess.run(cli(*[str(p) for p in honest], *common[1:-2], "--json", str(out / "alone.json")),
                            env=env, cwd=home, capture_output=True, text=True, timeout=1800)
     assert alone.returncode == 0, alone.stderr[-3000:]
     for sub in json.loads((out / "alone.json").read_text())["submissions"]:
@@ -102,6 +102,5 @@ def _batch(base: Path) -> None:
         assert statuses[f"hostile_{name}.py"]["get_post_final_ln_dir"] != "passed", (name, together[f"hostile_{name}.py"])
     assert listing(*watched) == before  # no file of a classmate, the grader, or the home was touched
     left = set(os.listdir(tmp)) - tmp_before  # the slots are gone; what is left is the grader's own
-    own = ("bracket-grader-public-", "bracket-grader-empty-", "bracket-grader-uids",
-           f"torchinductor_{pwd.getpwuid(os.getuid()).pw_name}")
-    assert all(n.startswith(own) for n in left), left
+    own = ("bracket-grader-public-", "bracket-grader-empty-", "bracket-grader-uids", "torchinductor_")
+    assert all(n.startswith(own) for n in left), {n: sorted(listing(tmp / n))[:20] for n in left if not n.startswith(own)}

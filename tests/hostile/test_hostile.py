@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from grader.isolation import detect
 from tests.conftest import skip_unless_sandbox_required
 from tests.hostile.cases import BASE, CASES, HONEST, Hostile
-from tests.hostile.setups import SETUPS, listing, make_runner, unavailable
+from tests.hostile.setups import SETUPS, listing, make_runner, require
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile")]
 
@@ -63,21 +62,32 @@ def listener():
     server.close()
 
 
-def write_attacks(folder: Path, port: int, canary: Path) -> dict[str, list[Hostile]]:
+def write_attacks(folder: Path, port: int, canary: Path, checkout: Path) -> dict[str, list[Hostile]]:
     """Every attack as a submission in the course's way (the honest items first, the attack in a
-    cell of its own); grouped by how notebooks run."""
+    cell of its own), or as a symbolic link; grouped by how notebooks run."""
     groups: dict[str, list[Hostile]] = {}
     for case in CASES:
         code = BASE + f"\n\nPORT = {port}\nCANARY = {str(canary)!r}\n\n\n# %%\n" + case.code
         sub = folder / case.mode / f"{case.name}.{'ipynb' if case.notebook else 'py'}"
         sub.parent.mkdir(parents=True, exist_ok=True)
-        sub.write_text(notebook_of(code) if case.notebook else code)
-        os.chmod(sub, 0o644)
+        if case.link_to:
+            where, path = case.link_to
+            sub.symlink_to((checkout if where == "checkout" else sub.parent) / path)
+        else:
+            sub.write_text(notebook_of(code) if case.notebook else code)
+            os.chmod(sub, 0o644)
         groups.setdefault(case.mode, []).append(case)
     return groups
 
 
 def verdict_problems(case: Hostile, exercises: dict[str, dict]) -> list[str]:
+    if case.link_to:  # refused, never followed: every item an error that says why
+        return [f"{case.name}: {item} {e['status']} {e['score']}: {e['feedback'][:200]}" for item, e in exercises.items()
+                if item in ITEMS and (e["status"] != "error" or e["score"] != 0 or "symbolic link" not in e["feedback"])]
+    return _attack_problems(case, exercises)
+
+
+def _attack_problems(case: Hostile, exercises: dict[str, dict]) -> list[str]:
     target = exercises[case.target]
     problems = []
     if target["status"] not in case.expected:
@@ -92,12 +102,7 @@ def verdict_problems(case: Hostile, exercises: dict[str, dict]) -> list[str]:
 
 @pytest.mark.parametrize("setup", SETUPS)
 def test_every_attack_gets_its_verdict(setup, listener):
-    why = unavailable(setup)
-    if why:
-        skip_unless_sandbox_required(f"setup {setup!r} is not available here: {why}")
-    if not detect().bwrap:
-        skip_unless_sandbox_required(f"bubblewrap is not available here ({detect().missing[0][:120]}): the isolation "
-                                     "attacks would succeed, as the grader's warning says; .ci/run installs it")
+    require(setup)
     port, hits = listener
     folder = Path(tempfile.mkdtemp(prefix="bracket-setup-"))  # where another user can reach it
     os.chmod(folder, 0o755)
@@ -112,9 +117,10 @@ def _attack(setup: str, folder: Path, port: int, hits: list) -> None:
     subs, reports = folder / "class", folder / "reports"
     canary = folder / "canary.txt"
     canary.write_text("the grader's own file\n")
-    groups = write_attacks(subs, port, canary)
+    groups = write_attacks(subs, port, canary, runner.checkout)
     for path in [subs, *subs.rglob("*")]:
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        if not path.is_symlink():
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
     reports.mkdir(mode=0o777)
     os.chmod(reports, 0o777)
     before = listing(subs, *runner.code(), canary)
@@ -124,6 +130,9 @@ def _attack(setup: str, folder: Path, port: int, hits: list) -> None:
         report = reports / f"{mode}.json"
         proc = runner.run(str(subs / mode), "--only", ",".join(ITEMS), "--mode", mode, "--workers", "2",
                           "--timeout", "16", "--submission-timeout", "300", "--memory", "6", "--quiet",
+                          # demo statements that hang cost this, four times (kernel mode keeps the default:
+                          # there it is each cell's limit, imports included)
+                          *(["--statement-timeout", "15"] if mode == "lean" else []),
                           "--json", str(report))
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
         for sub in json.loads(report.read_text())["submissions"]:
@@ -166,5 +175,5 @@ def test_every_setup_gives_every_attack_the_same_verdict():
 
 
 def test_suite_has_the_attacks_of_both_red_team_rounds():
-    assert len(CASES) >= 32
+    assert len(CASES) >= 45
     assert len({c.name for c in CASES}) == len(CASES)
