@@ -183,21 +183,22 @@ def measure_item(ex, factory: InputFactory) -> dict:
 
 # ---------------------------------------------------------------- object items 9 and 14
 
-def object_values(item: str, model, data) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray]]:
+def object_values(item: str, model, data) -> tuple:
     """(the reference object, correct formulations, wrong ones), computed from `model` and `data`
     as a student's cell computes them: the reference in float32 (what the grader expects), the
     reference in float64 and on one thread, and the variants of tests/variants.py."""
     from variants import ALTERNATIVE, MORE_CORRECT, MORE_WRONG, WRONG
 
-    def assigned(code: str | None, double: bool = False) -> np.ndarray:
+    def assigned(code: str | None, double: bool = False):
+        """The object as the cell assigns it (discrepancy() reads it as the grader does)."""
         ns = namespace_with(None)
-        m = model.to(t.float64) if double else model
         try:
-            ns.update(model=m, data=data)
+            ns.update(model=model.to(t.float64) if double else model, data=data)
             exec(compile(code or f"{item} = compute_{item}(model, data)", "<object>", "exec"), ns)  # noqa: S102
-            return as_array(decode(encode(ns[item]))).astype(np.float64)
+            return ns[item]
         finally:
-            model.to(t.float32)
+            if double:
+                model.to(t.float32)
 
     with t.inference_mode():
         expected = assigned(None)
