@@ -14,18 +14,20 @@ It records the largest relative discrepancy of a correct formulation and the sma
 one (|got - expected| / max|expected|, elements whose right value is undefined left out: the
 cosine with a dead neuron), per model, and writes the tolerance halfway between them on a log
 scale over both models. `get_ln_fit`'s correct fits include the course's code where float32 rounds
-otherwise (inputs moved by 1e-7, as the same code in another process does); its r2 gets a tolerance
-of its own, from fits that are right with an r2 that is not (tests/variants.py R2_WRONG), measured
-outside r2's range of right values. The object items compared element by element (9 and 14) are
+otherwise (inputs moved by 1e-7, as the same code in another process does, with other seeds than
+the grader's); its predictions and r2 are measured outside their ranges of right values
+(grader.right_values.expected_fit), and r2 gets a tolerance of its own, from fits that are right
+with an r2 that is not (tests/variants.py R2_WRONG). The object items compared element by element (9 and 14) are
 measured on each model's data at 1,000 and 5,000 examples, computed as a student's cell computes
 them: the reference in float32, float64 and on one thread, other correct ways, and known
 mistakes (no centring, the mean over every example or the unbalanced ones, another position,
 another direction). `v_L_v_R` is
-judged by direction (1 - cosine) and size (|log of the norm ratio|) against the reference, each
-with thresholds measured the same way from legitimate fits (all positions, position 1 where head
-0.0 writes, float64, one thread) and wrong ones (no layernorm fit, another layer's fit, another
-head, coefficients untransposed). Booleans, names and the random item are compared exactly or
-statistically, and the table says so. tests/test_tolerances.py checks the margins on both models.
+judged by direction (1 - cosine) and size (|log of the norm ratio|) against the nearest right pair
+(grader.right_values.v_pair_bands: the fit over every position or at position 1, each as float32
+rounds it), each with thresholds measured the same way from legitimate pairs outside those bands
+(rounded otherwise, float64 inputs, one thread, at both positions) and wrong ones (no layernorm
+fit, another layer's fit, another head, coefficients untransposed). Booleans, names and the
+random item are compared exactly or statistically, and the table says so. tests/test_tolerances.py checks the margins on both models.
 """
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from grader.catalogue import EXERCISES  # noqa: E402
-from grader.compare import as_array  # noqa: E402
+from grader.compare import _within, as_array, fit_predictions  # noqa: E402
 from grader.inputs import InputFactory  # noqa: E402
 from grader.protocol import decode, encode  # noqa: E402
 from grader.reference_results import _mark_undefined  # noqa: E402
@@ -110,14 +112,15 @@ def discrepancy(got, expected) -> float:
 
 
 def fit_discrepancy(got, expected) -> tuple[float, float]:
-    """As the grader judges a fit: (its predictions on the LayerNorm's real inputs, its r2's
-    distance from r2's range of right values: grader.reference_results._expected_fit)."""
-    fit_e, r2_e, probe, others = expected
+    """As the grader judges a fit: (its predictions' distance from the band of right predictions
+    on the LayerNorm's real inputs, its r2's distance from r2's range of right values: both from
+    grader.reference_results._expected_fit)."""
+    _, r2_e, probe, others, band = expected
     try:
         fit_g, r2_g = got
-        pred = lambda f: probe.astype(np.float64) @ np.asarray(f.coef_, np.float64).T + np.asarray(f.intercept_, np.float64)  # noqa: E731
         right = [float(r2_e), *others]  # anything between the smallest and the largest is right
-        return relative(pred(fit_g), pred(fit_e)), max(min(right) - float(r2_g), float(r2_g) - max(right), 0.0)
+        return (relative(*_within(fit_predictions(probe, fit_g.coef_, fit_g.intercept_), band)),
+                max(min(right) - float(r2_g), float(r2_g) - max(right), 0.0))
     except Exception:
         return math.inf, math.inf
 
@@ -227,47 +230,60 @@ def measure_object(item: str, weights: str, data_path: str) -> dict:
 
 # ---------------------------------------------------------------- v_L and v_R
 
-def v_pairs(model, data) -> tuple[tuple, dict[str, tuple], dict[str, tuple]]:
-    """(the reference pair, legitimate pairs, wrong pairs), each pair (v_L, v_R) as float64 arrays."""
+def v_pairs(model, data) -> tuple[np.ndarray, dict[str, tuple], dict[str, tuple]]:
+    """(the bands of right pairs, legitimate pairs, wrong pairs), each pair (v_L, v_R) as float64
+    arrays. The legitimate ones are not in the bands: fits rounded otherwise (other seeds than the
+    bands'), on float64 inputs, on one thread."""
     import reference.solutions as sol
     from reference.brackets import SimpleTokenizer
+    from grader.right_values import v_pair_bands
+    from variants import MORE_CORRECT, PERTURBED_FIT
 
     tok = SimpleTokenizer("()")
+    moved = lambda seed: namespace_with(PERTURBED_FIT.replace("SEED", str(seed)))["get_ln_fit"]  # noqa: E731
+    float64_inputs = namespace_with(MORE_CORRECT["get_ln_fit"][0])["get_ln_fit"]
 
-    def through(layernorm, seq_pos, layer=0, head=0, transpose=True, fit=True, double=False):
-        m, d = (model.to(t.float64), data) if double else (model, data)
-        W_OV = sol.get_WOV(m, layer, head)
+    def through(layernorm, seq_pos, layer=0, head=0, transpose=True, fit=True, get_ln_fit=sol.get_ln_fit):
+        W_OV = sol.get_WOV(model, layer, head)
         if fit:
-            coefs = t.from_numpy(sol.get_ln_fit(m, d, layernorm(m), seq_pos)[0].coef_).to(W_OV)
+            coefs = t.from_numpy(get_ln_fit(model, data, layernorm(model), seq_pos)[0].coef_).to(W_OV)
             mapping = (coefs.T if transpose else coefs) @ W_OV
         else:
             mapping = W_OV
-        out = tuple(sol.embedding(m, tok, c).to(mapping) @ mapping for c in "()")
-        if double:
-            model.to(t.float32)
-        return tuple(v.double().numpy() for v in out)
+        return tuple((sol.embedding(model, tok, c).to(mapping) @ mapping).double().numpy() for c in "()")
 
     ln1 = lambda layer: (lambda m: m.blocks[layer].ln1)  # noqa: E731
     with t.inference_mode():
-        ref = tuple(v.double().numpy() for v in sol.compute_v_L_v_R(model, data, tok))
+        bands = v_pair_bands(model, data)
         t.set_num_threads(1)
         one_thread = through(ln1(0), None)
         t.set_num_threads(2)
-        legit = {"float64": through(ln1(0), None, double=True), "one thread": one_thread,
-                 "fit at position 1 (where head 0.0 writes)": through(ln1(0), 1)}
+        legit = {"one thread": one_thread, "float64 inputs": through(ln1(0), None, get_ln_fit=float64_inputs),
+                 "fit at position 1, float64 inputs": through(ln1(0), 1, get_ln_fit=float64_inputs)}
+        for seed in (2023, 2024):
+            legit[f"rounded otherwise ({seed})"] = through(ln1(0), None, get_ln_fit=moved(seed))
+            legit[f"fit at position 1 (where head 0.0 writes), rounded otherwise ({seed})"] = \
+                through(ln1(0), 1, get_ln_fit=moved(seed))
         wrong = {"no layernorm fit": through(ln1(0), None, fit=False),
                  "layer 1's ln1 fit": through(ln1(1), None),
                  "head 0.1": through(ln1(0), None, head=1),
                  "coefficients not transposed": through(ln1(0), None, transpose=False)}
-    return ref, legit, wrong
+    return bands, legit, wrong
 
 
-def direction_and_size(pair, ref) -> tuple[float, float]:
-    """The pair (v_L and v_R together) against the reference: (1 - cosine, |log of the norm ratio|),
-    as grader.compare.direction_pair judges it."""
-    g, e = np.concatenate(pair), np.concatenate(ref)
-    cos = float(g @ e / (np.linalg.norm(g) * np.linalg.norm(e)))
-    return 1 - cos, abs(math.log(np.linalg.norm(g) / np.linalg.norm(e)))
+def direction_and_size(pair, bands, wrong: bool = False) -> tuple[float, float]:
+    """The pair (v_L and v_R together) against the right pairs nearest to it, as
+    grader.compare.direction_pair judges it: (1 - cosine, |log of the norm ratio|). A legitimate
+    pair is measured against the one band it comes nearest; a wrong one, on each count, against
+    whichever band it comes nearest on that count."""
+    from grader.compare import nearest_band
+
+    g = np.concatenate(pair)
+    if not wrong:
+        d, s = nearest_band(g, bands)
+        return d, abs(s)
+    each = [nearest_band(g, band[None]) for band in bands]
+    return min(d for d, _ in each), min(abs(s) for _, s in each)
 
 
 def measure_v(weights: str, data_path: str) -> dict:
@@ -278,37 +294,36 @@ def measure_v(weights: str, data_path: str) -> dict:
     out = {}
     for n in (1000, 5000):  # what submissions run on first, and the course's size
         data = BracketsDataset(load_data_tuples(data_path)[:n])
-        ref, legit, wrong = v_pairs(model, data)
-        out[n] = {"legit": {k: direction_and_size(v, ref) for k, v in legit.items()},
-                  "wrong": {k: direction_and_size(v, ref) for k, v in wrong.items()}}
+        bands, legit, wrong = v_pairs(model, data)
+        out[n] = {"legit": {k: direction_and_size(v, bands) for k, v in legit.items()},
+                  "wrong": {k: direction_and_size(v, bands, wrong=True) for k, v in wrong.items()}}
     return out
 
 
 def v_thresholds(evidence: dict) -> dict:
-    """Direction and size thresholds from every model's and size's evidence: each halfway (log
-    scale) between the worst legitimate pair and the nearest wrong one that criterion must catch.
-    A wrong pair inside the legitimate spread on both counts (on our model, coefficients left
-    untransposed: its ln1 fit is nearly symmetric) cannot be told from a right one on that model;
-    it is listed, not used."""
+    """Direction and size thresholds from every model's and size's evidence. Each wrong pair is left
+    to the criterion it is farther off by (as a multiple of the legitimate pairs' largest value on
+    that count); each threshold lies halfway (log scale) between the legitimate pairs' largest value
+    and the nearest wrong pair left to it. A wrong pair inside the legitimate spread on both counts
+    cannot be told from a right one on that model; it is listed, not used."""
     legit = [m for per_model in evidence.values() for per_n in per_model.values() for m in per_n["legit"].values()]
-    d_ok, s_ok = max(d for d, _ in legit), max(s for _, s in legit)
-    wrong, alike = [], []
+    d_ok, s_ok = max(max(d for d, _ in legit), 1e-9), max(max(s for _, s in legit), 1e-9)
+    by_direction, by_size, alike = [], [], []
     for model, per_model in evidence.items():
         for n, per_n in per_model.items():
             for k, (d, s) in per_n["wrong"].items():
-                (alike if d <= d_ok and s <= s_ok else wrong).append((f"{model} {n}: {k}", (d, s)))
-    by_direction = [d for _, (d, _) in wrong if d > 10 * d_ok]
-    d_min = min(by_direction)
-    direction = math.sqrt(max(d_ok, 1e-9) * d_min)
-    by_size = [s for _, (d, s) in wrong if d <= direction]  # the ones direction cannot tell apart
-    s_min = min(by_size, default=math.inf)
+                if d <= d_ok and s <= s_ok:
+                    alike.append(f"{model} {n}: {k}")
+                else:
+                    (by_direction if d / d_ok >= s / s_ok else by_size).append(d if d / d_ok >= s / s_ok else s)
+    d_min, s_min = min(by_direction, default=math.inf), min(by_size, default=math.inf)
+    direction = math.sqrt(d_ok * d_min) if math.isfinite(d_min) else 10 * d_ok
     size = math.sqrt(s_ok * s_min) if math.isfinite(s_min) else 10 * s_ok
-    return {"direction": float(f"{direction:.3g}"), "size": float(f"{size:.3g}"),
-            "direction_max_correct": float(f"{d_ok:.3g}"), "direction_min_wrong": float(f"{d_min:.3g}"),
-            "size_max_correct": float(f"{s_ok:.3g}"), "size_min_wrong": float(f"{s_min:.3g}"),
-            "margin_direction": float(f"{min(direction / max(d_ok, 1e-9), d_min / direction):.3g}"),
-            "margin_size": float(f"{min(size / s_ok, s_min / size):.3g}"),
-            "indistinguishable": sorted({name for name, _ in alike})}
+    g = lambda x: float(f"{x:.3g}") if math.isfinite(x) else None  # noqa: E731
+    return {"direction": g(direction), "size": g(size), "direction_max_correct": g(d_ok), "direction_min_wrong": g(d_min),
+            "size_max_correct": g(s_ok), "size_min_wrong": g(s_min),
+            "margin_direction": g(min(direction / d_ok, d_min / direction)),
+            "margin_size": g(min(size / s_ok, s_min / size)), "indistinguishable": sorted(alike)}
 
 
 def _row(rtol: float, evidence: dict[str, dict]) -> dict:

@@ -169,11 +169,26 @@ def _direction_and_size(g: np.ndarray, e: np.ndarray) -> tuple[float, float]:
     return 1 - float(g @ e) / (norm_g * norm_e), math.log(norm_g / norm_e)
 
 
+def nearest_band(got: np.ndarray, bands: np.ndarray, tol: Tolerance | None = None) -> tuple[float, float]:
+    """(1 - cosine, log of the norm ratio) of `got` against the right value nearest to it, element by
+    element, in the band ([lowest, highest]) where it comes nearest to passing `tol` (without one:
+    where 1 - cosine plus |log ratio| is least)."""
+    best, found = math.inf, (1.0, math.inf)
+    for low, high in np.asarray(bands, np.float64):
+        off, scale = _direction_and_size(got, np.clip(got, low, high))
+        score = max(off / tol.direction, abs(scale) / tol.size) if tol and tol.direction and tol.size else off + abs(scale)
+        if score < best:
+            best, found = score, (off, scale)
+    return found
+
+
 def direction_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
     """Two vectors judged together by direction and size (v_L and v_R): the pair, as one vector,
-    must point the way the right pair does (1 - cosine within `tol.direction`) and have its size
-    (|log of the norm ratio| within `tol.size`). Elements are not compared one by one: a fit of
-    the layernorm over all positions and one at position 1 are both right and differ that much."""
+    must point the way a right pair does (1 - cosine within `tol.direction`) and have its size
+    (|log of the norm ratio| within `tol.size`). `expected` is the reference pair, and may hold
+    bands of right pairs third (grader.right_values.v_pair_bands): a fit of the layernorm over all
+    positions and one at position 1 are both right, and float32 rounding moves each."""
+    expected, bands = tuple(expected[:2]), (expected[2] if len(expected) > 2 else None)
     pair = _pair(got, 2, "two vectors")
     if isinstance(pair, str):
         return pair
@@ -190,7 +205,7 @@ def direction_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
     def judge(gs: list[np.ndarray], es: tuple) -> tuple[float, float]:
         return _direction_and_size(np.concatenate(gs), np.concatenate([np.asarray(e, np.float64) for e in es]))
 
-    off, scale = judge(parts, expected)
+    off, scale = judge(parts, expected) if bands is None else nearest_band(np.concatenate(parts), bands, tol)
     if off <= tol.direction and abs(scale) <= tol.size:
         return None
     swapped = judge(parts[::-1], expected)
@@ -201,10 +216,10 @@ def direction_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
         if not cause and each[worst] > 1.9:  # that vector points the opposite way
             cause = f"; likely cause: {says('sign_flipped')}"
         return (f"{('first', 'second')[worst]} vector: points in another direction than the right one (cosine "
-                f"{1 - each[worst]:.3f}); the pair together: cosine {1 - off:.3f}, at least {1 - tol.direction:.3f} "
-                f"needed{cause}")
-    return (f"the pair points the right way but is {math.exp(scale):.2f} times the right size (between "
-            f"{math.exp(-tol.size):.2f} and {math.exp(tol.size):.2f} needed): is the layernorm's fit left out, or taken "
+                f"{1 - each[worst]:.3f}); the pair together: cosine {1 - off:.5f} with the nearest right pair, at least "
+                f"{1 - tol.direction:.5f} needed{cause}")
+    return (f"the pair points the right way but is {math.exp(scale):.2f} times the size of the nearest right pair "
+            f"(within {100 * math.expm1(tol.size):.2g}% of it needed): is the layernorm's fit left out, or taken "
             f"from another layer?{cause}")
 
 
@@ -269,7 +284,8 @@ def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[
     if isinstance(pair, str):
         return pair, ["fit", "r2"]
     fit, r2 = pair
-    e_fit, e_r2, probe, *others = expected  # r2's other right values, where known (reference_results._expected_fit)
+    # r2's other right values and the band of right predictions, where known (reference_results._expected_fit)
+    e_fit, e_r2, probe, *others = expected
     if not isinstance(fit, LinearFit):
         return f"the first value should be a fitted LinearRegression, got {describe_type(fit)}", ["fit"]
     failed, problems = [], []
@@ -285,10 +301,10 @@ def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[
             problems.append(f"coef_ should be {list(e_fit.coef.shape)} and intercept_ {list(e_fit.intercept.shape)}, "
                             f"got {list(coef.shape)} and {list(intercept.shape)}")
         else:
-            predict = lambda c, b: probe.astype(np.float64) @ c.astype(np.float64).T + b.astype(np.float64)  # noqa: E731
-            problem = compare_arrays(predict(coef, intercept), predict(e_fit.coef, e_fit.intercept), tol)
+            right = fit_predictions(probe, e_fit.coef, e_fit.intercept) if len(others) < 2 else others[1]
+            problem = compare_arrays(*_within(fit_predictions(probe, coef, intercept), right), tol)
             if problem:
-                if compare_arrays(predict(coef.T, intercept), predict(e_fit.coef, e_fit.intercept), tol) is None:
+                if compare_arrays(*_within(fit_predictions(probe, coef.T, intercept), right), tol) is None:
                     problem += f"; likely cause: {says('coef_transposed')}"
                 failed.append("fit")
                 problems.append(f"the fit's predictions on the LayerNorm's inputs: {problem}")
@@ -298,6 +314,22 @@ def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[
         failed.append("r2")
         problems.append(f"r2: {problem}")
     return ("; ".join(problems) or None), failed
+
+
+def fit_predictions(probe: np.ndarray, coef: Any, intercept: Any) -> np.ndarray:
+    """What a linear fit predicts on the rows of `probe`, in float64."""
+    return probe.astype(np.float64) @ np.asarray(coef, np.float64).T + np.asarray(intercept, np.float64)
+
+
+def _within(got: np.ndarray, right: np.ndarray | tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(got, the right value nearest to it element by element): `right` is one array, or a band
+    (lowest, highest) anything inside which is right."""
+    if isinstance(right, (tuple, list)):
+        low, high = (np.asarray(r, np.float64) for r in right)
+        if got.shape != low.shape:
+            return got, low
+        return got, np.where(np.isfinite(got), np.clip(got, low, high), low)  # NaN is not "undefined" here
+    return got, right
 
 
 def _nearest(got: Any, right: list) -> Any:

@@ -26,11 +26,12 @@ from grader.disk_cache import DiskCache, cache_dir, entry_name
 from grader.inputs import InputFactory
 from grader.protocol import SPILL_ELEMENTS, decode, encode
 from grader.public import file_sha256
+from grader.right_values import expected_fit, v_pair_bands
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 CODE_FILES = ("reference/solutions.py", "reference/brackets.py", "reference/model.py", "grader/catalogue.py",
               "grader/inputs.py", "grader/protocol.py", "grader/reference_results.py", "grader/mistakes.py",
-              "grader/disk_cache.py")
+              "grader/disk_cache.py", "grader/right_values.py", "grader/compare.py")
 DEAD_NEURON = 1e-6  # a W_in column this small next to the largest is a dead neuron: no direction to compare with
 
 
@@ -106,7 +107,7 @@ def expected_case(ex: Exercise, case_json: dict, factory: InputFactory) -> Any:
         return {"d": int(args[0].shape[0]), "n": int(kwargs.get("n_samples", 1000))}
     fn = _solution(ex.function)
     if ex.expect == "linfit":
-        return encode(_expected_fit(fn, case_json, factory))
+        return encode(expected_fit(fn, case_json, factory))
     values = []
     for each in case_json["each"] or [None]:
         t.manual_seed(0)
@@ -129,60 +130,6 @@ def _mark_undefined(ex: Exercise, args: list, value: Any) -> Any:
             value = value.clone()
             value[dead] = float("nan")
     return value
-
-
-FIT_DIRECTIONS = 1e-2  # a fit is judged where its inputs' spread is at least this share of the largest
-R2_DRAWS = 8  # float32 refits on inputs moved by rounding, for r2's range of right values
-
-
-def _expected_fit(fn, case_json: dict, factory: InputFactory) -> tuple:
-    """(fit, r2, probe, r2's other right values): probe holds rows of the LayerNorm's real inputs,
-    so a fit is judged by what it predicts on them. Where those inputs span fewer than d_model
-    dimensions (ln1 of layer 0 reads embeddings: 5 tokens + 42 positions) coef_ itself is not
-    unique, but predictions are. The rows are taken within the directions the inputs spread widely
-    in (FIT_DIRECTIONS): in the others a float32 fit (the course's way) and a float64 fit disagree,
-    and neither is wrong. The course model's layer-0 resid_mid is the case: singular values from
-    200 down to 2e-6, and predictions in directions below 1% of the largest differed by 4% between
-    the two fits, while in the others they agree to 0.13% and a fit at the wrong position is 15% off.
-
-    r2 is not one number either where the inputs are that ill-conditioned: float32 rounding alone
-    moves it (the course model's blocks.0.ln2 over every position: the same code gave 0.94949 here
-    and 0.94857 in a worker; inputs moved by 1e-7 of their largest value give 0.94858 to 0.94901).
-    Its right values are the float32 fit's, the float64 model's, and float32 fits on the inputs
-    moved by that much (R2_DRAWS draws): an r2 anywhere between them is right."""
-    import contextlib
-    import io
-
-    import numpy as np
-    from sklearn.linear_model import LinearRegression
-
-    from reference.solutions import LN_hook_names, get_activations
-
-    t.manual_seed(0)
-    args, kwargs = factory.build(case_json["args"], case_json["kwargs"])
-    with t.inference_mode():
-        fit, r2 = fn(*args, **kwargs)
-        model, data, layernorm = args[:3]
-        seq_pos = kwargs.get("seq_pos", args[3] if len(args) > 3 else None)
-        names = LN_hook_names(layernorm)
-        cache = get_activations(model, data.toks, list(names))
-        with contextlib.redirect_stdout(io.StringIO()):  # TransformerLens prints each dtype change
-            try:
-                others = [float(fn(model.to(t.float64), *args[1:], **kwargs)[1])]
-            finally:
-                model.to(t.float32)
-    x, y = ((a.reshape(-1, a.shape[-1]) if seq_pos is None else a[:, seq_pos]).cpu().numpy() for a in
-            (cache[names[0]], cache[names[1]]))
-    rng = np.random.default_rng(0)
-    for _ in range(R2_DRAWS):
-        moved = x + (1e-7 * np.abs(x).max() * rng.standard_normal(x.shape)).astype(x.dtype)
-        others.append(float(LinearRegression().fit(moved, y).score(moved, y)))
-    x = x.astype(np.float64)
-    mean = x.mean(0)
-    _, spread, basis = np.linalg.svd(x - mean, full_matrices=False)
-    basis = basis[spread > FIT_DIRECTIONS * spread[0]]
-    rows = np.linspace(0, len(x) - 1, num=min(512, len(x))).astype(int)
-    return fit, r2, mean + (x[rows] - mean) @ basis.T @ basis, others
 
 
 class ReferenceResults:
@@ -309,5 +256,6 @@ class ReferenceResults:
                     sol.compute_out_by_component_in_pre_20_unbalanced_dir(model, data),
                 "v_L": v_L,
                 "v_R": v_R,
+                "v_L_v_R_bands": v_pair_bands(model, data),
             }
         return {k: encode(v) for k, v in values.items()}

@@ -152,7 +152,8 @@ def judge_object(ex: Exercise, msg: dict | None, points: float,
         return ExerciseResult(ex.id, "error", 0.0, points, problem)
     if len(ex.names) == 2:  # a pair: v_L and v_R
         got = tuple(values[n] for n in ex.names)
-        problem = compare.COMPARATORS[ex.expect](got, tuple(expected[n] for n in ex.names), ex.tolerance)
+        right = tuple(expected[n] for n in ex.names) + tuple(expected[k] for k in ("v_L_v_R_bands",) if k in expected)
+        problem = compare.COMPARATORS[ex.expect](got, right, ex.tolerance)
         problem = problem.replace("first vector", ex.names[0]).replace("second vector", ex.names[1]) if problem else None
     else:
         problem = compare.tensor(values[ex.names[0]], expected[ex.names[0]], ex.tolerance)

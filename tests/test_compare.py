@@ -126,21 +126,31 @@ def test_avg_squared_cos_sim_is_judged_statistically():
     assert compare.mean_sq_cos(1 / 56, {"d": 20, "n": 2000}, None) is not None
 
 
-def test_a_pair_is_judged_by_direction_and_size():
-    """v_L and v_R: a fit at position 1 (7% larger, nearly the same direction) is right; leaving
-    the layernorm out (same direction, 1.55 times the size) or another head (another direction)
-    is wrong, and the feedback says which way; swapped vectors are named."""
+def test_a_pair_is_judged_by_direction_and_size_against_the_nearest_right_pair():
+    """v_L and v_R: a fit at position 1 (7% larger, nearly the same direction) is right when the
+    reference says so (its band, grader.right_values.v_pair_bands), and so is anything inside a
+    band or rounded just outside it; the same pair with no such band, leaving the layernorm out
+    (same direction, 1.55 times the size) or another head (another direction) is wrong, and the
+    feedback says which way; swapped vectors are named."""
     from grader.catalogue import BY_ID
 
     tol = BY_ID["v_L_v_R"].tolerance
     v_l, v_r = rng.standard_normal(56), rng.standard_normal(56)
-    noise = rng.standard_normal(56) * 0.03
-    assert compare.direction_pair((1.07 * v_l + noise, 1.07 * v_r), (v_l, v_r), tol) is None
-    assert compare.direction_pair([list(v_l), v_r.astype(np.float32)], (v_l, v_r), tol) is None  # other forms
-    too_big = compare.direction_pair((1.55 * v_l, 1.55 * v_r), (v_l, v_r), tol)
-    assert "1.55 times the right size" in too_big and "layernorm" in too_big
-    other = compare.direction_pair((rng.standard_normal(56), v_r), (v_l, v_r), tol)
+    at_1 = np.concatenate([1.07 * v_l + rng.standard_normal(56) * 0.03, 1.07 * v_r])
+    ref = np.concatenate([v_l, v_r])
+    bands = np.stack([np.stack([x - 1e-4 * np.abs(x), x + 1e-4 * np.abs(x)]) for x in (ref, at_1)])
+    right = (v_l, v_r, bands)
+    assert compare.direction_pair((at_1[:56], at_1[56:]), right, tol) is None
+    inside = at_1 * (1 + 0.9e-4 * rng.uniform(-1, 1, 112))  # anywhere in the band
+    assert compare.direction_pair((inside[:56], inside[56:]), right, tol) is None
+    rounded = ref * (1 + 2e-4 * rng.uniform(-1, 1, 112))  # just outside, by float32 rounding's order
+    assert compare.direction_pair((rounded[:56], rounded[56:]), right, tol) is None
+    assert "1.07 times the size" in compare.direction_pair((1.07 * v_l, 1.07 * v_r), (v_l, v_r), tol)
+    assert compare.direction_pair([list(v_l), v_r.astype(np.float32)], right, tol) is None  # other forms
+    too_big = compare.direction_pair((1.55 * v_l, 1.55 * v_r), right, tol)  # nearest: the fit at position 1
+    assert "1.45 times the size of the nearest right pair" in too_big and "layernorm" in too_big
+    other = compare.direction_pair((rng.standard_normal(56), v_r), right, tol)
     assert other.startswith("first vector: points in another direction")
-    assert "outputs are swapped" in compare.direction_pair((v_r, v_l), (v_l, v_r), tol)
-    assert "sign is flipped" in compare.direction_pair((v_l, -v_r), (v_l, v_r), tol)
+    assert "outputs are swapped" in compare.direction_pair((v_r, v_l), right, tol)
+    assert "sign is flipped" in compare.direction_pair((v_l, -v_r), right, tol)
     assert "wrong shape" in compare.direction_pair((v_l[:5], v_r), (v_l, v_r), tol)
