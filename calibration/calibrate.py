@@ -114,7 +114,7 @@ def discrepancy(got, expected) -> float:
 def fit_discrepancy(got, expected) -> tuple[float, float]:
     """As the grader judges a fit: (its predictions' distance from the band of right predictions
     on the LayerNorm's real inputs, its r2's distance from r2's range of right values: both from
-    grader.reference_results._expected_fit)."""
+    grader.right_values.expected_fit)."""
     _, r2_e, probe, others, band = expected
     try:
         fit_g, r2_g = got
@@ -154,9 +154,9 @@ def measure_item(ex, factory: InputFactory) -> dict:
     for case in ex.cases:
         t.set_num_threads(2)
         if linfit:
-            from grader.reference_results import _expected_fit
+            from grader.right_values import expected_fit
 
-            expected = _expected_fit(reference[ex.id], case.to_json(), factory)
+            expected = expected_fit(reference[ex.id], case.to_json(), factory)
             measure = fit_discrepancy
         else:
             expected = expected_value(ex, reference, factory, case)

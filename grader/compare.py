@@ -208,7 +208,7 @@ def direction_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
     off, scale = judge(parts, expected) if bands is None else nearest_band(np.concatenate(parts), bands, tol)
     if off <= tol.direction and abs(scale) <= tol.size:
         return None
-    swapped = judge(parts[::-1], expected)
+    swapped = judge(parts[::-1], expected) if bands is None else nearest_band(np.concatenate(parts[::-1]), bands, tol)
     cause = f"; likely cause: {says('outputs_swapped')}" if swapped[0] <= tol.direction and abs(swapped[1]) <= tol.size else ""
     if off > tol.direction:
         each = [_direction_and_size(g, np.asarray(e, np.float64))[0] for g, e in zip(parts, expected)]
@@ -284,7 +284,7 @@ def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[
     if isinstance(pair, str):
         return pair, ["fit", "r2"]
     fit, r2 = pair
-    # r2's other right values and the band of right predictions, where known (reference_results._expected_fit)
+    # r2's other right values and the band of right predictions, where known (right_values.expected_fit)
     e_fit, e_r2, probe, *others = expected
     if not isinstance(fit, LinearFit):
         return f"the first value should be a fitted LinearRegression, got {describe_type(fit)}", ["fit"]

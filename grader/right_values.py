@@ -7,7 +7,6 @@ a choice the exercise leaves open, moves it, and any value in the range is right
 from __future__ import annotations
 
 import contextlib
-import io
 
 import numpy as np
 import torch as t
@@ -87,12 +86,19 @@ def _probe(x):
 
 @contextlib.contextmanager
 def _in_float64(model):
-    """The model in float64 for the block, float32 again after (TransformerLens prints each change)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        try:
-            yield model.to(t.float64)
-        finally:
-            model.to(t.float32)
+    """The model in float64 for the block, float32 again after. Quietly: TransformerLens prints each
+    change, and redirecting stdout would swallow what other threads print meanwhile."""
+    try:
+        yield _quietly_to(model, t.float64)
+    finally:
+        _quietly_to(model, t.float32)
+
+
+def _quietly_to(model, dtype):
+    try:
+        return model.to(dtype, print_details=False)
+    except TypeError:  # a TransformerLens without the option
+        return model.to(dtype)
 
 
 V_POSITIONS = (None, 1)  # the fit over every position (the reference), and at position 1, where head 0.0 writes

@@ -1,6 +1,8 @@
 """Comparators on plain data: right answers in other forms pass, wrong ones say what differs."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from grader import compare
@@ -120,6 +122,30 @@ def test_r2_is_right_anywhere_in_its_range_of_right_values_and_wrong_away_from_i
     assert compare.linfit((fit, 0.5), (fit, 0.94949, probe, [float("nan"), float("inf")]), tol)[1] == ["r2"]
 
 
+def test_a_fits_predictions_are_right_anywhere_in_their_band_and_wrong_outside_it():
+    """The band of right predictions (grader.right_values.expected_fit: the float32 fit, the float64
+    model's and fits on inputs moved by rounding): inside it anything passes, though it is farther
+    from the reference fit than the tolerance; outside it by more than the tolerance fails; NaN
+    fails (it is not an "undefined" element); a transposed coef_ is named."""
+    probe = rng.standard_normal((50, 5))
+    coef = rng.standard_normal((5, 5))
+    fit = LinearFit(coef, np.zeros(5))
+    tol = Tolerance(1e-12, 1e-3, "test", r2=1e-4)
+    right = compare.fit_predictions(probe, coef, np.zeros(5))
+    width = 5e-3 * np.abs(right).max()  # 5x the tolerance
+    expected = (fit, 0.9, probe, [0.9], (right - width, right + width))
+    inside = LinearFit(coef, np.full(5, 0.8 * width))  # every prediction moved by 0.8 of the width
+    assert compare.linfit((inside, 0.9), expected, tol) == (None, [])
+    assert compare.linfit((inside, 0.9), expected[:4], tol)[1] == ["fit"]  # the reference fit alone: too far
+    outside = LinearFit(coef, np.full(5, 3 * width))
+    msg, failed = compare.linfit((outside, 0.9), expected, tol)
+    assert failed == ["fit"] and "largest difference" in msg
+    nan = LinearFit(np.where(np.eye(5, dtype=bool), np.nan, coef), np.zeros(5))
+    assert compare.linfit((nan, 0.9), expected, tol)[1] == ["fit"]
+    msg, failed = compare.linfit((LinearFit(coef.T, np.zeros(5)), 0.9), expected, tol)
+    assert failed == ["fit"] and "coef_ is transposed" in msg
+
+
 def test_avg_squared_cos_sim_is_judged_statistically():
     assert compare.mean_sq_cos(1 / 56 + 0.0005, {"d": 56, "n": 2000}, None) is None
     assert "not normalised" in compare.mean_sq_cos(1.0, {"d": 56, "n": 2000}, None)
@@ -148,7 +174,8 @@ def test_a_pair_is_judged_by_direction_and_size_against_the_nearest_right_pair()
     assert "1.07 times the size" in compare.direction_pair((1.07 * v_l, 1.07 * v_r), (v_l, v_r), tol)
     assert compare.direction_pair([list(v_l), v_r.astype(np.float32)], right, tol) is None  # other forms
     too_big = compare.direction_pair((1.55 * v_l, 1.55 * v_r), right, tol)  # nearest: the fit at position 1
-    assert "1.45 times the size of the nearest right pair" in too_big and "layernorm" in too_big
+    ratio = float(re.search(r"is ([0-9.]+) times the size of the nearest right pair", too_big).group(1))
+    assert 1.55 / 1.12 < ratio < 1.55 / 1.03 and "layernorm" in too_big
     other = compare.direction_pair((rng.standard_normal(56), v_r), right, tol)
     assert other.startswith("first vector: points in another direction")
     assert "outputs are swapped" in compare.direction_pair((v_r, v_l), right, tol)
