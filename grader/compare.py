@@ -202,13 +202,13 @@ def direction_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
         if not np.all(np.isfinite(g)):
             return f"{('first', 'second')[i]} vector contains NaN or infinite values"
 
-    def judge(gs: list[np.ndarray], es: tuple) -> tuple[float, float]:
-        return _direction_and_size(np.concatenate(gs), np.concatenate([np.asarray(e, np.float64) for e in es]))
-
-    off, scale = judge(parts, expected) if bands is None else nearest_band(np.concatenate(parts), bands, tol)
+    if bands is None:  # the reference pair alone: a band with nothing inside it
+        ref = np.concatenate([np.asarray(e, np.float64) for e in expected])
+        bands = [(ref, ref)]
+    off, scale = nearest_band(np.concatenate(parts), bands, tol)
     if off <= tol.direction and abs(scale) <= tol.size:
         return None
-    swapped = judge(parts[::-1], expected) if bands is None else nearest_band(np.concatenate(parts[::-1]), bands, tol)
+    swapped = nearest_band(np.concatenate(parts[::-1]), bands, tol)
     cause = f"; likely cause: {says('outputs_swapped')}" if swapped[0] <= tol.direction and abs(swapped[1]) <= tol.size else ""
     if off > tol.direction:
         each = [_direction_and_size(g, np.asarray(e, np.float64))[0] for g, e in zip(parts, expected)]
@@ -301,7 +301,10 @@ def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[
             problems.append(f"coef_ should be {list(e_fit.coef.shape)} and intercept_ {list(e_fit.intercept.shape)}, "
                             f"got {list(coef.shape)} and {list(intercept.shape)}")
         else:
-            right = fit_predictions(probe, e_fit.coef, e_fit.intercept) if len(others) < 2 else others[1]
+            if len(others) > 1:
+                right = others[1]
+            else:  # the reference fit alone: a band with nothing inside it
+                right = (fit_predictions(probe, e_fit.coef, e_fit.intercept),) * 2
             problem = compare_arrays(*_within(fit_predictions(probe, coef, intercept), right), tol)
             if problem:
                 if compare_arrays(*_within(fit_predictions(probe, coef.T, intercept), right), tol) is None:
@@ -321,15 +324,13 @@ def fit_predictions(probe: np.ndarray, coef: Any, intercept: Any) -> np.ndarray:
     return probe.astype(np.float64) @ np.asarray(coef, np.float64).T + np.asarray(intercept, np.float64)
 
 
-def _within(got: np.ndarray, right: np.ndarray | tuple) -> tuple[np.ndarray, np.ndarray]:
-    """(got, the right value nearest to it element by element): `right` is one array, or a band
-    (lowest, highest) anything inside which is right."""
-    if isinstance(right, (tuple, list)):
-        low, high = (np.asarray(r, np.float64) for r in right)
-        if got.shape != low.shape:
-            return got, low
-        return got, np.where(np.isfinite(got), np.clip(got, low, high), low)  # NaN is not "undefined" here
-    return got, right
+def _within(got: np.ndarray, band: tuple) -> tuple[np.ndarray, np.ndarray]:
+    """(got, the right value nearest to it element by element) for a band (lowest, highest)
+    anything inside which is right."""
+    low, high = (np.asarray(r, np.float64) for r in band)
+    if got.shape != low.shape:
+        return got, low
+    return got, np.where(np.isfinite(got), np.clip(got, low, high), low)  # NaN is not "undefined" here
 
 
 def _nearest(got: Any, right: list) -> Any:

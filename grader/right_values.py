@@ -19,8 +19,8 @@ R2_DRAWS = 8  # float32 refits on inputs moved by rounding, for r2's range of ri
 
 
 def expected_fit(fn, case_json: dict, factory: InputFactory) -> tuple:
-    """(fit, r2, probe, r2's other right values, band of right predictions): probe holds rows of the LayerNorm's real inputs,
-    so a fit is judged by what it predicts on them. Where those inputs span fewer than d_model
+    """(fit, r2, probe, r2's other right values, band of right predictions): probe holds rows of
+    the LayerNorm's real inputs, so a fit is judged by what it predicts on them. Where those inputs span fewer than d_model
     dimensions (ln1 of layer 0 reads embeddings: 5 tokens + 42 positions) coef_ itself is not
     unique, but predictions are. The rows are taken within the directions the inputs spread widely
     in (FIT_DIRECTIONS): in the others a float32 fit (the course's way) and a float64 fit disagree,
