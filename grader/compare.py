@@ -1,9 +1,10 @@
 """Compare a decoded answer with the reference's, in the trusted process.
 
 Each comparator takes (got, expected, tolerance) as decoded plain data and returns None when the
-answer is right, or a short message saying what differs: type, shape, how many elements and by how
-much, and a likely cause when the difference matches a known mistake. Messages never quote the
-expected values, which a student could paste back.
+answer is right, or a Difference (grader.results): what differs in words (type, shape, how many
+elements and by how much), the kind of difference, and the id of a likely cause when it matches a
+known mistake (grader.mistakes). The words never quote the expected values, which a student could
+paste back.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Any, Callable
 import numpy as np
 
 from grader.catalogue import Tolerance
-from grader.mistakes import likely_cause, says
+from grader.mistakes import likely_cause
 from grader.protocol import Cache, LinearFit, Opaque, Scalar
+from grader.results import Difference
 
-Comparator = Callable[[Any, Any, Tolerance], "str | None"]
+Comparator = Callable[[Any, Any, Tolerance], "Difference | None"]
 
 
 class WrongType(Exception):
@@ -54,28 +56,28 @@ def as_array(value: Any, what: str = "a tensor") -> np.ndarray:
     raise WrongType(f"expected {what}, got {describe_type(value)}")
 
 
-def compare_arrays(got: Any, expected: np.ndarray, tol: Tolerance, what: str = "tensor") -> str | None:
+def compare_arrays(got: Any, expected: np.ndarray, tol: Tolerance, what: str = "tensor") -> Difference | None:
     try:
         g = as_array(got, f"a {what}")
     except WrongType as e:
-        return str(e)
+        return Difference(str(e), "type")
     if g.dtype.kind not in "biuf":
-        return f"expected a numeric {what}, got dtype {g.dtype}"
+        return Difference(f"expected a numeric {what}, got dtype {g.dtype}", "type")
     if g.shape != expected.shape:
         hint = ""
         if sorted(g.shape) == sorted(expected.shape):
             hint = " (the same sizes in another order: check your rearrange/transpose)"
         elif g.size == expected.size:
             hint = " (the same number of elements: check squeeze/reshape)"
-        return f"wrong shape: expected {list(expected.shape)}, got {list(g.shape)}{hint}"
+        return Difference(f"wrong shape: expected {list(expected.shape)}, got {list(g.shape)}{hint}", "shape")
     if expected.dtype == np.bool_:
         if g.dtype.kind == "f" and not np.all(np.isin(g, (0.0, 1.0))):
-            return f"expected booleans, got floats that are not 0 or 1 ({g.dtype})"
+            return Difference(f"expected booleans, got floats that are not 0 or 1 ({g.dtype})", "type")
         wrong = np.asarray(g).astype(bool) != expected
         n = int(wrong.sum())
         if n:
             first = np.argwhere(wrong)[0].tolist()
-            return f"{n} of {expected.size} values are wrong (first at index {first})"
+            return Difference(f"{n} of {expected.size} values are wrong (first at index {first})")
         return None
     g64, e64 = g.astype(np.float64), expected.astype(np.float64)
     # NaN in the answer marks an element whose value is undefined (the cosine with a dead neuron's
@@ -86,7 +88,8 @@ def compare_arrays(got: Any, expected: np.ndarray, tol: Tolerance, what: str = "
     if undefined.any():
         g64, e64 = np.where(undefined, 0.0, g64), np.where(undefined, 0.0, e64)
     if not np.all(np.isfinite(g64)):
-        return f"contains {int((~np.isfinite(g64)).sum())} NaN or infinite values where the answer has numbers"
+        return Difference(f"contains {int((~np.isfinite(g64)).sum())} NaN or infinite values where the answer has "
+                          "numbers", "nonfinite")
     scale = float(np.abs(e64).max()) if e64.size else 0.0
     bound = tol.atol + tol.rtol * scale
 
@@ -99,14 +102,18 @@ def compare_arrays(got: Any, expected: np.ndarray, tol: Tolerance, what: str = "
     if not n:
         return None
     first = np.argwhere(bad)[0].tolist() if e64.ndim else []
-    cause = likely_cause(g64, e64, close)
     where = f" (first at index {first})" if first else ""
-    msg = f"{n} of {e64.size} elements differ{where}; largest difference {diff.max():.3g} (allowed {bound:.2g})"
-    return msg + (f"; likely cause: {cause}" if cause else "")
+    return Difference(f"{n} of {e64.size} elements differ{where}; largest difference {diff.max():.3g} "
+                      f"(allowed {bound:.2g})", "values", likely_cause(g64, e64, close))
 
 
-def tensor(got: Any, expected: Any, tol: Tolerance) -> str | None:
+def tensor(got: Any, expected: Any, tol: Tolerance) -> Difference | None:
     return compare_arrays(got, expected, tol)
+
+
+def within(prefix: str, d: Difference, cause: str | None = None) -> Difference:
+    """A part's difference as the whole's: its words after `prefix`, its cause unless another is given."""
+    return Difference(f"{prefix}{d.detail}", d.category, d.cause if cause is None else cause)
 
 
 def bool_value(got: Any, expected: bool) -> str | None:
@@ -121,9 +128,9 @@ def bool_value(got: Any, expected: bool) -> str | None:
     return None if got == expected else "wrong"
 
 
-def bool_list(got: Any, expected: list, tol: Tolerance) -> str | None:
+def bool_list(got: Any, expected: list, tol: Tolerance) -> Difference | None:
     if not isinstance(got, list) or len(got) != len(expected):
-        return "internal: the worker did not return one answer per call"
+        return Difference("internal: the worker did not return one answer per call", "length")
     wrong, kinds = 0, []
     for g, e in zip(got, expected):
         problem = bool_value(g, e)
@@ -134,31 +141,34 @@ def bool_list(got: Any, expected: list, tol: Tolerance) -> str | None:
     if not wrong:
         return None
     if kinds:
-        return kinds[0]
-    return f"wrong on {wrong} of {len(expected)} inputs"
+        return Difference(kinds[0], "type")
+    return Difference(f"wrong on {wrong} of {len(expected)} inputs")
 
 
-def _pair(got: Any, n: int, what: str) -> tuple | str:
+def _pair(got: Any, n: int, what: str) -> tuple | Difference:
     if not isinstance(got, (tuple, list)):
-        return f"expected a tuple of {n} ({what}), got {describe_type(got)}"
+        return Difference(f"expected a tuple of {n} ({what}), got {describe_type(got)}", "type")
     if len(got) != n:
-        return f"expected a tuple of {n} ({what}), got {len(got)} values"
+        return Difference(f"expected a tuple of {n} ({what}), got {len(got)} values", "length")
     return tuple(got)
 
 
-def tensor_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
+def _swapped(pair: tuple, expected: tuple, tol: Tolerance) -> bool:
+    try:
+        return all(compare_arrays(x, y, tol) is None for x, y in zip(pair, reversed(expected)))
+    except Exception:
+        return False
+
+
+def tensor_pair(got: Any, expected: tuple, tol: Tolerance) -> Difference | None:
     pair = _pair(got, 2, "two tensors")
-    if isinstance(pair, str):
+    if isinstance(pair, Difference):
         return pair
     for i, (g, e) in enumerate(zip(pair, expected)):
         problem = compare_arrays(g, e, tol)
         if problem:
-            try:
-                if all(compare_arrays(x, y, tol) is None for x, y in zip(pair, reversed(expected))):
-                    problem += f"; likely cause: {says('outputs_swapped')}"
-            except Exception:
-                pass
-            return f"{('first', 'second')[i]} tensor: {problem}"
+            return within(f"{('first', 'second')[i]} tensor: ", problem,
+                          "outputs_swapped" if _swapped(pair, expected, tol) else None)
     return None
 
 
@@ -182,7 +192,7 @@ def nearest_band(got: np.ndarray, bands: np.ndarray, tol: Tolerance | None = Non
     return found
 
 
-def direction_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
+def direction_pair(got: Any, expected: tuple, tol: Tolerance) -> Difference | None:
     """Two vectors judged together by direction and size (v_L and v_R): the pair, as one vector,
     must point the way a right pair does (1 - cosine within `tol.direction`) and have its size
     (|log of the norm ratio| within `tol.size`). `expected` is the reference pair, and may hold
@@ -190,17 +200,18 @@ def direction_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
     positions and one at position 1 are both right, and float32 rounding moves each."""
     expected, bands = tuple(expected[:2]), (expected[2] if len(expected) > 2 else None)
     pair = _pair(got, 2, "two vectors")
-    if isinstance(pair, str):
+    if isinstance(pair, Difference):
         return pair
     try:
         parts = [as_array(v, "a vector").astype(np.float64) for v in pair]
     except WrongType as e:
-        return str(e)
+        return Difference(str(e), "type")
     for i, (g, e) in enumerate(zip(parts, expected)):
         if g.shape != e.shape:
-            return f"{('first', 'second')[i]} vector: wrong shape: expected {list(e.shape)}, got {list(g.shape)}"
+            return Difference(f"{('first', 'second')[i]} vector: wrong shape: expected {list(e.shape)}, got "
+                              f"{list(g.shape)}", "shape")
         if not np.all(np.isfinite(g)):
-            return f"{('first', 'second')[i]} vector contains NaN or infinite values"
+            return Difference(f"{('first', 'second')[i]} vector contains NaN or infinite values", "nonfinite")
 
     if bands is None:  # the reference pair alone: a band with nothing inside it
         ref = np.concatenate([np.asarray(e, np.float64) for e in expected])
@@ -209,97 +220,97 @@ def direction_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
     if off <= tol.direction and abs(scale) <= tol.size:
         return None
     swapped = nearest_band(np.concatenate(parts[::-1]), bands, tol)
-    cause = f"; likely cause: {says('outputs_swapped')}" if swapped[0] <= tol.direction and abs(swapped[1]) <= tol.size else ""
+    cause = "outputs_swapped" if swapped[0] <= tol.direction and abs(swapped[1]) <= tol.size else ""
     if off > tol.direction:
         each = [_direction_and_size(g, np.asarray(e, np.float64))[0] for g, e in zip(parts, expected)]
         worst = int(np.argmax(each))
         if not cause and each[worst] > 1.9:  # that vector points the opposite way
-            cause = f"; likely cause: {says('sign_flipped')}"
-        return (f"{('first', 'second')[worst]} vector: points in another direction than the right one (cosine "
-                f"{1 - each[worst]:.3f}); the pair together: cosine {1 - off:.5f} with the nearest right pair, at least "
-                f"{1 - tol.direction:.5f} needed{cause}")
-    return (f"the pair points the right way but is {math.exp(scale):.2f} times the size of the nearest right pair "
-            f"(within {100 * math.expm1(tol.size):.2g}% of it needed): is the layernorm's fit left out, or taken "
-            f"from another layer?{cause}")
+            cause = "sign_flipped"
+        return Difference(f"{('first', 'second')[worst]} vector: points in another direction than the right one "
+                          f"(cosine {1 - each[worst]:.3f}); the pair together: cosine {1 - off:.5f} with the nearest "
+                          f"right pair, at least {1 - tol.direction:.5f} needed", "values", cause)
+    return Difference(f"the pair points the right way but is {math.exp(scale):.2f} times the size of the nearest "
+                      f"right pair (within {100 * math.expm1(tol.size):.2g}% of it needed): is the layernorm's fit "
+                      "left out, or taken from another layer?", "values", cause)
 
 
-def bool_tensors(got: Any, expected: tuple, tol: Tolerance) -> str | None:
+def bool_tensors(got: Any, expected: tuple, tol: Tolerance) -> Difference | None:
     pair = _pair(got, 2, "total_elevation_failure, negative_failure")
-    if isinstance(pair, str):
+    if isinstance(pair, Difference):
         return pair
     for name, g, e in zip(("total_elevation_failure", "negative_failure"), pair, expected):
         problem = compare_arrays(g, e, tol, "bool tensor")
         if problem:
-            cause = ""
             other = expected[1] if name == "total_elevation_failure" else expected[0]
             try:
-                if compare_arrays(g, other, tol) is None:
-                    cause = f"; likely cause: {says('outputs_swapped')}"
+                swapped = compare_arrays(g, other, tol) is None
             except Exception:
-                pass
-            return f"{name}: {problem}{cause}"
+                swapped = False
+            return within(f"{name}: ", problem, "outputs_swapped" if swapped else None)
     return None
 
 
-def str_pair(got: Any, expected: tuple, tol: Tolerance) -> str | None:
+def str_pair(got: Any, expected: tuple, tol: Tolerance) -> Difference | None:
     pair = _pair(got, 2, "input hook name, output hook name")
-    if isinstance(pair, str):
+    if isinstance(pair, Difference):
         return pair
     if not all(isinstance(s, str) for s in pair):
-        return "expected two strings"
+        return Difference("expected two strings", "type")
     if pair == tuple(expected):
         return None
     if pair == tuple(reversed(expected)):
-        return says("names_reversed")
+        return Difference("", "names", "names_reversed")
     wrong = [("input", "output")[i] for i in range(2) if pair[i] != expected[i]]
-    return f"the {' and '.join(wrong)} hook name is wrong"
+    return Difference(f"the {' and '.join(wrong)} hook name is wrong", "names")
 
 
-def cache(got: Any, expected: Any, tol: Tolerance) -> str | None:
+def cache(got: Any, expected: Any, tol: Tolerance) -> Difference | None:
     """An ActivationCache, a dict, or (for one name) a tensor: every asked-for name must match."""
     if isinstance(expected, np.ndarray):  # one name asked: a tensor (or a cache holding it)
         if isinstance(got, (Cache, dict)):
             entries = got.entries if isinstance(got, Cache) else got
             if len(entries) != 1:
-                return "given one name, return that activation (a tensor)"
+                return Difference("given one name, return that activation (a tensor)", "type")
             got = next(iter(entries.values()))
         return compare_arrays(got, expected, tol)
     if not isinstance(got, (Cache, dict)):
-        return f"expected an ActivationCache (or dict of activations), got {describe_type(got)}"
+        return Difference(f"expected an ActivationCache (or dict of activations), got {describe_type(got)}", "type")
     entries = got.entries if isinstance(got, Cache) else got
     for name, value in expected.entries.items():
         if name not in entries:
-            return f"the cache has no entry {name!r}"
+            return Difference(f"the cache has no entry {name!r}", "names")
         problem = compare_arrays(entries[name], value, tol)
         if problem:
-            return f"{name}: {problem}"
+            return within(f"{name}: ", problem)
     return None
 
 
-def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[str]]:
+def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[Difference | None, list[str]]:
     """(LinearRegression, r2). The fit is judged by what it predicts on the LayerNorm's real inputs
     (coef_ and intercept_ together; coef_ alone is not unique where the inputs span fewer dimensions
     than d_model), and r2 on its own. Returns the message and the parts that failed."""
     pair = _pair(got, 2, "fit, r2")
-    if isinstance(pair, str):
+    if isinstance(pair, Difference):
         return pair, ["fit", "r2"]
     fit, r2 = pair
     # r2's other right values and the band of right predictions, where known (right_values.expected_fit)
     e_fit, e_r2, probe, *others = expected
     if not isinstance(fit, LinearFit):
-        return f"the first value should be a fitted LinearRegression, got {describe_type(fit)}", ["fit"]
-    failed, problems = [], []
+        return Difference(f"the first value should be a fitted LinearRegression, got {describe_type(fit)}", "type"), ["fit"]
+    failed, problems, categories, causes = [], [], [], []
     try:
         coef, intercept = as_array(fit.coef), as_array(fit.intercept)
     except WrongType as e:
         coef = intercept = None
         failed.append("fit")
         problems.append(f"coef_/intercept_: {e}")
+        categories.append("type")
     if coef is not None:
         if coef.shape != e_fit.coef.shape or intercept.shape != e_fit.intercept.shape:
             failed.append("fit")
             problems.append(f"coef_ should be {list(e_fit.coef.shape)} and intercept_ {list(e_fit.intercept.shape)}, "
                             f"got {list(coef.shape)} and {list(intercept.shape)}")
+            categories.append("shape")
         else:
             if len(others) > 1:
                 right = others[1]
@@ -308,15 +319,21 @@ def linfit(got: Any, expected: tuple, tol: Tolerance) -> tuple[str | None, list[
             problem = compare_arrays(*_within(fit_predictions(probe, coef, intercept), right), tol)
             if problem:
                 if compare_arrays(*_within(fit_predictions(probe, coef.T, intercept), right), tol) is None:
-                    problem += f"; likely cause: {says('coef_transposed')}"
+                    problem = within("", problem, "coef_transposed")
                 failed.append("fit")
-                problems.append(f"the fit's predictions on the LayerNorm's inputs: {problem}")
+                problems.append(f"the fit's predictions on the LayerNorm's inputs: {problem.detail}")
+                categories.append(problem.category)
+                causes.append(problem.cause)
     problem = compare_arrays(r2, np.asarray(_nearest(r2, [e_r2, *(others[0] if others else [])])),
                              Tolerance(tol.r2, 0.0, "r2"), "float")
     if problem:
         failed.append("r2")
-        problems.append(f"r2: {problem}")
-    return ("; ".join(problems) or None), failed
+        problems.append(f"r2: {problem.detail}")
+        categories.append(problem.category)
+        causes.append(problem.cause)
+    if not problems:
+        return None, failed
+    return Difference("; ".join(problems), categories[0], next((c for c in causes if c), "")), failed
 
 
 def fit_predictions(probe: np.ndarray, coef: Any, intercept: Any) -> np.ndarray:
@@ -346,7 +363,7 @@ def _nearest(got: Any, right: list) -> Any:
     return min(max(value, min(right)), max(right))
 
 
-def mean_sq_cos(got: Any, expected: dict, tol: Tolerance) -> str | None:
+def mean_sq_cos(got: Any, expected: dict, tol: Tolerance) -> Difference | None:
     """Random answer: within 6 standard errors of the exact expectation 1/d for n samples."""
     try:
         array = as_array(got, "a float")
@@ -354,22 +371,22 @@ def mean_sq_cos(got: Any, expected: dict, tol: Tolerance) -> str | None:
             raise WrongType
         value = float(array.reshape(()))
     except (WrongType, ValueError, TypeError, OverflowError):
-        return f"expected a float, got {describe_type(got)}"
+        return Difference(f"expected a float, got {describe_type(got)}", "type")
     if not np.isfinite(value):
-        return f"{value} is not a finite number"
+        return Difference(f"{value} is not a finite number", "nonfinite")
     d, n = expected["d"], expected["n"]
     mean = 1.0 / d
     std = np.sqrt(2.0 * (d - 1) / (d * d * (d + 2)) / n)
     if abs(value - mean) <= 6 * std:
         return None
-    hint = ""
+    cause = ""
     if abs(value - 1.0) < 0.2:
-        hint = f"; likely cause: {says('not_normalised')}"
+        cause = "not_normalised"
     elif abs(value * n - 1) < 0.3 or abs(value - mean * n) < mean * n * 0.2:
-        hint = f"; likely cause: {says('sum_not_mean')}"
+        cause = "sum_not_mean"
     elif abs(value) < 6 * std and mean > 6 * std:
-        hint = f"; likely cause: {says('not_squared')}"
-    return f"{value:.4g} is not within the statistical range expected for d={d}, n_samples={n}{hint}"
+        cause = "not_squared"
+    return Difference(f"{value:.4g} is not within the statistical range expected for d={d}, n_samples={n}", "range", cause)
 
 
 COMPARATORS: dict[str, Comparator] = {

@@ -77,22 +77,22 @@ TRANSFORMS: tuple[tuple[str, Callable[[np.ndarray], np.ndarray | None]], ...] = 
 
 
 def likely_cause(got: np.ndarray, expected: np.ndarray, close: Callable[[np.ndarray], bool]) -> str:
-    """The known mistake a wrong numeric answer matches, in words ("" if none)."""
+    """The id of the known mistake a wrong numeric answer matches ("" if none)."""
     for mistake_id, make in TRANSFORMS:
         candidate = make(expected)
         if candidate is not None and candidate.shape == got.shape and close(candidate):
-            return says(mistake_id)
+            return mistake_id
     if got.shape != expected.shape or not np.all(np.isfinite(got)):
         return ""
     if expected.ndim == 2 and expected.shape[1] > 1:  # [component, batch]: off by a constant per row
         offset = got - expected
         if np.abs(offset).max() > 0 and close(expected + offset.mean(axis=1, keepdims=True)):
-            return says("not_centred")
+            return "not_centred"
     e = expected.astype(np.float64)
     if float((e * e).sum()) > 0:  # got = c * expected for one number c: a scale (or a sign and a scale)
         c = float((got.astype(np.float64) * e).sum() / (e * e).sum())
         if abs(c - 1) > 0.01 and close(c * e):
-            return says("scaled") if c > 0 else says("opposite")
+            return "scaled" if c > 0 else "opposite"
     return ""
 
 

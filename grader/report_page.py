@@ -14,7 +14,6 @@ import gzip
 import html
 import json
 import os
-import re
 import statistics
 import urllib.parse
 from collections import Counter
@@ -22,7 +21,15 @@ from functools import lru_cache
 from pathlib import Path
 
 from grader.catalogue import BY_ID, IDS
+from grader.feedback import all_notes, feedback
+from grader.inert import inert
+from grader.mistakes import says
 from grader.results import SubmissionResult
+
+
+def _text(value) -> str:
+    """A string a submission may have written, as markup that shows it and does nothing else."""
+    return html.escape(inert(value))
 
 BARS = (("passed", ("passed",)), ("partial", ("partial",)), ("failed", ("failed",)),
         ("error or timeout", ("error", "timeout")), ("missing", ("missing",)))
@@ -51,9 +58,11 @@ def likely_causes(results: list[SubmissionResult]) -> dict[str, list[tuple[str, 
             e = next(x for x in r.exercises if x.id == i)
             if e.status in ("passed", "not_autograded"):
                 continue
-            for cause in dict.fromkeys(re.findall(r"likely cause: ([^;\n]+)", e.feedback)):
+            causes = [e.likely_cause] if e.likely_cause else []
+            causes += [c.cause for c in e.cases if c.cause and not c.passed]
+            for cause in dict.fromkeys(says(c) for c in causes):
                 counts[cause] += 1
-                example.setdefault(cause, e.feedback)
+                example.setdefault(cause, feedback(e))
         out[i] = [(c, n, example[c]) for c, n in counts.most_common()]
     return out
 
@@ -90,13 +99,13 @@ def _causes_section(results: list[SubmissionResult]) -> str:
     """One row per item the class did not all pass: how many did not, the diagnosed causes with
     their counts (each with one example feedback), and how many passed only given a correct helper."""
     causes = likely_causes(results)
-    given = Counter(e.id for r in results for e in r.exercises if "given a correct" in e.feedback)
+    given = Counter(e.id for r in results for e in r.exercises if e.condition is not None and e.condition.helpers)
     missed = Counter(e.id for r in results for e in r.exercises if e.status not in ("passed", "not_autograded"))
     rows = []
     for i in IDS:
         if not missed[i] and not given[i]:
             continue
-        found = "".join(f"<details><summary><b>{html.escape(c)}</b>: {n}</summary><pre>{html.escape(ex)}</pre></details>"
+        found = "".join(f"<details><summary><b>{html.escape(c)}</b>: {n}</summary><pre>{_text(ex)}</pre></details>"
                         for c, n, ex in causes[i]) or "<span class='none'>none diagnosed</span>"
         rows.append(f"<tr><td>{html.escape(BY_ID[i].title)}<br><code>{i}</code></td><td>{missed[i]}</td>"
                     f"<td>{found}</td><td>{given[i]}</td></tr>")
@@ -107,7 +116,7 @@ def _causes_section(results: list[SubmissionResult]) -> str:
 
 
 def _table(results: list[SubmissionResult], feedback_dir: str | None, page: Path) -> str:
-    from grader.reports import student_name
+    from grader.reports import feedback_file_name, student_name
 
     head = "".join(f"<th data-key='{k}' data-type='{t}' tabindex='0'>{label}</th>" for k, t, label in
                    (("name", "text", "submission"), ("score", "num", "score"), ("passed", "num", "passed"),
@@ -117,9 +126,9 @@ def _table(results: list[SubmissionResult], feedback_dir: str | None, page: Path
     for r in results:
         c = r.status_counts()
         student, file = student_name(r.path), Path(r.path).name
-        name = html.escape(file if Path(file).stem == student else f"{student} ({file})")
+        name = _text(file if Path(file).stem == student else f"{student} ({file})")
         if feedback_dir:
-            target = Path(feedback_dir) / f"{student_name(r.path)}-{Path(r.path).stem}.md"
+            target = Path(feedback_dir) / feedback_file_name(r.path)
             relative = Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix()
             href = html.escape("./" + urllib.parse.quote(relative), quote=True)  # never a scheme (javascript:)
             name = f"<a href='{href}'>{name}</a>"
@@ -127,7 +136,7 @@ def _table(results: list[SubmissionResult], feedback_dir: str | None, page: Path
         rows.append(f"<tr data-status='{html.escape(statuses, quote=True)}'><td>{name}</td>"
                     f"<td>{round(r.score, 2):g} / {r.max_score:g}</td><td>{c['passed']}</td><td>{c['failed'] + c['partial']}</td>"
                     f"<td>{c['error'] + c['timeout']}</td><td>{c['missing']}</td><td>{r.seconds:.1f}</td>"
-                    f"<td>{html.escape(' | '.join(r.notes))}</td></tr>")
+                    f"<td>{_text(' | '.join(all_notes(r)))}</td></tr>")
     return f"<table id='submissions'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 

@@ -11,51 +11,36 @@ import json
 import os
 import re
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
 from xml.etree import ElementTree as ET
 
 from grader.catalogue import BY_ID, IDS
-from grader.results import SubmissionResult
+from grader.feedback import all_notes, failure_key, feedback, headline
+from grader.inert import inert
+from grader.results import SCHEMA, ExerciseResult, SubmissionResult
 
 MARKS = {"passed": "PASS", "partial": "PART", "failed": "FAIL", "error": "ERR ", "timeout": "TIME",
          "missing": "MISS", "not_autograded": "----"}
 
 
 def _first_line(text: str, width: int) -> str:
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    line = lines[1] if len(lines) > 1 and lines[0].endswith("cases passed.") else (lines[0] if lines else "")
-    line = line.lstrip("- ")
+    line = next((ln for ln in inert(text).splitlines() if ln.strip()), "")
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
-def _headline(text: str, width: int) -> str:
-    """The most useful part of an item's feedback in one line: the likely cause when there is one,
-    else what differs, then the argument combination in brackets."""
-    line = _first_line(text, 10_000)
-    m = re.match(r"^[A-Za-z_]\w*\((.*?)\): (.*)$", line)
-    case, msg = (m.group(1), m.group(2)) if m else ("", line)
-    if "; likely cause: " in msg:
-        msg = "likely cause: " + msg.split("; likely cause: ", 1)[1]
-    tail = f" [{case}]" if case else ""
-    if len(tail) > width // 2:
-        tail = tail[: width // 2 - 4] + "...]"
-    if len(msg) + len(tail) > width:  # shorten the message, keep which case it was
-        msg = msg[: max(width - len(tail) - 3, 0)] + "..."
-    return msg + tail
-
-
 def terminal_table(result: SubmissionResult, width: int = 120) -> str:
-    """A per-exercise table for one submission, with the gist of the feedback for each item."""
-    out = [f"{result.path}: {result.score:.4g} / {result.max_score:g}"]
+    """A per-exercise table for one submission, with the gist of each item's verdict: its likely
+    cause or what differs, and the failing case. Nothing a submission wrote reaches the terminal
+    as a control character (grader.inert)."""
+    out = [f"{inert(result.path)}: {result.score:.4g} / {result.max_score:g}"]
     name_w = max(len(i) for i in IDS)
     for e in result.exercises:
         score = f"{e.score:.3g}/{e.max_score:g}"
         room = max(width - name_w - 18, 20)
-        conditional = e.status == "passed" and ", given a correct " in e.feedback
-        note = _headline(e.feedback, room) if e.status != "passed" or conditional else ""
-        out.append(f"  {MARKS[e.status]} {e.id:<{name_w}} {score:>8}  {note}".rstrip())
-    for note in result.notes:
+        out.append(f"  {MARKS[e.status]} {e.id:<{name_w}} {score:>8}  {headline(e, room)}".rstrip())
+    for note in all_notes(result):
         out.append(f"  note: {_first_line(note, width - 8)}")
     return "\n".join(out)
 
@@ -68,9 +53,35 @@ def summary_line(results: list[SubmissionResult]) -> str:
     return f"{len(results)} submission(s) graded; mean score {mean:.2f}; {full} with full marks"
 
 
+def exercise_json(e: ExerciseResult) -> dict:
+    """One item's result as the JSON report holds it: the words and every fact behind them
+    (docs/how-grading-works.md, schema 2); grader.results.exercise_from_json reads it back."""
+    out = {"id": e.id, "status": e.status, "score": e.score, "max_score": e.max_score, "feedback": feedback(e)}
+    if e.likely_cause:
+        out["cause"] = e.likely_cause
+    if e.failing:
+        out["case"] = e.failing.label
+    if e.condition:
+        out["condition"] = asdict(e.condition)
+    if e.taken_from_course:
+        out["taken_from_course"] = True
+    if e.detail:
+        out["detail"] = e.detail
+    if e.category:
+        out["category"] = e.category
+    if e.cases:
+        out["cases"] = [{k: v for k, v in asdict(c).items() if v not in ("", False) or k == "passed"} for c in e.cases]
+    return out
+
+
+def submission_json(r: SubmissionResult) -> dict:
+    return {"path": r.path, "score": r.score, "max_score": r.max_score, "exercises": [exercise_json(e) for e in r.exercises],
+            "notes": list(r.notes), "cell_errors": [asdict(c) for c in r.cell_errors], "seconds": round(r.seconds, 3)}
+
+
 def to_json(results: Iterable[SubmissionResult], run: dict | None = None) -> dict:
     """`run`: how the batch was graded (grader.engine.Grader.run_info), recorded when given."""
-    return {**({"run": run} if run else {}), "submissions": [r.to_json() for r in results]}
+    return {"schema": SCHEMA, **({"run": run} if run else {}), "submissions": [submission_json(r) for r in results]}
 
 
 def not_enforced(run: dict | None) -> str:
@@ -104,15 +115,17 @@ def md_text(text: str) -> str:
     import html
     import re
 
-    text = html.escape(" ".join(str(text).split()), quote=False)
+    text = html.escape(" ".join(inert(text).split()), quote=False)
     text = re.sub(r"([\\`*_{}\[\]()#+!|~])", r"\\\1", text)
     return re.sub(r"(?i)(www)\.", r"\1\\.", text.replace("://", "\\://"))  # also after `_`: GitHub links it
 
 
 def md_fenced(text: str) -> list[str]:
-    """A block of a student's text as a Markdown code block no backtick run inside it can close."""
+    """A block of a student's text as a Markdown code block no backtick run inside it can close
+    (and no control character inside it can act on a terminal that shows the file)."""
     import re
 
+    text = inert(text)
     fence = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
     return [fence, text, fence]
 
@@ -120,6 +133,7 @@ def md_fenced(text: str) -> list[str]:
 def spreadsheet_text(text: str) -> str:
     """A cell a spreadsheet shows as text, never runs: one that would start a formula gets a
     leading apostrophe (OWASP's advice on CSV injection). File names are the student's to choose."""
+    text = inert(text)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
@@ -140,18 +154,19 @@ def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> 
         failures = sum(e.status in ("failed", "partial", "missing") for e in r.exercises)
         errors = sum(e.status in ("error", "timeout") for e in r.exercises)
         skipped = sum(e.status == "not_autograded" for e in r.exercises)
-        suite = ET.SubElement(suites, "testsuite", name=r.path, tests=str(len(r.exercises)),
+        suite = ET.SubElement(suites, "testsuite", name=inert(r.path), tests=str(len(r.exercises)),
                               failures=str(failures), errors=str(errors), skipped=str(skipped), time=f"{r.seconds:.3f}")
         if warning:
             ET.SubElement(ET.SubElement(suite, "properties"), "property", name="isolation", value=warning)
         for e in r.exercises:
-            case = ET.SubElement(suite, "testcase", classname=Path(r.path).stem, name=e.id)
+            case = ET.SubElement(suite, "testcase", classname=inert(Path(r.path).stem), name=e.id)
+            text = inert(feedback(e))  # XML 1.0 cannot hold most control characters; a viewer must not act on them
             if e.status in ("failed", "partial", "missing"):
-                ET.SubElement(case, "failure", message=f"{e.status}: {e.score:g}/{e.max_score:g}").text = e.feedback
+                ET.SubElement(case, "failure", message=f"{e.status}: {e.score:g}/{e.max_score:g}").text = text
             elif e.status in ("error", "timeout"):
-                ET.SubElement(case, "error", message=e.status).text = e.feedback
+                ET.SubElement(case, "error", message=e.status).text = text
             elif e.status == "not_autograded":
-                ET.SubElement(case, "skipped", message=e.feedback)
+                ET.SubElement(case, "skipped", message=text)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
@@ -162,9 +177,9 @@ def gradescope_json(result: SubmissionResult, run: dict | None = None) -> str:
         if e.status == "not_autograded":
             continue
         tests.append({"name": BY_ID[e.id].title, "name_format": "text", "score": e.score, "max_score": e.max_score,
-                      "status": "passed" if e.status == "passed" else "failed", "output": e.feedback,
+                      "status": "passed" if e.status == "passed" else "failed", "output": inert(feedback(e)),
                       "output_format": "text", "visibility": "visible"})
-    output = "; ".join(filter(None, [not_enforced(run), *result.notes]))[:2000]
+    output = inert("; ".join(filter(None, [not_enforced(run), *all_notes(result)]))[:2000])
     return json.dumps({"score": result.score, "output": output, "tests": tests, "visibility": "visible"}, indent=1) + "\n"
 
 
@@ -176,7 +191,7 @@ def classroom_json(result: SubmissionResult) -> str:
         if e.status == "not_autograded":
             continue
         status = "pass" if e.status == "passed" else "error" if e.status in ("error", "timeout") else "fail"
-        tests.append({"name": BY_ID[e.id].title, "status": status, "message": e.feedback, "score": e.score,
+        tests.append({"name": BY_ID[e.id].title, "status": status, "message": inert(feedback(e)), "score": e.score,
                       "max_score": e.max_score, "line_no": 0, "execution_time": "0"})
     statuses = {t["status"] for t in tests}
     overall = "fail" if "fail" in statuses else "error" if "error" in statuses else "pass"
@@ -188,6 +203,12 @@ def student_name(path: str) -> str:
     generic name (alice/exercises.ipynb -> alice)."""
     p = Path(path)
     return p.parent.name if p.stem in ("exercises", "solutions", "submission", "notebook") and p.parent.name else p.stem
+
+
+def feedback_file_name(path: str) -> str:
+    """A submission's feedback file: named by the student and the file, with nothing in the name
+    that a terminal listing the folder would act on."""
+    return inert(f"{student_name(path)}-{Path(path).stem}.md").replace("\\", "_")
 
 
 def gradebook_csv(results: Iterable[SubmissionResult]) -> str:
@@ -205,16 +226,6 @@ def gradebook_csv(results: Iterable[SubmissionResult]) -> str:
     return buf.getvalue()
 
 
-def _failure_key(feedback: str) -> str:
-    """A failure message without its numbers, so the same mistake counts once across students."""
-    import re
-
-    lines = [ln.lstrip("- ") for ln in feedback.splitlines() if ln.strip() and not ln.endswith("cases passed.")]
-    first = lines[0] if lines else feedback
-    first = re.sub(r"^\S+\((.*?)\): ", "", first)  # drop "item(case): "
-    return re.sub(r"(?<![A-Za-z_\d])[-+]?\d[\d.e+-]*", "N", first)[:160]
-
-
 def item_summary_markdown(results: list[SubmissionResult], run: dict | None = None) -> str:
     """Per item: how many passed, and the most common failure, which is what the class got wrong."""
     from collections import Counter
@@ -224,7 +235,7 @@ def item_summary_markdown(results: list[SubmissionResult], run: dict | None = No
     for i in IDS:
         entries = [next(e for e in r.exercises if e.id == i) for r in results]
         c = Counter(e.status for e in entries)
-        fails = Counter(_failure_key(e.feedback) for e in entries if e.status not in ("passed", "not_autograded"))
+        fails = Counter(failure_key(e) for e in entries if e.status not in ("passed", "not_autograded"))
         common = f"{md_text(fails.most_common(1)[0][0])} ({fails.most_common(1)[0][1]})" if fails else ""
         out.append(f"| {i} | {c['passed']} | {c['partial']} | {c['failed']} | {c['error'] + c['timeout']} | "
                    f"{c['missing']} | {common} |")
@@ -240,9 +251,9 @@ def feedback_markdown(result: SubmissionResult, run: dict | None = None) -> str:
         out.append(f"| {BY_ID[e.id].title} | {e.status} | {e.score:g}/{e.max_score:g} |")
     for e in result.exercises:
         if e.status not in ("passed", "not_autograded"):
-            out += ["", f"## {BY_ID[e.id].title}: {e.status}", "", *md_fenced(e.feedback)]
-    if result.notes:
-        out += ["", "## Notes", ""] + [f"- {md_text(n)}" for n in result.notes]
+            out += ["", f"## {BY_ID[e.id].title}: {e.status}", "", *md_fenced(feedback(e))]
+    if all_notes(result):
+        out += ["", "## Notes", ""] + [f"- {md_text(n)}" for n in all_notes(result)]
     return "\n".join(out) + "\n"
 
 
@@ -254,7 +265,7 @@ def github_summary_markdown(results: list[SubmissionResult], run: dict | None = 
         out += [f"### {md_text(Path(r.path).name)}: {r.score:g} / {r.max_score:g}", "",
                 "| item | status | score | feedback |", "|---|---|---|---|"]
         for e in r.exercises:
-            note = "" if e.status == "passed" else md_text(_first_line(e.feedback, 120))
+            note = "" if e.status == "passed" else md_text(_first_line(feedback(e), 120))
             out.append(f"| {e.id} | {MARKS[e.status].strip()} | {e.score:g}/{e.max_score:g} | {note} |")
         out.append("")
     return "\n".join(out)
@@ -265,7 +276,7 @@ def github_annotations(results: list[SubmissionResult], run: dict | None = None)
     where isolation was not complete. Student-controlled text is escaped so it cannot end the
     annotation or start another command."""
     def esc(text: str) -> str:
-        return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+        return inert(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
     def esc_property(text: str) -> str:
         return esc(text).replace(":", "%3A").replace(",", "%2C")
@@ -276,5 +287,5 @@ def github_annotations(results: list[SubmissionResult], run: dict | None = None)
         for e in r.exercises:
             if e.status not in ("passed", "not_autograded"):
                 lines.append(f"::error file={esc_property(r.path)},title={esc_property(e.id + ' ' + e.status)}::"
-                             f"{esc(e.feedback[:1000])}")
+                             f"{esc(feedback(e)[:1000])}")
     return "\n".join(lines) + ("\n" if lines else "")

@@ -1,22 +1,52 @@
-"""Results as frozen values: one per case, per exercise, per submission. Every failure is a result,
-so a score always exists. Reports read these and hold no scoring logic."""
+"""Results as frozen values: one per case, per exercise, per submission (trusted side).
+
+Every failure is a result, so a score always exists. A result holds facts as fields (the likely
+cause, the failing case, the condition a pass was given on, the cells that raised); the words a
+student reads are made from them by the renderers (grader.feedback, grader.reports), never stored
+here and never parsed back. JSON (`to_json` / `submission_from_json`) carries every field, so a
+resumed or merged report renders exactly as the run that graded it (the JSON is written by
+grader.reports, which has the words too; it is read back here).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 
 Status = Literal["passed", "partial", "failed", "error", "timeout", "missing", "not_autograded"]
 STATUSES: tuple[str, ...] = ("passed", "partial", "failed", "error", "timeout", "missing", "not_autograded")
+SCHEMA = 2  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors)
+
+
+@dataclass(frozen=True)
+class Difference:
+    """What a comparator found wrong with an answer."""
+
+    detail: str  # what differs, in words ("wrong shape: expected [10, 1000], got [7, 1000]")
+    category: str = "values"  # type | shape | values | nonfinite | length | names | range
+    cause: str = ""  # the likely cause: a grader.mistakes id ("" when none is recognised)
 
 
 @dataclass(frozen=True)
 class CaseOutcome:
-    """One argument combination: passed, or why not (`kind`: wrong, error, timeout, not_implemented, skipped)."""
+    """One argument combination: passed, or why not."""
 
-    label: str
+    label: str  # the arguments, as the catalogue names them ("layer=2, head=1")
     passed: bool
-    kind: str = "pass"
-    message: str = ""
+    kind: str = "pass"  # pass | wrong | error | timeout | not_implemented | skipped | side_effect | memory
+    detail: str = ""  # what differs, the error and its traceback, or what the call changed
+    category: str = ""  # a wrong value's Difference.category, an error's exception type
+    cause: str = ""  # a grader.mistakes id
+    same_as: str = ""  # the case whose right answer this wrong one equals (an argument ignored)
+    also: str = ""  # a wrong value that also changed what it was given: what it changed
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What a pass (or a raised score) was given on."""
+
+    helpers: tuple[str, ...] = ()  # the reference stood in for these helpers (each scored on its own)
+    recomputed: bool = False  # an object computed again by the submission's code (else a function graded)
+    course_examples: int = 0  # computed again on the course's data size (code written for it)
 
 
 @dataclass(frozen=True)
@@ -25,20 +55,42 @@ class ExerciseResult:
     status: Status
     score: float
     max_score: float
-    feedback: str
+    detail: str = ""  # a result not made of cases: what happened, in words
     cases: tuple[CaseOutcome, ...] = ()
+    cause: str = ""  # an object item's likely cause (a function item's are on its cases)
+    category: str = ""  # an object item's kind of difference (Difference.category)
+    condition: Condition | None = None
+    taken_from_course: bool = False  # the function came from the course's solutions: not the student's work
 
-    def to_json(self) -> dict:
-        return {"id": self.id, "status": self.status, "score": self.score, "max_score": self.max_score,
-                "feedback": self.feedback}
+    @property
+    def failing(self) -> CaseOutcome | None:
+        """The first case that did not pass and was run."""
+        return next((c for c in self.cases if not c.passed and c.kind != "skipped"), None) or \
+            next((c for c in self.cases if c.kind == "memory"), None)
+
+    @property
+    def likely_cause(self) -> str:
+        """The mistake id the verdict names first ("" when none)."""
+        case = self.failing
+        return self.cause or (case.cause if case else "")
+
+
+@dataclass(frozen=True)
+class CellError:
+    """A cell (or statement) of the submission's own code that raised, was stopped or skipped."""
+
+    cell: int
+    type: str
+    message: str
 
 
 @dataclass(frozen=True)
 class SubmissionResult:
     path: str
     exercises: tuple[ExerciseResult, ...]
-    notes: tuple[str, ...] = field(default_factory=tuple)  # submission-level remarks (cell errors, limits)
+    notes: tuple[str, ...] = field(default_factory=tuple)  # submission-level remarks (skipped statements, limits)
     seconds: float = 0.0
+    cell_errors: tuple[CellError, ...] = ()  # the first run's cells that raised
 
     @property
     def score(self) -> float:
@@ -48,11 +100,6 @@ class SubmissionResult:
     def max_score(self) -> float:
         return round(sum(e.max_score for e in self.exercises), 6)
 
-    def to_json(self) -> dict:
-        return {"path": self.path, "score": self.score, "max_score": self.max_score,
-                "exercises": [e.to_json() for e in self.exercises], "notes": list(self.notes),
-                "seconds": round(self.seconds, 3)}
-
     def status_counts(self) -> dict[str, int]:
         counts = dict.fromkeys(STATUSES, 0)
         for e in self.exercises:
@@ -60,8 +107,27 @@ class SubmissionResult:
         return counts
 
 
+def _known(cls, data: dict) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in data.items() if k in names}
+
+
+def exercise_from_json(e: dict) -> ExerciseResult:
+    """Inverse of grader.reports.exercise_json. A report of schema 1 (feedback text only) keeps
+    its text as the result's detail."""
+    cases = tuple(CaseOutcome(**_known(CaseOutcome, c)) for c in e.get("cases", ()))
+    condition = e.get("condition")
+    detail = e.get("detail", "")
+    if "cases" not in e and "detail" not in e and "condition" not in e:  # schema 1: the words are all there is
+        detail = e.get("feedback", "")
+    return ExerciseResult(e["id"], e["status"], float(e["score"]), float(e["max_score"]), detail, cases,
+                          e.get("cause", "") if not cases else "", e.get("category", ""),
+                          Condition(**{**_known(Condition, condition), "helpers": tuple(condition.get("helpers", ()))})
+                          if condition else None, bool(e.get("taken_from_course")))
+
+
 def submission_from_json(data: dict) -> SubmissionResult:
-    """Inverse of SubmissionResult.to_json (for resumed and merged reports)."""
-    exercises = tuple(ExerciseResult(e["id"], e["status"], float(e["score"]), float(e["max_score"]), e["feedback"])
-                      for e in data["exercises"])
-    return SubmissionResult(data["path"], exercises, tuple(data.get("notes", ())), float(data.get("seconds", 0.0)))
+    """Inverse of grader.reports.submission_json (for resumed and merged reports)."""
+    cells = tuple(CellError(**_known(CellError, c)) for c in data.get("cell_errors", ()))
+    return SubmissionResult(data["path"], tuple(exercise_from_json(e) for e in data["exercises"]),
+                            tuple(data.get("notes", ())), float(data.get("seconds", 0.0)), cells)

@@ -1,15 +1,14 @@
-"""Turn what a worker sent about one item into that item's result: status, score, feedback."""
+"""Turn what a worker sent about one item into that item's result: its status and score, and the
+facts behind them as fields (grader.results); the words are the renderers' (grader.feedback)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable
 
-
-from grader import compare, mistakes
+from grader import compare
 from grader.catalogue import Exercise
-from grader.protocol import ProtocolError, decode
+from grader.protocol import Kind, ProtocolError, decode
 from grader.results import CaseOutcome, ExerciseResult
-
-MAX_FEEDBACK_CASES = 3
 
 
 def _error_text(err: dict) -> str:
@@ -27,21 +26,16 @@ def _matches(ex: Exercise, got: Any, expected: Any) -> bool:
         return False
 
 
-def cross_case_hint(ex: Exercise, label: str, got: Any, all_expected: dict[str, Any]) -> str:
+def same_as_case(ex: Exercise, label: str, got: Any, all_expected: dict[str, Any]) -> str:
     """When a wrong answer equals the right answer of another argument combination, the function
-    most likely ignores (or mixes up) an argument: say which combination it matched."""
-    for other, expected in all_expected.items():
-        if other != label and _matches(ex, got, expected):
-            return f"; it equals the right answer for ({other}): {mistakes.says('ignored_argument')}?"
-    return ""
+    most likely ignores (or mixes up) an argument: the label of the combination it matched."""
+    return next((other for other, expected in all_expected.items()
+                 if other != label and _matches(ex, got, expected)), "")
 
 
-def alternative_hint(ex: Exercise, got: Any, alternatives: list[tuple[str, Any]]) -> str:
-    """When a wrong answer equals a known wrong formulation (grader.mistakes), name the mistake."""
-    for mistake_id, value in alternatives:
-        if _matches(ex, got, value):
-            return f"; likely cause: {mistakes.says(mistake_id)}"
-    return ""
+def alternative_cause(ex: Exercise, got: Any, alternatives: list[tuple[str, Any]]) -> str:
+    """When a wrong answer equals a known wrong formulation (grader.mistakes), that mistake's id."""
+    return next((mistake_id for mistake_id, value in alternatives if _matches(ex, got, value)), "")
 
 
 def judge_case(ex: Exercise, msg: dict, expected: Any, all_expected: dict[str, Any] | None = None,
@@ -51,77 +45,60 @@ def judge_case(ex: Exercise, msg: dict, expected: Any, all_expected: dict[str, A
         err = msg.get("error") or {}
         kind = err.get("kind") if err.get("kind") in ("timeout", "not_implemented", "skipped") else "error"
         if kind == "not_implemented":
-            return CaseOutcome(label, False, kind, "not implemented (raises NotImplementedError)")
+            return CaseOutcome(label, False, kind, category="NotImplementedError")
         if kind == "skipped":  # after a case that timed out, in an item every case of which must pass
             return CaseOutcome(label, False, kind, str(err.get("message", "not run"))[:300])
-        return CaseOutcome(label, False, kind, _error_text(err))
+        return CaseOutcome(label, False, kind, _error_text(err), str(err.get("type", "Error"))[:100])
     try:
         got = decode(msg.get("value"))
     except ProtocolError as e:
-        return CaseOutcome(label, False, "error", f"the result could not be read: {e}")
+        return CaseOutcome(label, False, "error", f"the result could not be read: {e}", "ProtocolError")
     if ex.expect == "linfit":
         problem, _parts = compare.linfit(got, expected, ex.tolerance)
     else:
         problem = compare.COMPARATORS[ex.expect](got, expected, ex.tolerance)
-    if problem and "likely cause" not in problem and alternatives is not None:
-        problem += alternative_hint(ex, got, alternatives(label))
-    if problem and all_expected and len(all_expected) > 1:
-        problem += cross_case_hint(ex, label, got, all_expected)
+    cause = problem.cause if problem else ""
+    if problem and not cause and alternatives is not None:
+        cause = alternative_cause(ex, got, alternatives(label))
+    same_as = same_as_case(ex, label, got, all_expected) if problem and all_expected and len(all_expected) > 1 else ""
     changed = msg.get("side_effects")
-    if isinstance(changed, str) and changed:  # the right value, or not, but the call broke what it was given
-        text = changed[:300]
-        if problem is None:
-            return CaseOutcome(label, False, "side_effect", f"it returns the right value, but {text}")
-        problem += f"; also, {text}"
+    changed = changed[:300] if isinstance(changed, str) else ""
+    if changed and problem is None:  # the right value, but the call broke what it was given
+        return CaseOutcome(label, False, "side_effect", changed)
+    if problem is not None:
+        return CaseOutcome(label, False, "wrong", problem.detail, problem.category, cause, same_as, changed)
     limit = next((c.memory_limit for c in ex.cases if c.label == label), 0)
     largest = msg.get("largest_tensor")
-    if problem is None and limit and isinstance(largest, int) and largest >= limit:
+    if limit and isinstance(largest, int) and largest >= limit:
         return CaseOutcome(label, True, "memory", f"on {label} it creates a tensor of {largest:,} elements, the size "
                            "of the full [batch, neuron, d_model] output it is meant to avoid: project before multiplying")
-    return CaseOutcome(label, problem is None, "pass" if problem is None else "wrong", problem or "")
+    return CaseOutcome(label, True)
 
 
 def summarise(ex: Exercise, outcomes: list[CaseOutcome], points: float) -> ExerciseResult:
     """Aggregate case outcomes: all pass -> passed; some -> partial (if declared) or failed."""
     n_pass = sum(o.passed for o in outcomes)
     total = len(outcomes)
-    heavy = [o for o in outcomes if o.kind == "memory"]
-    if total and n_pass == total and heavy:
-        score = round(points * (1 - ex.memory_penalty), 4)
-        return ExerciseResult(ex.id, "partial", score, points, f"all {total} cases give the right values, but "
-                              f"{heavy[0].message}", tuple(outcomes))
+    cases = tuple(outcomes)
     if total and n_pass == total:
-        return ExerciseResult(ex.id, "passed", points, points, f"all {total} cases passed", tuple(outcomes))
-    failing = [o for o in outcomes if not o.passed]
-    kinds = {o.kind for o in failing}
-    if kinds == {"not_implemented"} and n_pass == 0:
-        return ExerciseResult(ex.id, "failed", 0.0, points, "not implemented (raises NotImplementedError)", tuple(outcomes))
-    lines = [f"{n_pass} of {total} cases passed."]
-    shown = [o for o in failing if o.kind != "skipped"]
-    for o in shown[:MAX_FEEDBACK_CASES]:
-        lines.append(f"- {ex.id}({o.label}): {o.message}")
-    if len(shown) > MAX_FEEDBACK_CASES:
-        lines.append(f"- ... and {len(shown) - MAX_FEEDBACK_CASES} more failing cases")
-    skipped = len(failing) - len(shown)
-    if skipped:
-        lines.append(f"- {skipped} more cases not run: a case ran past its time limit, and this item scores "
-                     "only when every case passes")
-    feedback = "\n".join(lines)
-    if kinds & {"wrong", "side_effect"} or n_pass:
+        if any(o.kind == "memory" for o in outcomes):
+            return ExerciseResult(ex.id, "partial", round(points * (1 - ex.memory_penalty), 4), points, cases=cases)
+        return ExerciseResult(ex.id, "passed", points, points, cases=cases)
+    kinds = {o.kind for o in outcomes if not o.passed}
+    if kinds & {"wrong", "side_effect"} or n_pass or kinds == {"not_implemented"}:
         if ex.partial and n_pass:
-            score = round(points * n_pass / total, 4)
-            return ExerciseResult(ex.id, "partial", score, points, feedback, tuple(outcomes))
-        return ExerciseResult(ex.id, "failed", 0.0, points, feedback, tuple(outcomes))
+            return ExerciseResult(ex.id, "partial", round(points * n_pass / total, 4), points, cases=cases)
+        return ExerciseResult(ex.id, "failed", 0.0, points, cases=cases)
     status = "timeout" if "timeout" in kinds else "error"
-    return ExerciseResult(ex.id, status, 0.0, points, feedback, tuple(outcomes))
+    return ExerciseResult(ex.id, status, 0.0, points, cases=cases)
 
 
 def judge_function(ex: Exercise, messages: list[dict], expected: dict[str, Any], points: float,
                    alternatives: Callable[[str], list[tuple[str, Any]]] | None = None) -> ExerciseResult:
     for msg in messages:
-        if msg["kind"] == "missing":
+        if msg["kind"] == Kind.MISSING:
             return ExerciseResult(ex.id, "missing", 0.0, points, str(msg.get("detail", "not found"))[:500])
-    by_label = {str(m.get("case")): m for m in messages if m["kind"] == "case"}
+    by_label = {str(m.get("case")): m for m in messages if m["kind"] == Kind.CASE}
     outcomes = []
     for case in ex.cases:
         msg = by_label.get(case.label)
@@ -154,12 +131,15 @@ def judge_object(ex: Exercise, msg: dict | None, points: float,
         got = tuple(values[n] for n in ex.names)
         right = tuple(expected[n] for n in ex.names) + tuple(expected[k] for k in ("v_L_v_R_bands",) if k in expected)
         problem = compare.COMPARATORS[ex.expect](got, right, ex.tolerance)
-        problem = problem.replace("first vector", ex.names[0]).replace("second vector", ex.names[1]) if problem else None
+        if problem:
+            problem = replace(problem, detail=problem.detail.replace("first vector", ex.names[0])
+                              .replace("second vector", ex.names[1]))
     else:
         problem = compare.tensor(values[ex.names[0]], expected[ex.names[0]], ex.tolerance)
     if problem is None:
-        return ExerciseResult(ex.id, "passed", points, points, "matches the reference on your model and data")
-    return ExerciseResult(ex.id, "failed", 0.0, points, f"{', '.join(ex.names)}: {problem}")
+        return ExerciseResult(ex.id, "passed", points, points)
+    return ExerciseResult(ex.id, "failed", 0.0, points, f"{', '.join(ex.names)}: {problem.detail}", cause=problem.cause,
+                          category=problem.category)
 
 
 MAX_ADVERSARIAL = 20  # the course asks for a handful of strings that fool the model, not a random search's output

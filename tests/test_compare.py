@@ -5,12 +5,46 @@ import re
 
 import numpy as np
 
-from grader import compare
+from grader import compare as comparators
 from grader.catalogue import EXACT, FIT, MATMUL, Tolerance
+from grader.feedback import difference_text
 from grader.protocol import Cache, LinearFit, Opaque, Scalar
+from grader.results import Difference
+
+
+class _InWords:
+    """The comparators, their Difference in the words the feedback gives it (grader.feedback)."""
+
+    def __getattr__(self, name):
+        fn = getattr(comparators, name)
+
+        def said(value):
+            return difference_text(value.detail, value.cause) if isinstance(value, Difference) else value
+
+        def call(*args, **kwargs):
+            out = fn(*args, **kwargs)
+            return (said(out[0]), out[1]) if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], list) \
+                else said(out)
+
+        return call
+
+
+compare = _InWords()
 
 rng = np.random.default_rng(0)
 E = rng.standard_normal((6, 5)).astype(np.float32)
+
+
+def test_a_difference_carries_its_kind_and_likely_cause_as_fields():
+    assert comparators.tensor(-E, E, MATMUL).cause == "sign_flipped"
+    assert comparators.tensor(E[::-1], E, MATMUL).cause == "batch_reversed"
+    shape = comparators.tensor(E.T, E, MATMUL)
+    assert (shape.category, shape.cause) == ("shape", "")
+    assert comparators.tensor(Opaque("Foo", "m"), E, MATMUL).category == "type"
+    assert comparators.str_pair(("b", "a"), ("a", "b"), EXACT).cause == "names_reversed"
+    swapped = comparators.bool_tensors((np.array([False, True]), np.array([True, False])),
+                                       (np.array([True, False]), np.array([False, True])), EXACT)
+    assert swapped.cause == "outputs_swapped" and swapped.detail.startswith("total_elevation_failure: ")
 
 
 def test_float64_and_lists_pass():

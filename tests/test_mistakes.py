@@ -8,28 +8,30 @@ import torch as t
 
 from grader import compare, mistakes
 from grader.catalogue import BY_ID, EXERCISES
+from grader.feedback import case_text
 from grader.inputs import InputFactory
 from grader.protocol import LinearFit, encode
+from grader.results import CaseOutcome
 from grader.verdicts import judge_case
 
 
 @pytest.fixture(scope="module")
-def ref(grader):
-    return grader.reference
+def ref(reference):
+    return reference
 
 
 @pytest.fixture(scope="module")
-def factory(grader):
-    return InputFactory(grader.config.weights, grader.config.data)
+def factory(reference):
+    return InputFactory(reference.weights, reference.data)
 
 
-def feedback(ref, item: str, label: str, value) -> str:
+def judged(ref, item: str, label: str, value) -> CaseOutcome:
     ex = BY_ID[item]
     expected = ref.for_exercise(ex)
     msg = {"kind": "case", "case": label, "ok": True, "value": encode(value)}
     outcome = judge_case(ex, msg, expected[label], expected, lambda lab: ref.alternatives(ex, lab))
     assert not outcome.passed, (item, label)
-    return outcome.message
+    return outcome
 
 
 def expected(ref, item: str, label: str):
@@ -107,19 +109,20 @@ def test_each_known_mistake_is_named(mistake_id, ref, factory):
     item, label, wrong = make(mistake_id, ref, factory)
     m = mistakes.BY_ID[mistake_id]
     assert not m.items or item in m.items
-    text = feedback(ref, item, label, wrong)
-    assert m.says in text, (mistake_id, text)
+    outcome = judged(ref, item, label, wrong)
+    named = outcome.same_as if mistake_id == "ignored_argument" else outcome.cause == mistake_id
+    assert named and m.says in case_text(outcome), (mistake_id, outcome)
 
 
-def test_an_object_not_centred_is_named(ref, grader):
+def test_an_object_not_centred_is_named(ref):
     from reference.model import parameter_hash, read_state_dict
 
-    strs = [s for s, _ in InputFactory(grader.config.weights, grader.config.data).tuples([0, 200])]
-    state = read_state_dict(grader.config.weights)
+    strs = [s for s, _ in InputFactory(ref.weights, ref.data).tuples([0, 200])]
+    state = read_state_dict(ref.weights)
     right = ref.objects_for(parameter_hash(state), state, strs)["out_by_component_in_unbalanced_dir"]
     offsets = np.linspace(-2, 3, right.shape[0])[:, None]
     problem = compare.tensor(right + offsets, right, BY_ID["out_by_component_in_unbalanced_dir"].tolerance)
-    assert mistakes.says("not_centred") in problem
+    assert problem.cause == "not_centred"
     assert compare.tensor(right, right, BY_ID["out_by_component_in_unbalanced_dir"].tolerance) is None
 
 
@@ -139,5 +142,6 @@ def test_no_diagnosis_fires_on_a_right_answer_or_on_noise(item, label, ref):
     rng = np.random.default_rng(0)
     noisy = lambda a: a + rng.standard_normal(a.shape).astype(a.dtype) * (np.abs(a).max() + 1) * 0.3  # noqa: E731
     wrong = tuple(noisy(a) for a in right) if isinstance(right, tuple) else noisy(right)
-    text = feedback(ref, item, label, wrong)
-    assert "likely cause" not in text and mistakes.says("ignored_argument") not in text, text
+    outcome = judged(ref, item, label, wrong)
+    assert not outcome.cause and not outcome.same_as, outcome
+    assert "likely cause" not in case_text(outcome) and mistakes.says("ignored_argument") not in case_text(outcome)

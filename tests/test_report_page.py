@@ -106,6 +106,7 @@ def test_from_refuses_what_is_not_a_report(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.worker
 def test_report_while_grading_links_each_row_to_its_feedback(tmp_path):
     from grader.examples import example_submission
 
@@ -155,6 +156,7 @@ def browser():
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 def test_the_page_in_headless_chromium(browser, tmp_path):
     results = class_results(12)
     page = tmp_path / "class.html"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import json
 
@@ -9,6 +10,7 @@ from grader.catalogue import BY_ID
 from grader.catalogue import EXERCISES as EXERCISES_ALL
 from grader.protocol import encode
 from grader.verdicts import judge_adversarial, judge_function, judge_object, judge_unfinished
+from grader.feedback import feedback
 
 WOV = BY_ID["get_WOV"]
 rng = np.random.default_rng(1)
@@ -21,7 +23,7 @@ def case_msgs(values: dict) -> list[dict]:
 
 def test_all_cases_right_is_passed():
     r = judge_function(WOV, case_msgs(EXPECTED), EXPECTED, 2.0)
-    assert (r.status, r.score, r.max_score, r.feedback) == ("passed", 2.0, 2.0, "all 7 cases passed")
+    assert (r.status, r.score, r.max_score, feedback(r)) == ("passed", 2.0, 2.0, "all 7 cases passed")
 
 
 def test_an_ignored_argument_is_named_with_the_case_it_matched():
@@ -29,9 +31,9 @@ def test_an_ignored_argument_is_named_with_the_case_it_matched():
     values = {label: EXPECTED[first] for label in EXPECTED}  # always returns layer 0, head 0
     r = judge_function(WOV, case_msgs(values), EXPECTED, 1.0)
     assert r.status == "failed" and r.score == 0
-    assert "1 of 7 cases passed." in r.feedback
-    assert f"it equals the right answer for ({first})" in r.feedback
-    assert r.feedback.count("\n- ") <= 4  # at most three cases spelled out, then a count
+    assert "1 of 7 cases passed." in feedback(r)
+    assert f"it equals the right answer for ({first})" in feedback(r)
+    assert feedback(r).count("\n- ") <= 4  # at most three cases spelled out, then a count
 
 
 def test_not_implemented_says_so():
@@ -39,7 +41,7 @@ def test_not_implemented_says_so():
              "error": {"kind": "not_implemented", "type": "NotImplementedError", "message": "", "traceback": ""}}
             for label in EXPECTED]
     r = judge_function(WOV, msgs, EXPECTED, 1.0)
-    assert (r.status, r.feedback) == ("failed", "not implemented (raises NotImplementedError)")
+    assert (r.status, feedback(r)) == ("failed", "not implemented (raises NotImplementedError)")
 
 
 def test_exceptions_carry_the_students_traceback():
@@ -48,7 +50,7 @@ def test_exceptions_carry_the_students_traceback():
              "error": {"kind": "exception", "type": "NameError", "message": "name 'W_O' is not defined", "traceback": tb}}
             for label in EXPECTED]
     r = judge_function(WOV, msgs, EXPECTED, 1.0)
-    assert r.status == "error" and "NameError: name 'W_O' is not defined" in r.feedback and "cell 7" in r.feedback
+    assert r.status == "error" and "NameError: name 'W_O' is not defined" in feedback(r) and "cell 7" in feedback(r)
 
 
 def test_timeouts_and_missing_and_unfinished():
@@ -61,12 +63,12 @@ def test_timeouts_and_missing_and_unfinished():
     msgs = msgs[:1] + [{"kind": "case", "item": WOV.id, "case": label, "ok": False, "error": skipped} for label in rest]
     r = judge_function(WOV, msgs, EXPECTED, 1.0)
     assert (r.status, r.score) == ("timeout", 0.0)
-    assert r.feedback.splitlines() == [
+    assert feedback(r).splitlines() == [
         "0 of 7 cases passed.", f"- get_WOV({first}): CaseTimeout: took longer than 30 s",
         "- 6 more cases not run: a case ran past its time limit, and this item scores only when every case passes"]
     r = judge_function(WOV, [{"kind": "missing", "item": WOV.id, "detail": "no function named `get_WOV` was found"}],
                        EXPECTED, 1.0)
-    assert (r.status, r.feedback) == ("missing", "no function named `get_WOV` was found")
+    assert (r.status, feedback(r)) == ("missing", "no function named `get_WOV` was found")
     r = judge_unfinished(WOV, 1.0, "error", "the worker process was killed by SIGKILL")
     assert r.status == "error" and r.score == 0
 
@@ -74,7 +76,7 @@ def test_timeouts_and_missing_and_unfinished():
 def test_unreadable_results_are_errors_not_crashes():
     msgs = [{"kind": "case", "item": WOV.id, "case": label, "ok": True, "value": {"$pickle": "gASV"}} for label in EXPECTED]
     r = judge_function(WOV, msgs, EXPECTED, 1.0)
-    assert r.status == "error" and "could not be read" in r.feedback
+    assert r.status == "error" and "could not be read" in feedback(r)
 
 
 def test_partial_credit_where_declared():
@@ -98,9 +100,9 @@ def test_objects_need_a_known_model():
     msg = {"kind": "object", "item": ex.id, "ok": True, "values": {"v_L": encode(np.ones(3)), "v_R": encode(np.ones(3))},
            "context": {"model_hash": "abc", "data": {"strs": ["()"]}}}
     r = judge_object(ex, msg, 1.0, lambda h, s: (None, "computed with a model the grader does not know"))
-    assert r.status == "error" and "does not know" in r.feedback
+    assert r.status == "error" and "does not know" in feedback(r)
     r = judge_object(ex, msg, 1.0, lambda h, s: ({"v_L": np.ones(3), "v_R": -np.ones(3)}, ""))
-    assert r.status == "failed" and r.feedback.startswith("v_L, v_R: v_R:") and "sign is flipped" in r.feedback
+    assert r.status == "failed" and feedback(r).startswith("v_L, v_R: v_R:") and "sign is flipped" in feedback(r)
     r = judge_object(ex, {"kind": "object", "item": ex.id, "ok": False, "missing": "no value for v_L"}, 1.0, None)
     assert r.status == "missing"
 
@@ -111,9 +113,9 @@ def test_adversarial_examples_count_valid_misclassified_strings():
            "context": {"model_hash": "h"}}
     r = judge_adversarial(ex, msg, 1.0, lambda h, strs: ([s == "(()" for s in strs], ""))
     # "()" is one of the course's starting examples: the share is of the strings the student added
-    assert r.status == "passed" and r.feedback == "1 of the 1 valid strings you added are misclassified by the model; 2 invalid ignored"
+    assert r.status == "passed" and feedback(r) == "1 of the 1 valid strings you added are misclassified by the model; 2 invalid ignored"
     r = judge_adversarial(ex, msg, 1.0, lambda h, strs: ([False] * len(strs), ""))
-    assert r.status == "failed" and "gets all of them right" in r.feedback
+    assert r.status == "failed" and "gets all of them right" in feedback(r)
 
 
 def test_adversarial_examples_are_a_short_list_judged_by_its_share():
@@ -127,30 +129,40 @@ def test_adversarial_examples_are_a_short_list_judged_by_its_share():
     fools = lambda h, strs: ([s.startswith(")") for s in strs], "")  # noqa: E731 - a stand-in model
     many = [")(" * (i % 20 + 1) for i in range(10_000)]
     r = judge_adversarial(ex, msg(many), 1.0, fools)
-    assert r.status == "failed" and "10,000 strings" in r.feedback and "at most 20" in r.feedback
+    assert r.status == "failed" and "10,000 strings" in feedback(r) and "at most 20" in feedback(r)
     r = judge_adversarial(ex, msg(["()()", "((()))", "(()())", "(((())))", ")("]), 1.0, fools)
-    assert r.status == "failed" and "fewer than a quarter" in r.feedback
+    assert r.status == "failed" and "fewer than a quarter" in feedback(r)
     r = judge_adversarial(ex, msg(["()", "(())", "))", ")(", "()()"]), 1.0, fools)  # the course's list, added to
-    assert r.status == "passed" and r.feedback.startswith("1 of the 2 valid strings you added")
+    assert r.status == "passed" and feedback(r).startswith("1 of the 2 valid strings you added")
 
 
 def test_terminal_table_and_json_read_well_for_a_mixed_submission():
     from grader import reports
-    from grader.results import ExerciseResult, SubmissionResult
+    from grader.results import CaseOutcome, CellError, Condition, ExerciseResult, SubmissionResult
 
-    feedback = {
-        "get_WOV": "6 of 7 cases passed.\n- get_WOV(layer=2, head=1): 3136 of 3136 elements differ (first at index [0, 0]); "
-                   "largest difference 1.9 (allowed 0.0011); likely cause: the matrix is transposed",
-        "get_ln_fit": "not implemented (raises NotImplementedError)",
-        "embedding": "no function named `embedding` was found; did you rename it? closest: embed",
-        "get_attn_probs": "stopped: this item ran past its limit of 120 s",
-        "get_pre_20_dir": "correct, given a correct get_WOV (graded with the reference's get_WOV in place of yours; "
-                          "your get_WOV is scored on its own)",
+    wov_cases = tuple(CaseOutcome(c.label, c.label != "layer=2, head=1", "pass" if c.label != "layer=2, head=1" else "wrong",
+                                  "" if c.label != "layer=2, head=1" else "3136 of 3136 elements differ (first at index "
+                                  "[0, 0]); largest difference 1.9 (allowed 0.0011)", cause="transposed"
+                                  if c.label == "layer=2, head=1" else "") for c in WOV.cases)
+    special = {
+        "get_WOV": ExerciseResult("get_WOV", "failed", 0.0, 1.0, cases=wov_cases),
+        "get_ln_fit": ExerciseResult("get_ln_fit", "failed", 0.0, 1.0, cases=tuple(
+            CaseOutcome(c.label, False, "not_implemented") for c in BY_ID["get_ln_fit"].cases)),
+        "embedding": ExerciseResult("embedding", "missing", 0.0, 1.0,
+                                    "no function named `embedding` was found; did you rename it? closest: embed"),
+        "get_attn_probs": ExerciseResult("get_attn_probs", "timeout", 0.0, 1.0,
+                                         "stopped: this item ran past its limit of 120 s"),
+        "get_pre_20_dir": ExerciseResult("get_pre_20_dir", "passed", 1.0, 1.0, cases=(CaseOutcome("model", True),),
+                                         condition=Condition(("get_WOV",))),
     }
-    statuses = {"get_WOV": "failed", "get_ln_fit": "failed", "embedding": "missing", "get_attn_probs": "timeout"}
-    ex = tuple(ExerciseResult(e.id, statuses.get(e.id, "passed"), 0.0 if e.id in statuses else 1.0, 1.0,
-                              feedback.get(e.id, "all 3 cases passed")) for e in EXERCISES_ALL)
-    result = SubmissionResult("alice.ipynb", ex, ("cell 4 raised NameError: name 'px' is not defined",), 12.0)
+    ex = tuple(special.get(e.id) or ExerciseResult(e.id, "passed", 1.0, 1.0, cases=(CaseOutcome("x", True),) * 3)
+               for e in EXERCISES_ALL)
+    result = SubmissionResult("alice.ipynb", ex, (), 12.0, (CellError(4, "NameError", "name 'px' is not defined"),))
+    assert feedback(special["get_WOV"]) == (
+        "6 of 7 cases passed.\n- get_WOV(layer=2, head=1): 3136 of 3136 elements differ (first at index [0, 0]); "
+        "largest difference 1.9 (allowed 0.0011); likely cause: the matrix is transposed")
+    assert feedback(special["get_pre_20_dir"]) == ("correct, given a correct get_WOV (graded with the reference's "
+                                                    "get_WOV in place of yours; your get_WOV is scored on its own)")
     table = reports.terminal_table(result)
     lines = table.splitlines()
     assert lines[0] == "alice.ipynb: 19 / 23"
@@ -162,9 +174,18 @@ def test_terminal_table_and_json_read_well_for_a_mixed_submission():
     pre20 = next(line for line in lines if " get_pre_20_dir " in line)  # a pass on a condition says so
     assert pre20.startswith("  PASS get_pre_20_dir") and "correct, given a correct get_WOV" in pre20
     assert next(line for line in lines if " is_balanced_forloop " in line).endswith("1/1")  # plain passes stay quiet
-    data = json.loads(reports.json_text([result]))["submissions"][0]
-    assert data["score"] == 19 and [e["id"] for e in data["exercises"]] == [e.id for e in EXERCISES_ALL]
-    assert {e["status"] for e in data["exercises"]} == {"passed", "failed", "missing", "timeout"}
+    data = json.loads(reports.json_text([result]))
+    sub = data["submissions"][0]
+    assert data["schema"] == 2 and sub["score"] == 19 and [e["id"] for e in sub["exercises"]] == [e.id for e in EXERCISES_ALL]
+    assert {e["status"] for e in sub["exercises"]} == {"passed", "failed", "missing", "timeout"}
+    by_id = {e["id"]: e for e in sub["exercises"]}
+    # the facts travel as fields, and come back from the JSON as they were
+    assert (by_id["get_WOV"]["cause"], by_id["get_WOV"]["case"]) == ("transposed", "layer=2, head=1")
+    assert by_id["get_pre_20_dir"]["condition"]["helpers"] == ["get_WOV"]
+    assert sub["cell_errors"] == [{"cell": 4, "type": "NameError", "message": "name 'px' is not defined"}]
+    from grader.results import submission_from_json
+
+    assert submission_from_json(sub) == result
 
 
 def test_building_the_full_tensor_in_the_low_memory_item_costs_part_of_the_points():
@@ -174,11 +195,13 @@ def test_building_the_full_tensor_in_the_low_memory_item_costs_part_of_the_point
     msgs = [{"kind": "case", "item": ex.id, "case": c.label, "ok": True, "value": encode(np.ones((3, 56), np.float32)),
              **({"largest_tensor": memory_case.memory_limit * 2} if c.memory_limit else {})} for c in ex.cases]
     r = judge_function(ex, msgs, expected, 2.0)
-    assert r.status == "partial" and r.score == 1.0 and "[batch, neuron, d_model]" in r.feedback
+    assert r.status == "partial" and r.score == 1.0 and "[batch, neuron, d_model]" in feedback(r)
     msgs[-1]["largest_tensor"] = 1000
     assert judge_function(ex, msgs, expected, 2.0).status == "passed"
 
 
+@pytest.mark.slow
+@pytest.mark.worker
 def test_a_submission_records_how_long_it_took(grader, tmp_path):
     """The report's `seconds` is the wall time of that submission (measured around the call: how
     long a worker takes to start depends on the machine's load, so no fixed bound)."""
@@ -189,5 +212,5 @@ def test_a_submission_records_how_long_it_took(grader, tmp_path):
     began = time.monotonic()
     result = grader.grade(bad)
     assert 0 < result.seconds <= time.monotonic() - began
-    assert all(e.status == "error" and "could not be read" in e.feedback for e in result.exercises
+    assert all(e.status == "error" and "could not be read" in feedback(e) for e in result.exercises
                if e.status != "not_autograded")
