@@ -211,22 +211,78 @@ def decode(value: Any, depth: int = 0, files: str | None = None) -> Any:
 # ---------------------------------------------------------------- messages
 
 
+class Kind:
+    """Every message a worker sends the trusted process, by name: one JSON object per line, its
+    kind first (dump_message). The trusted side reads these kinds and drops any other unparsed."""
+
+    STATEMENT = "stmt"  # a top-level statement of the submission's own code begins: key, where
+    READY = "ready"  # the submission's own code ran to its end: cells, cell_errors, mode, dropped, ...
+    START = "start"  # an item's calls begin: item
+    CASE = "case"  # one call's result: item, case, ok, value | error, seconds, side_effects, largest_tensor
+    OBJECT = "object"  # an object item's values: item, ok, values, context | missing | error
+    MISSING = "missing"  # a function item that is not there: item, detail
+    END = "end"  # an item's calls are over: item, seconds
+    ASK = "ask"  # a question: the reference's answer to helper `function` on args, kwargs
+    CRASH = "crash"  # the submission could not be run at all: detail
+    OVERSIZE = "oversize"  # stands for a message over the size limit: of, item, case, bytes
+    DONE = "done"  # the worker is finished: seconds, max_rss_kb
+
+
+KINDS = frozenset(v for k, v in vars(Kind).items() if not k.startswith("_"))
+ITEM_RESULTS = frozenset({Kind.CASE, Kind.OBJECT, Kind.MISSING})  # the messages a verdict is made from
+# how large each kind may be: results and questions carry tensors, the rest are short records
+SMALL_MESSAGE_BYTES = 1024 * 1024
+LARGE_KINDS = frozenset({Kind.CASE, Kind.OBJECT, Kind.ASK})
+
+
+class WarmRequest:
+    """What the trusted side asks a slot's warm worker (grader.worker.warm_worker), one JSON line each."""
+
+    FORK = "job"  # {"job": ..., fifos, cwd, env, limits, uid, no_network}: fork a child for this run
+    KILL = "kill"  # {"kill": pid}: end that child; {"kill": -1}: everything, between two submissions
+
+
+class WarmReply:
+    """What a warm worker answers, one JSON line each."""
+
+    PID = "pid"  # {"pid": n}: the child forked for a request, in order
+    EXIT = "exit"  # {"exit": pid, "code": n}: a child ended (negative: killed by that signal)
+    FORGOT = "forgot"  # {"forgot": true}: a {"kill": -1} is done
+
+
 def dump_message(kind: str, **fields: Any) -> bytes:
-    """One message: a JSON object on one line. `kind` says what it is."""
+    """One message: a JSON object on one line, its kind first."""
     line = json.dumps({"kind": kind, **fields}, separators=(",", ":"), allow_nan=False).encode()
     if len(line) > MAX_MESSAGE_BYTES:
-        line = json.dumps({"kind": "oversize", "of": kind, "item": fields.get("item"), "case": fields.get("case"),
+        line = json.dumps({"kind": Kind.OVERSIZE, "of": kind, "item": fields.get("item"), "case": fields.get("case"),
                            "bytes": len(line)}).encode()
     return line + b"\n"
 
 
+KIND_PREFIX = re.compile(rb'\{\s*"kind"\s*:\s*"([a-z]{1,12})"')
+
+
+def peek_kind(line: bytes) -> str | None:
+    """A message's kind read from its first bytes, before parsing it (an unknown or oversized
+    message is dropped unparsed: parsing is what costs the trusted side memory)."""
+    m = KIND_PREFIX.match(line[:64])
+    return m.group(1).decode() if m else None
+
+
+def message_limit(kind: str) -> int:
+    return MAX_MESSAGE_BYTES if kind in LARGE_KINDS else SMALL_MESSAGE_BYTES
+
+
 def load_message(line: bytes) -> dict:
-    if len(line) > MAX_MESSAGE_BYTES:
-        raise ProtocolError("message too large")
+    kind = peek_kind(line)
+    if kind not in KINDS:
+        raise ProtocolError("a message of no known kind")
+    if len(line) > message_limit(kind):
+        raise ProtocolError(f"a {kind!r} message larger than its limit")
     try:
         msg = json.loads(line)
     except (ValueError, RecursionError) as e:
         raise ProtocolError(f"message is not JSON: {e}") from None
-    if type(msg) is not dict or type(msg.get("kind")) is not str:
+    if type(msg) is not dict or msg.get("kind") != kind:
         raise ProtocolError("message has no kind")
     return msg

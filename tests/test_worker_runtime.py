@@ -12,7 +12,8 @@ from grader.catalogue import EXERCISES, exercise_job
 from grader.examples import COURSE_LAYOUT_CORRECT
 from grader.catalogue import models_per_grading
 from grader.inputs import InputFactory, factory_for, prepare
-from grader.sandbox import MALLOC_ENV, Limits, worker_env
+from grader.config import Limits
+from grader.worker_run import MALLOC_ENV, worker_env
 from grader.worker.harvest import call_case, run_item
 from tests.conftest import with_config
 
@@ -57,6 +58,8 @@ def _messages(monkeypatch, kind: str) -> list[dict]:
     return seen
 
 
+@pytest.mark.slow
+@pytest.mark.worker
 def test_a_worker_reports_its_peak_memory(grader, monkeypatch):
     seen = _messages(monkeypatch, "done")
     result = with_config(grader, only=("get_WOV",)).grade(COURSE_LAYOUT_CORRECT)
@@ -66,7 +69,7 @@ def test_a_worker_reports_its_peak_memory(grader, monkeypatch):
 
 def _item(partial: bool) -> dict:
     cases = [{"label": f"case {i}", "each": None, "args": [], "kwargs": {}} for i in range(4)]
-    return {"id": "f", "kind": "function", "names": [], "partial": partial, "cases": cases}
+    return {"id": "f", "is_object": False, "names": [], "partial": partial, "cases": cases}
 
 
 def test_an_all_or_nothing_item_stops_at_its_first_case_past_the_limit():
@@ -108,8 +111,10 @@ def test_a_per_item_limit_puts_the_call_limit_under_it():
 
 
 @pytest.fixture(scope="module")
-def inputs_paths(grader):
-    return grader.weights_pt, grader.data_public
+def inputs_paths(reference):
+    from grader.public import public_data, weights_as_pt
+
+    return weights_as_pt(reference.weights), public_data(reference.data)
 
 
 def test_models_built_ahead_are_pristine_and_each_handed_out_once(inputs_paths):
@@ -150,6 +155,8 @@ def test_the_warm_process_hands_its_prepared_inputs_to_one_worker_only(inputs_pa
     assert factory_for(*inputs_paths, "cpu").spare() == {}
 
 
+@pytest.mark.slow
+@pytest.mark.worker
 def test_workers_forked_from_the_warm_pool_start_with_their_models_built(grader, monkeypatch):
     grader.start(2)  # the session's warm workers, prepared for every item
     ready = _messages(monkeypatch, "ready")
@@ -160,18 +167,21 @@ def test_workers_forked_from_the_warm_pool_start_with_their_models_built(grader,
     assert ready and all(m["prepared_models"] == expected for m in ready), (expected, [m["prepared_models"] for m in ready])
 
 
+@pytest.mark.slow
+@pytest.mark.worker
 def test_a_warm_pool_whose_inputs_cannot_be_prepared_still_grades(grader, tmp_path, monkeypatch):
     import threading
 
+    from grader.slot_pool import SlotPool
+
     g = with_config(grader, only=("get_WOV",))
-    g._slots, g._free, g._slots_lock = [], [], threading.Lock()  # slots of its own
-    monkeypatch.setattr(g, "_inputs_to_prepare", lambda: {"weights": str(tmp_path / "missing.pt"),
-                                                         "data": grader.data_public, "device": "cpu",
-                                                         "models": {"main": 1}})
+    prepare = {"weights": str(tmp_path / "missing.pt"), "data": grader.setting.data_public, "device": "cpu",
+               "models": {"main": 1}}
+    g.pool = SlotPool(grader.isolation, grader.pool.readable, prepare, g.config.limits)  # slots of its own
     ready = _messages(monkeypatch, "ready")
     try:
         result = g.grade(COURSE_LAYOUT_CORRECT)
-        assert g._slots and all(s.pool.alive() for s in g._slots), \
+        assert g.pool.slots and all(s.warm.alive() and not s.restarts for s in g.pool.slots), \
             "the warm worker died instead of forking workers that build their own inputs"
     finally:
         g.close()
@@ -187,9 +197,9 @@ def test_a_warm_worker_that_does_not_answer_is_ended_and_then_reported_gone():
     import sys
     import threading
 
-    from grader.slots import WarmPool
+    from grader.slots import WarmWorker
 
-    pool = WarmPool.__new__(WarmPool)  # a "warm worker" that reads its requests and never answers
+    pool = WarmWorker.__new__(WarmWorker)  # a "warm worker" that reads its requests and never answers
     pool._proc = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.stdin.readline(); time.sleep(60)"],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     pool._lock, pool._cond, pool._pids, pool._exits = threading.Lock(), threading.Condition(), [], {}
@@ -202,8 +212,10 @@ def test_a_warm_worker_that_does_not_answer_is_ended_and_then_reported_gone():
         pool.fork({"job": {}}, timeout=0.5)
 
 
+@pytest.mark.slow
+@pytest.mark.worker
 def test_a_run_whose_warm_worker_does_not_answer_is_graded_in_a_new_interpreter(grader, monkeypatch):
-    from grader.slots import WarmPool
+    from grader.slots import WarmWorker
 
     asked = []
 
@@ -211,13 +223,15 @@ def test_a_run_whose_warm_worker_does_not_answer_is_graded_in_a_new_interpreter(
         asked.append(request["job"]["submission"])
         raise RuntimeError("the warm worker did not answer")
 
-    monkeypatch.setattr(WarmPool, "fork", stuck)
-    monkeypatch.setattr(WarmPool, "alive", lambda self: True)
+    monkeypatch.setattr(WarmWorker, "fork", stuck)
+    monkeypatch.setattr(WarmWorker, "alive", lambda self: True)
     result = with_config(grader, only=("get_WOV",)).grade(COURSE_LAYOUT_CORRECT)
     assert asked, "the run went to the warm worker first"
     assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed"
 
 
+@pytest.mark.slow
+@pytest.mark.worker
 @pytest.mark.parametrize("by_descriptor", [True, False], ids=["bubblewrap 0.8+", "older bubblewrap"])
 def test_without_a_warm_worker_each_run_is_a_new_sandboxed_interpreter(grader, monkeypatch, by_descriptor):
     """--no-warm-pool: every run a new interpreter, its folder bound by descriptor where bubblewrap
@@ -230,7 +244,7 @@ def test_without_a_warm_worker_each_run_is_a_new_sandboxed_interpreter(grader, m
     cold = Grader(GradeConfig(only=("get_WOV",), warm_pool=False))
     try:
         result = cold.grade(COURSE_LAYOUT_CORRECT)
-        assert all(slot.pool is None for slot in cold._slots)
+        assert all(slot.warm is None for slot in cold.pool.slots)
     finally:
         cold.close()
     assert {e.id: e.status for e in result.exercises}["get_WOV"] == "passed", result.exercises
@@ -242,24 +256,24 @@ def test_no_slot_is_made_once_grading_is_stopped_and_one_made_meanwhile_is_remov
     test found one in the temporary folder after an interrupted run)."""
     import tempfile
 
-    import grader.engine as engine
-    from grader.config import GradeConfig
+    import grader.slot_pool as slot_pool
+    from grader.isolation import detect
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    g = engine.Grader(GradeConfig(only=("get_WOV",), warm_pool=False))
-    real = engine.Slot
+    pool = slot_pool.SlotPool(detect(), [], None, Limits())
+    real = slot_pool.Slot
 
     def made_while_stopping(*args, **kwargs):
         slot = real(*args, **kwargs)
-        g.stop()  # the interrupt arrives while the slot is being made
+        pool.stop()  # the interrupt arrives while the slot is being made
         return slot
 
-    monkeypatch.setattr(engine, "Slot", made_while_stopping)
-    with pytest.raises(engine.GradingStopped):
-        with g.slot():
+    monkeypatch.setattr(slot_pool, "Slot", made_while_stopping)
+    with pytest.raises(slot_pool.GradingStopped):
+        with pool.lend():
             pass
-    with pytest.raises(engine.GradingStopped):  # and after it, no slot at all
-        with g.slot():
+    with pytest.raises(slot_pool.GradingStopped):  # and after it, no slot at all
+        with pool.lend():
             pass
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("bracket-slot-")] == []
-    assert g._slots == []
+    assert pool.slots == []

@@ -1,6 +1,7 @@
-"""Turn the current process into a sandboxed worker: own session, no network, own PID namespace,
-resource limits, an unprivileged uid. Called between fork and exec (`grader.sandbox`) or in a
-fork of the warm pool (`grader.worker.zygote`), so it imports only the standard library."""
+"""Confine the current process as a worker (worker side): own session, no network, own PID
+namespace, resource limits, an unprivileged uid. Called between fork and exec (by the trusted
+side's grader.worker_run) or in a child of a warm worker (grader.worker.warm_worker), so it
+imports only the standard library."""
 from __future__ import annotations
 
 import ctypes

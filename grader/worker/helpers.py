@@ -11,53 +11,14 @@ student's own helper instead, so no credit is given by accident.
 """
 from __future__ import annotations
 
-import json
-import os
-import select
-import time
 from typing import Any, Callable
 
 from grader.protocol import Cache, LinearFit, ProtocolError, Scalar, decode, encode
-from grader.worker.harvest import alarm_paused
-
-MAX_REPLY_BYTES = 64 * 1024 * 1024
+from grader.worker.asking import Asker
 
 
 class Unsendable(Exception):
     """An argument with no spec: the student's own helper is used."""
-
-
-class Questions:
-    """Ask the trusted process and wait for its one-line JSON answer on the reply pipe."""
-
-    def __init__(self, emit: Callable[..., None], reply_fd: int, timeout: float = 60.0, files: str | None = None):
-        self.emit, self.fd, self.timeout = emit, reply_fd, timeout
-        self.files = files  # where the trusted process writes large answers (this worker's scratch folder)
-        self.buffer = b""
-        os.set_blocking(reply_fd, False)
-
-    def ask(self, **fields: Any) -> dict:
-        with alarm_paused():  # waiting for the grader is not the submission's time
-            return self._ask(fields)
-
-    def _ask(self, fields: dict) -> dict:
-        self.emit("ask", **fields)
-        deadline = time.monotonic() + self.timeout
-        while b"\n" not in self.buffer:
-            left = deadline - time.monotonic()
-            if left <= 0 or len(self.buffer) > MAX_REPLY_BYTES:
-                raise TimeoutError("the grader did not answer")
-            ready, _, _ = select.select([self.fd], [], [], left)
-            if ready:
-                try:
-                    chunk = os.read(self.fd, 1 << 20)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    time.sleep(0.01)  # a FIFO whose writer has not opened it yet reads as empty
-                self.buffer += chunk
-        line, self.buffer = self.buffer.split(b"\n", 1)
-        return json.loads(line)
 
 
 def _is_model(value: Any) -> bool:
@@ -137,7 +98,7 @@ def to_live(value: Any, model: Any, device: str) -> Any:
     return value
 
 
-def proxy(name: str, own: Callable | None, questions: Questions, factory, imported: bool = False,
+def proxy(name: str, own: Callable | None, questions: Asker, factory, imported: bool = False,
           namespace: dict | None = None) -> Callable:
     """A stand-in for helper `name` that answers with the reference's output. Where the trusted
     process cannot rebuild the arguments (a model of the submission's own making) it calls `own`,
@@ -177,7 +138,7 @@ def proxy(name: str, own: Callable | None, questions: Questions, factory, import
 class ReferenceHelpers:
     """Context manager: inside it, `names` in `namespace` are reference proxies."""
 
-    def __init__(self, namespace: dict, names: list[str], questions: Questions, factory):
+    def __init__(self, namespace: dict, names: list[str], questions: Asker, factory):
         self.namespace, self.names, self.questions, self.factory = namespace, names, questions, factory
         self.saved: dict[str, Any] = {}
 

@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from grader.protocol import MAX_MESSAGE_BYTES
+from grader.protocol import ITEM_RESULTS, MAX_MESSAGE_BYTES, Kind
 
 HARVEST_CELL = """\
 from grader.worker import in_kernel as __grader_in_kernel
@@ -60,7 +60,7 @@ def run_notebook(job: dict, cells: list[str], channel, workdir: Path, shims: Pat
         execute(SETUP_CELL.format(scratch=str(scratch), workdir=str(workdir), shims=str(shims)))
         if not _run_statements(execute, todo, errors, job, channel):
             return  # the kernel died: no "ready", the trusted side runs it again without that statement
-        channel.emit("ready", cells=len(cells), cell_errors=errors[:50], mode="notebook")
+        channel.emit(Kind.READY, cells=len(cells), cell_errors=errors[:50], mode="notebook")
         _harvest(execute, job, job_file, channel)
 
 
@@ -77,7 +77,7 @@ def _run_statements(execute, todo: list, errors: list[dict], job: dict, channel)
         if st.key in skip:
             errors.append(statements.skipped(st))
             continue
-        channel.emit("stmt", key=st.key, where=st.where)
+        channel.emit(Kind.STATEMENT, key=st.key, where=st.where)
         try:
             error = execute(st.text())
         except CellTimeoutError:
@@ -100,17 +100,17 @@ def _harvest(execute, job: dict, job_file: Path, channel) -> None:
     scratch = job_file.parent
     for n, item in enumerate(job["items"]):
         out_file = scratch / f"harvest-{n}.jsonl"
-        channel.emit("start", item=item["id"])
+        channel.emit(Kind.START, item=item["id"])
         try:
             execute(HARVEST_CELL.format(job=str(job_file), item=n, out=str(out_file)))
         except CellTimeoutError:
             pass  # the soft alarm inside reports per case; what it wrote is forwarded below
         except DeadKernelError:
             _forward(out_file, channel)
-            channel.emit("crash", detail=f"the kernel died while grading {item['id']}")
+            channel.emit(Kind.CRASH, detail=f"the kernel died while grading {item['id']}")
             return
         _forward(out_file, channel)
-        channel.emit("end", item=item["id"])
+        channel.emit(Kind.END, item=item["id"])
 
 
 def _forward(path: Path, channel) -> None:
@@ -125,5 +125,5 @@ def _forward(path: Path, channel) -> None:
                 msg = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(msg, dict) and msg.get("kind") in ("case", "object", "missing"):
+            if isinstance(msg, dict) and msg.get("kind") in ITEM_RESULTS:
                 channel.emit(msg.pop("kind"), **msg)

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from grader.protocol import dump_message
+from grader.protocol import Kind, dump_message
 
 
 class Channel:
@@ -53,7 +53,7 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
     from grader.worker import imported, statements
     from grader.worker.harvest import note_assignments, run_item
 
-    factory = factory_for(job["weights"], job["data"], job["device"])  # prepared in the warm process
+    factory = factory_for(job["weights"], job["data"], job["device"])  # prepared in the warm worker
     prepared = sum(factory.spare().values())
     path = Path(job["submission"])
     object_names = [n for item in job["items"] for n in item["names"]]
@@ -65,7 +65,7 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
     questions = _questions(job, channel)
     imported.connect(questions, factory, set(job.get("functions") or ()), namespace)
     started = time.monotonic()
-    functions = {item["id"] for item in job["items"] if item["kind"] == "function"}
+    functions = {item["id"] for item in job["items"] if not item["is_object"]}
     todo, dropped, errors = statements.plan(cells, name == "__main__", lean, object_names, functions)
     stand_ins = _ModuleHelpers(namespace, job.get("module_helpers") or [], questions, factory)
 
@@ -76,10 +76,10 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
     errors += statements.run(todo, namespace, channel.emit, path.name, job["statement_seconds"],
                              set(job.get("skip") or ()), after)
     stand_ins.restore()  # function items are graded on the student's own helpers (or their own stand-ins)
-    channel.emit("ready", cells=len(cells), cell_errors=errors[:50], mode=name, dropped=dropped,
+    channel.emit(Kind.READY, cells=len(cells), cell_errors=errors[:50], mode=name, dropped=dropped,
                  prepared_models=prepared, seconds=round(time.monotonic() - started, 3))
     for item in job["items"]:
-        channel.emit("start", item=item["id"])
+        channel.emit(Kind.START, item=item["id"])
         begun = time.monotonic()
         if item.get("reference_helpers") and questions is not None:
             from grader.worker.helpers import ReferenceHelpers
@@ -88,16 +88,16 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
                 run_item(namespace, item, factory, job["case_seconds"], channel.emit)
         else:
             run_item(namespace, item, factory, job["case_seconds"], channel.emit)
-        channel.emit("end", item=item["id"], seconds=round(time.monotonic() - begun, 3))
+        channel.emit(Kind.END, item=item["id"], seconds=round(time.monotonic() - begun, 3))
 
 
 def _questions(job: dict, channel: Channel):
     """The channel to ask the trusted process for reference answers (None without a reply pipe)."""
     if job.get("reply_fd") is None:
         return None
-    from grader.worker.helpers import Questions
+    from grader.worker.asking import Asker
 
-    return Questions(channel.emit, job["reply_fd"], files=job["scratch"])
+    return Asker(channel.emit, job["reply_fd"], files=job["scratch"])
 
 
 class _ModuleHelpers:
@@ -162,7 +162,7 @@ def run(job: dict) -> None:
     try:
         cells = read_cells(Path(job["submission"]))
     except (ValueError, UnicodeError, KeyError, TypeError) as e:
-        channel.emit("crash", detail=f"the submission could not be read as a {Path(job['submission']).suffix} file: "
+        channel.emit(Kind.CRASH, detail=f"the submission could not be read as a {Path(job['submission']).suffix} file: "
                                      f"{type(e).__name__}: {str(e)[:200]}")
         return
     workdir, shims = course_env.build(scratch, job["weights_pt"], job["notebook_data"], "\n".join(cells))
@@ -182,7 +182,7 @@ def run(job: dict) -> None:
         run_module(job, cells, channel, as_main=notebook, lean=mode == "lean")
     import resource
 
-    channel.emit("done", seconds=round(time.monotonic() - started, 3),
+    channel.emit(Kind.DONE, seconds=round(time.monotonic() - started, 3),
                  max_rss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # Linux: KiB
 
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from grader.worker.harvest import alarm, describe_error
+from grader.protocol import Kind
+from grader.worker.clock import alarm, describe_error
 from grader.worker.lean import Statement, lean_statements, top_level
 
 
@@ -45,7 +46,7 @@ def run(statements: list[Statement], namespace: dict, emit: Callable[..., None],
         if st.key in skip:
             errors.append(skipped(st))
             continue
-        emit("stmt", key=st.key, where=st.where)
+        emit(Kind.STATEMENT, key=st.key, where=st.where)
         cancel = alarm(seconds, lambda: StatementTimeout(f"the statement at {st.where} ran past its limit of "
                                                          f"{seconds:g} s and was stopped"))
         try:

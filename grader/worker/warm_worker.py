@@ -1,28 +1,33 @@
-"""A warm worker: imports torch, TransformerLens, sklearn and the course setting once, then forks a
-fresh child for every submission, so none pays the import cost again and none sees another's
-leftovers (each child is a copy of this pristine process, used once).
+"""A warm worker (worker side): imports torch, TransformerLens, sklearn and the course setting
+once, then forks a fresh child for every run of a submission, so none pays the import cost again
+and none sees another's leftovers (each child is a copy of this pristine process, used once).
 
-Protocol on stdin/stdout, one JSON object per line:
+Protocol on stdin/stdout, one JSON object per line (grader.protocol.WarmRequest, WarmReply):
   request  {"job": {...}, "msg_fifo": path, "out_fifo": path, "cwd": path, "env": {...},
             "limits": {...}, "uid": int | null, "no_network": bool}: fork a child for this job;
            {"kill": pid}: end that child, and (in a sandbox) every process it left; {"kill": -1}
-           (between submissions): every child, and in a sandbox what they left in its /tmp and /dev/shm
+           (between submissions): every child, and in a sandbox whatever they left behind: files in
+           its /tmp, /dev/shm and /dev/mqueue, System V shared memory, semaphores and queues
   replies  {"pid": int} for each job, in order; {"exit": pid, "code": int} when a child ends
            (negative code: killed by that signal); {"forgot": true} once a {"kill": -1} is done.
-Started by the trusted side (`grader.slots.WarmPool`), optionally with the grading inputs as a
+Started by the trusted side (`grader.slots.WarmWorker`), optionally with the grading inputs as a
 JSON argument (then it also builds the pristine models its children will call with, see
 `grader.inputs.prepare`); it runs no student code itself. In bubblewrap it is PID 1 of its PID
-namespace: no child can signal it, and `kill(-1)` ends everything a child left behind. It is not
-dumpable, so no child (the same uid) can read or write its memory through ptrace or /proc: one
-submission cannot change what the next one's children start from.
+namespace and ignores every signal it can (the kernel drops SIGKILL and SIGSTOP a child sends to
+its namespace's PID 1): no child can end it, and `kill(-1)` ends everything a child left behind.
+It is not dumpable, so no child (the same uid) can read or write its memory through ptrace or
+/proc: one submission cannot change what the next one's children start from.
 """
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import signal
 import stat
 import sys
+
+from grader.protocol import WarmReply, WarmRequest
 
 
 def preload() -> None:
@@ -63,7 +68,7 @@ def _reap(signum, frame) -> None:
             return
         if pid in CHILDREN:  # as PID 1 it also reaps what its children left: not reported
             CHILDREN.discard(pid)
-            _reply({"exit": pid, "code": os.waitstatus_to_exitcode(status)})
+            _reply({WarmReply.EXIT: pid, "code": os.waitstatus_to_exitcode(status)})
 
 
 def end(pid: int) -> None:
@@ -83,17 +88,66 @@ def end(pid: int) -> None:
             pass
 
 
-SHARED_FOLDERS = ("/tmp", "/dev/shm")  # writable in the sandbox, and alive as long as the warm worker
+SHARED_FOLDERS = ("/tmp", "/dev/shm", "/dev/mqueue")  # writable in the sandbox, alive as long as the warm worker
+IGNORED_SIGNALS = tuple(s for s in signal.Signals if s not in (signal.SIGKILL, signal.SIGSTOP, signal.SIGCHLD))
 
 
 def forget_the_last_submission() -> None:
-    """In a sandbox, empty what its children could write that outlives them (their own folders are
-    the trusted side's to wipe): the next submission starts from nothing another left. What is
+    """In a sandbox, remove what its children could leave that outlives them (their own folders
+    are the trusted side's to wipe): the next submission starts from nothing another left. What is
     mounted there (the slot's folder, the public files: bound into /tmp) is never touched."""
     if os.getpid() != 1:  # outside a sandbox these are the machine's own
         return
     for folder in SHARED_FOLDERS:
         _empty(folder)
+    remove_system_v_ipc()
+
+
+# /proc/sysvipc lists the objects of this IPC namespace (the sandbox's own): ipcs' source
+SYSV = (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl"))
+IPC_RMID = 0
+
+
+def remove_system_v_ipc() -> int:
+    """Remove every System V shared-memory segment, semaphore set and message queue in this IPC
+    namespace (a segment no process has attached is freed at once). Returns how many."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return 0
+    removed = 0
+    for kind, ctl in SYSV:
+        try:
+            lines = open(f"/proc/sysvipc/{kind}").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if len(fields) < 2 or not fields[1].isdigit():
+                continue
+            args = (int(fields[1]), IPC_RMID, None) if kind != "sem" else (int(fields[1]), 0, IPC_RMID)
+            removed += getattr(libc, ctl)(*args) == 0
+    return removed
+
+
+def ignore_signals() -> None:
+    """PID 1 of a namespace gets only the signals it handles: ignoring every one it can means no
+    child's kill(1, ...) ends it (SIGKILL and SIGSTOP from inside the namespace the kernel drops)."""
+    for sig in IGNORED_SIGNALS:
+        try:
+            signal.signal(sig, signal.SIG_IGN)
+        except (OSError, ValueError):
+            pass
+
+
+def default_signals() -> None:
+    """In a child: every signal back to its default (an ignored one would be inherited, and kept
+    across exec, by the student's code and the processes it starts)."""
+    for sig in IGNORED_SIGNALS:
+        try:
+            signal.signal(sig, signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
 
 
 def _empty(folder: str) -> None:
@@ -149,9 +203,12 @@ def not_dumpable() -> None:
 def child(req: dict) -> None:
     """In the fork: become a sandboxed worker, then run the job like `grader.worker.main`."""
     from grader.worker import main as worker_main
-    from grader.worker.sandboxing import apply_sandbox
+    from grader.worker.confine import apply_sandbox
 
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    default_signals()
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # as in any Python program: KeyboardInterrupt,
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # and BrokenPipeError rather than death
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     out = os.open(req["out_fifo"], os.O_WRONLY)
@@ -178,6 +235,7 @@ def child(req: dict) -> None:
 
 def main() -> None:
     not_dumpable()
+    ignore_signals()  # a child may not end it (outside a sandbox, SIGKILL still can: the slot starts another)
     preload()
     if len(sys.argv) > 1:  # {"weights", "data", "device", "models"}: inputs every child will use
         import grader.inputs
@@ -192,11 +250,11 @@ def main() -> None:
         if not line.strip():
             continue
         req = json.loads(line)
-        if "kill" in req:
-            end(int(req["kill"]))
-            if int(req["kill"]) == -1:  # between submissions: said done only once it is
+        if WarmRequest.KILL in req:
+            end(int(req[WarmRequest.KILL]))
+            if int(req[WarmRequest.KILL]) == -1:  # between submissions: said done only once it is
                 forget_the_last_submission()
-                _reply({"forgot": True})
+                _reply({WarmReply.FORGOT: True})
             continue
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD})  # its exit is reported only once it is known
         pid = os.fork()
@@ -212,7 +270,7 @@ def main() -> None:
             finally:
                 os._exit(code)
         CHILDREN.add(pid)
-        _reply({"pid": pid})
+        _reply({WarmReply.PID: pid})
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGCHLD})
 
 
