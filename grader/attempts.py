@@ -1,33 +1,49 @@
 """Running one submission in workers until every item of a pass has a verdict (trusted side).
 
-A pass (a `Plan`) is one way of running the submission: lean or every statement, with or without
-the reference standing in for some helpers, on the 1,000 examples or the course's 5,000. Each pass
-starts a worker and reads what it sends; when the worker stops early it is started again:
-- while the submission's own code runs (before "ready"), the statement it was on is skipped from
-  then on, in every pass of this submission: a statement that hangs or ends the process costs only
-  what depends on it;
+A pass (a `Plan`, grader.second_looks) is one way of running the submission: lean or every
+statement, with or without the reference standing in for some helpers, on the 1,000 examples or
+the course's 5,000. Each pass starts a worker and reads what it sends; when the worker stops early
+it is started again:
+- while the submission's own code runs (before Kind.READY), the statement it was on is skipped
+  from then on, in every pass of this submission: a statement that hangs, ends the process or
+  writes past the storage limit costs only what depends on it;
 - while an item is graded, that item gets its verdict (timeout, error) and the next worker grades
   the rest.
 """
 from __future__ import annotations
 
-import os
 import signal
+import threading
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader import verdicts
-from grader.answers import Questions
+from grader.answers import Answerer, Grants
 from grader.catalogue import EXERCISES, Exercise, exercise_job
+from grader.config import Limits
 from grader.folders import Folder
-from grader.results import ExerciseResult
-from grader.sandbox import Limits, WorkerRun, run_worker
+from grader.judging import Judge
+from grader.protocol import ITEM_RESULTS, Kind
+from grader.results import CellError, ExerciseResult
+from grader.second_looks import Plan
+from grader.worker_run import MessageBudget, RunTerms, WorkerRun, run_worker
 
 MAX_RESTARTS = 3  # workers that stop without finishing any item, per pass (one that stops on an item
 # costs that item only, and the submission's time limit bounds the rest)
 MAX_SKIPPED = 12  # statements skipped because they stopped a worker, per submission
+MAX_CELL_ERRORS = 5  # the first run's cells that raised, kept as the submission's notes
 FUNCTION_IDS = [e.id for e in EXERCISES if e.kind == "function"]
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What every run of every submission shares (from the grader's configuration)."""
+
+    limits: Limits
+    device: str
+    weights_pt: str  # the model as workers read it (grader.public)
+    data_public: str
+    stopping: threading.Event
 
 
 @dataclass
@@ -38,40 +54,23 @@ class Submission:
     source: bytes  # read once, without following a link
     slot: object  # where its workers run (grader.slots.Slot)
     deadline: float
-    questions: Questions
+    answerer: Answerer
+    budget: MessageBudget
     # statements that stopped a worker, by pass: a pass that stands in the reference for helpers
     # runs them again (the student's helper may have been what hung or exited)
     skips: dict[str, set[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    cell_errors: list[CellError] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Plan:
-    name: str  # its folder under the submission's scratch
-    exercises: tuple[Exercise, ...]
-    mode: str  # "lean" | "fast" | "kernel"
-    examples: str  # the data file the submission's own code loads
-    helpers: dict[str, list[str]] = field(default_factory=dict)  # item -> helpers stood in while grading it
-    module_helpers: tuple[str, ...] = ()  # helpers stood in while the submission's own code runs
-    cell_errors_as_notes: bool = False
-
-    @property
-    def skips(self) -> str:
-        """Which set of statements-to-skip it uses: the first (both its parts, when split) and full
-        runs share one; a pass with stand-ins or other data starts afresh (what hung may have been
-        the student's helper)."""
-        return "own code" if self.name in ("first", "first-objects", "full") else self.name
-
-
-def split(plan: Plan) -> tuple[Plan, Plan] | None:
-    """The first pass in two parts that can run at once on two cores: the object items (the
-    submission's own demo code builds them: most of its statements) and the function items (its
-    definitions, then every grading call). None when one part would be empty."""
-    objects = tuple(e for e in plan.exercises if e.kind != "function")
-    functions = tuple(e for e in plan.exercises if e.kind == "function")
-    if not objects or not functions:
-        return None
-    return replace(plan, exercises=functions), replace(plan, name=f"{plan.name}-objects", exercises=objects)
+@dataclass
+class Outcome:
+    messages: dict[str, list[dict]]  # item -> its result messages
+    finished: dict[str, ExerciseResult]  # items decided without messages (timeouts, crashes)
+    done: set[str] = field(default_factory=set)  # items whose messages are all in
+    unreached: set[str] = field(default_factory=set)  # items this run never started (decided by _finish)
+    dropped: int = 0  # statements a lean run left out
+    statement_errors: int = 0  # statements that raised, were stopped or skipped
 
 
 def merged(outcomes: list[Outcome]) -> Outcome:
@@ -87,59 +86,55 @@ def merged(outcomes: list[Outcome]) -> Outcome:
     return out
 
 
-@dataclass
-class Outcome:
-    messages: dict[str, list[dict]]  # item -> its result messages
-    finished: dict[str, ExerciseResult]  # items decided without messages (timeouts, crashes)
-    done: set[str] = field(default_factory=set)  # items whose messages are all in
-    unreached: set[str] = field(default_factory=set)  # items this run never started (decided by _finish)
-    dropped: int = 0  # statements a lean run left out
-    statement_errors: int = 0  # statements that raised, were stopped or skipped
-
-
-def run(grader, sub: Submission, plan: Plan) -> Outcome:
+def run(setting: Setting, judge: Judge, sub: Submission, plan: Plan) -> Outcome:
     """Run `plan` to its end: every item has messages or a verdict."""
-    limits: Limits = grader.config.limits
+    limits = setting.limits
     out = Outcome({e.id: [] for e in plan.exercises}, {})
     remaining = list(plan.exercises)
-    chosen = {h for chain in plan.helpers.values() for h in chain} | set(plan.module_helpers)
     skip = sub.skips.setdefault(plan.skips, set())
     restarts = attempt = 0
-    while remaining and not grader.stopping.is_set():
+    while remaining and not setting.stopping.is_set():
         if time.monotonic() >= sub.deadline:
-            _finish(grader, out, remaining, "timeout",
+            _finish(judge, out, remaining, "timeout",
                     f"not graded: the submission ran past its limit of {limits.submission_seconds:g} s")
             break
-        job, result = _one_run(grader, sub, plan, sub.slot.run_folder(f"{plan.name}-{attempt}"), remaining, skip, chosen)
+        name = f"{plan.name}-{attempt}"
+        job, result = _one_run(setting, sub, plan, name, remaining, skip)
         attempt += 1
-        ready = _collect(result, out, sub.notes, first=plan.cell_errors_as_notes and attempt == 1)
+        ready = _collect(result, out, sub, first=plan.record_cell_errors and attempt == 1)
         if not ready:
             if _skip_the_statement(sub, skip, job, result, limits):
                 continue
-            _finish(grader, out, remaining, *why_unfinished(result, limits, before_items=True))
+            _finish(judge, out, remaining, *why_unfinished(result, limits, before_items=True))
             break
         for ex in remaining:
             if ex.id not in out.done and result.current_item == ex.id:  # the item it was on when it stopped
-                out.finished[ex.id] = verdicts.judge_unfinished(ex, grader.points(ex), *why_unfinished(result, limits))
+                out.finished[ex.id] = judge.unfinished(ex, *why_unfinished(result, limits))
         before = len(remaining)
         remaining = [e for e in remaining if e.id not in out.done and e.id not in out.finished]
         restarts += bool(remaining) and len(remaining) == before  # a worker that stopped on an item finished it
         if remaining and restarts > MAX_RESTARTS:
-            _finish(grader, out, remaining, "error", f"not graded: the worker stopped {restarts} times before finishing an item")
+            _finish(judge, out, remaining, "error", f"not graded: the worker stopped {restarts} times before finishing an item")
             break
-    if grader.stopping.is_set():
-        _finish(grader, out, remaining, "error", "grading was interrupted")
+    if setting.stopping.is_set():
+        _finish(judge, out, remaining, "error", "grading was interrupted")
     return out
 
 
-def _one_run(grader, sub: Submission, plan: Plan, run_dir: Folder, remaining: list[Exercise], skip: set[str],
-             chosen: set[str]) -> tuple[dict, WorkerRun]:
-    """One worker in a new folder of its own: the submission's copy, the job, answers to its questions."""
-    with run_dir:
-        copy = run_dir.write("submission" + sub.path.suffix, sub.source)
-        job = _job(grader, sub, plan, copy, remaining, skip)
-        return job, run_worker(job, run_dir, grader.config.limits, sub.deadline, sub.slot,
-                               sub.questions.answerer(run_dir.here, chosen), grader.stopping)
+def _one_run(setting: Setting, sub: Submission, plan: Plan, name: str, remaining: list[Exercise],
+             skip: set[str]) -> tuple[dict, WorkerRun]:
+    """One worker in a new folder of its own: the submission's copy, the job, answers to its
+    questions (within the pass's grants); whatever was written there is removed once it is over."""
+    grants = Grants(dict(plan.helpers), tuple(plan.module_helpers), frozenset(e.id for e in remaining))
+    with sub.slot.run_folder(name) as run_dir:
+        try:
+            copy = run_dir.write("submission" + sub.path.suffix, sub.source)
+            job = _job(setting, sub, plan, copy, remaining, skip)
+            terms = RunTerms(frozenset(e.id for e in remaining), sub.answerer.for_run(name, run_dir.here, grants),
+                             sub.budget, sub.slot.root, setting.stopping)
+            return job, run_worker(job, run_dir, setting.limits, sub.deadline, sub.slot, terms)
+        finally:
+            run_dir.empty()
 
 
 def _skip_the_statement(sub: Submission, skip: set[str], job: dict, result: WorkerRun, limits: Limits) -> bool:
@@ -161,57 +156,74 @@ def _skip_the_statement(sub: Submission, skip: set[str], job: dict, result: Work
     return True
 
 
-def _job(grader, sub: Submission, plan: Plan, copy: Path, remaining: list[Exercise], skip: set[str]) -> dict:
-    return {"submission": str(copy), "name": sub.path.name, "weights": grader.weights_pt,
-            "weights_pt": grader.weights_pt, "data": grader.data_public, "device": grader.config.device,
+def _job(setting: Setting, sub: Submission, plan: Plan, copy: Path, remaining: list[Exercise], skip: set[str]) -> dict:
+    return {"submission": str(copy), "name": sub.path.name, "weights": setting.weights_pt,
+            "weights_pt": setting.weights_pt, "data": setting.data_public, "device": setting.device,
             "notebook_data": plan.examples, "notebook_mode": plan.mode, "functions": FUNCTION_IDS,
             "skip": sorted(skip), "module_helpers": list(plan.module_helpers),
-            "items": [{**exercise_job(e), "reference_helpers": plan.helpers.get(e.id, [])} for e in remaining]}
+            "items": [{**exercise_job(e), "reference_helpers": list(plan.helpers.get(e.id, ()))} for e in remaining]}
 
 
-def _finish(grader, out: Outcome, remaining: list[Exercise], status: str, why: str) -> None:
+def _finish(judge: Judge, out: Outcome, remaining: list[Exercise], status: str, why: str) -> None:
     """The items still without a verdict get this one."""
     for ex in remaining:
         if ex.id not in out.finished and ex.id not in out.done:
-            out.finished[ex.id] = verdicts.judge_unfinished(ex, grader.points(ex), status, why)
+            out.finished[ex.id] = judge.unfinished(ex, status, why)
             out.unreached.add(ex.id)
     remaining.clear()
 
 
-def _collect(run: WorkerRun, out: Outcome, notes: list[str], first: bool) -> bool:
+def _collect(run: WorkerRun, out: Outcome, sub: Submission, first: bool) -> bool:
     """File each message under its item; note submission-level events. Returns whether the
-    submission's own code ran to its end ("ready")."""
+    submission's own code ran to its end (Kind.READY)."""
     ready = False
     for msg in run.messages:
-        if msg["kind"] == "ready":
+        kind, item = msg["kind"], msg.get("item")
+        if kind == Kind.READY:
             ready = True
             errors = [e for e in (msg.get("cell_errors") or []) if isinstance(e, dict)]
             out.statement_errors += len(errors)
             out.dropped = max(out.dropped, int(msg.get("dropped") or 0))
-            for err in errors[:5] if first else ():
-                notes.append(f"cell {err.get('cell')} raised {err.get('type')}: {str(err.get('message'))[:200]}")
-        elif msg["kind"] == "end" and msg.get("item") in out.messages:
-            out.done.add(msg["item"])
-        elif msg["kind"] in ("case", "object", "missing") and msg.get("item") in out.messages:
-            out.messages[msg["item"]].append(msg)
-        elif msg["kind"] == "crash":
-            notes.append(str(msg.get("detail"))[:300])
-        elif msg["kind"] == "oversize" and str(msg.get("item")) in out.messages:
-            out.messages[str(msg.get("item"))].append(
-                {"kind": "case", "case": msg.get("case"), "ok": False,
+            for err in errors[:MAX_CELL_ERRORS] if first else ():
+                sub.cell_errors.append(CellError(err["cell"] if type(err.get("cell")) is int else 0,
+                                                 str(err.get("type"))[:100], str(err.get("message"))[:200]))
+        elif kind == Kind.END and item in out.messages:
+            out.done.add(item)
+        elif kind in ITEM_RESULTS and item in out.messages:
+            out.messages[item].append(msg)
+        elif kind == Kind.CRASH:
+            sub.notes.append(str(msg.get("detail"))[:300])
+        elif kind == Kind.OVERSIZE and str(item) in out.messages:
+            out.messages[str(item)].append(
+                {"kind": Kind.CASE, "case": msg.get("case"), "ok": False,
                  "error": {"kind": "protocol", "type": "ResultTooLarge",
                            "message": f"the result was {msg.get('bytes')} bytes, over the limit"}})
     if run.output_dropped:
-        notes.append(f"output truncated: {run.output_dropped} bytes past the first {len(run.output)} were dropped")
-    if run.protocol_errors:
-        notes.append(f"{len(run.protocol_errors)} malformed messages from the worker were ignored")
+        sub.notes.append(f"output truncated: {run.output_dropped} bytes past the first {len(run.output)} were dropped")
+    if run.dropped:
+        sub.notes.append(f"{run.dropped} malformed or out-of-turn messages from the worker were ignored")
     return ready
+
+
+def _over(run: WorkerRun, limits: Limits) -> str:
+    """What a worker was stopped for going over, in words ("" for anything else)."""
+    if run.ended_by == "storage":
+        return (f"wrote more than {limits.storage_bytes / 1024**2:,.0f} MB into its folders (the storage limit); "
+                "what it wrote was removed")
+    if run.ended_by == "message_budget":
+        return (f"sent more results than the grader reads (over {limits.message_bytes / 1024**2:,.0f} MB in one run, "
+                f"{limits.submission_message_bytes / 1024**2:,.0f} MB in all its runs, or too many values)")
+    if run.ended_by == "message_error":
+        return "sent a message larger than the protocol allows"
+    return ""
 
 
 def _stopped(run: WorkerRun, limits: Limits) -> str:
     """How a statement stopped its worker, in words."""
     if run.ended_by == "statement_timeout":
         return f"ran past its limit of {limits.statement_seconds:g} s"
+    if _over(run, limits):
+        return _over(run, limits)
     return "ended the worker process (" + _exit_words(run.returncode) + ")"
 
 
@@ -224,7 +236,11 @@ def _exit_words(code: int | None) -> str:
 
 
 def why_unfinished(run: WorkerRun, limits: Limits, before_items: bool = False) -> tuple[str, str]:
-    crash = next((str(m.get("detail"))[:300] for m in run.messages if m["kind"] == "crash"), "")
+    crash = next((str(m.get("detail"))[:300] for m in run.messages if m["kind"] == Kind.CRASH), "")
+    over = _over(run, limits)
+    if over:
+        return "error", (f"the worker was stopped: it {over}" if before_items
+                         else f"the worker was stopped while running this item: it {over}")
     if run.ended_by == "submission_timeout" and before_items:
         return "timeout", (f"not graded: running the submission's own code took longer than "
                            f"{limits.submission_seconds:g} s")
@@ -247,7 +263,8 @@ def why_unfinished(run: WorkerRun, limits: Limits, before_items: bool = False) -
 def read_submission(path: Path) -> bytes:
     """The submission's bytes, refusing a symbolic link (it could point at the reference solutions
     or a classmate's file)."""
+    import os
+
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     with os.fdopen(fd, "rb") as f:
         return f.read()
-

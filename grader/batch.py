@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Iterable, TextIO
 
 from grader import __version__
+from grader.inert import inert
+from grader.reports import submission_json
 from grader.results import SubmissionResult, submission_from_json
 
 
@@ -65,7 +67,7 @@ class ResultsLog:
         # students' marks: readable by the grader's user only, whatever the umask
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         with os.fdopen(fd, "a") as f:
-            f.write(json.dumps({"key": key, "result": result.to_json()}) + "\n")
+            f.write(json.dumps({"key": key, "result": submission_json(result)}) + "\n")
             f.flush()
         self.done[key] = result
 
@@ -87,7 +89,7 @@ class Progress:
         rate = self.done / elapsed if elapsed > 0 else 0.0
         eta = (self.total - self.done) / rate if rate else 0.0
         line = (f"[{self.done}/{self.total}] {rate * 60:.1f}/min, ETA {eta:.0f}s, "
-                f"{self.failures} with errors or timeouts; last: {Path(result.path).name} {result.score:g}/{result.max_score:g}")
+                f"{self.failures} with errors or timeouts; last: {inert(Path(result.path).name)} {result.score:g}/{result.max_score:g}")
         if self.tty:
             self.stream.write("\r\033[K" + line + ("\n" if self.done == self.total else ""))
         else:

@@ -265,7 +265,7 @@ assert len(EXERCISES) == 23
 
 def exercise_job(ex: Exercise) -> dict[str, Any]:
     """What the worker needs to know about an item (no expected values, ever)."""
-    return {"id": ex.id, "kind": ex.kind, "names": list(ex.names), "partial": ex.partial,
+    return {"id": ex.id, "is_object": ex.kind == "object", "names": list(ex.names), "partial": ex.partial,
             "cases": [c.to_json() for c in ex.cases]}
 
 

@@ -13,44 +13,11 @@ import textwrap
 import time
 from pathlib import Path
 
-from grader.catalogue import IDS
-from grader.config import usable_cores
-from grader.sandbox import Limits
+from grader.config import ConfigError, Limits, read_points, usable_cores  # noqa: F401 - read_points: part of the CLI's API
 
 
 
-class UsageError(Exception):
-    pass
-
-
-def read_points(path: str) -> dict[str, float]:
-    """Points per item from a JSON object (`{"get_ln_fit": 2, "embedding": 0}`) or `id = points` lines."""
-    text = Path(path).read_text()
-    try:
-        raw = json.loads(text)
-    except ValueError:
-        raw = {}
-        for n, line in enumerate(text.splitlines(), 1):
-            line = line.split("#", 1)[0].strip()
-            if not line:
-                continue
-            if "=" not in line and ":" not in line:
-                raise UsageError(f"{path}:{n}: expected `id = points`")
-            key, value = line.replace(":", "=", 1).split("=", 1)
-            raw[key.strip().strip('"')] = value.strip()
-    if not isinstance(raw, dict):
-        raise UsageError(f"{path}: expected a mapping from item id to points")
-    points = {}
-    for key, value in raw.items():
-        if key not in IDS:
-            raise UsageError(f"{path}: unknown item id {key!r}")
-        try:
-            points[key] = float(value)
-        except (TypeError, ValueError):
-            raise UsageError(f"{path}: points for {key} must be a number") from None
-        if points[key] < 0:
-            raise UsageError(f"{path}: points for {key} must not be negative")
-    return points
+UsageError = ConfigError  # a usage error: the options cannot be honoured (exit status 2)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,7 +119,7 @@ def write_reports(args: argparse.Namespace, results: list, run: dict | None = No
         reports.write_atomic(args.report, page_html(results, run, args.feedback_dir, args.report))
     if args.feedback_dir:
         for r in results:
-            name = f"{reports.student_name(r.path)}-{Path(r.path).stem}.md"
+            name = reports.feedback_file_name(r.path)
             reports.write_atomic(Path(args.feedback_dir) / name, reports.feedback_markdown(r, run))
     if args.github:
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -188,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
         submissions = select(args)
         from grader.engine import Grader
 
-        grader = Grader(config, early)
+        grader = Grader(config, at_once=max(1, min(args.workers, len(submissions))), early=early)
     except BaseException:
         if early:
             early[0].close()
@@ -238,35 +205,18 @@ def merge(args: argparse.Namespace, paths: list[str]) -> int:
 def validate(args: argparse.Namespace):
     """The grading configuration the options ask for; a usage error for anything that cannot be."""
     from grader import batch
-    from grader.config import GradeConfig
+    from grader.config import configured
 
-    points = read_points(args.points) if args.points else {}
-    only = tuple(s.strip() for s in args.only.split(",")) if args.only else ()
-    unknown = [i for i in only if i not in IDS]
-    if unknown:
-        raise UsageError(f"unknown item id(s): {', '.join(unknown)}")
-    for flag, value in (("--weights", args.weights), ("--data", args.data), *(("--also-model", m) for m in args.also_model)):
-        if value and not Path(value).is_file():
-            raise UsageError(f"{flag}: no such file: {value}")
-    if args.device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UsageError("--device cuda: no CUDA device is available")
     try:
         args.shard_parsed = batch.parse_shard(args.shard) if args.shard else None
     except ValueError as e:
         raise UsageError(str(e)) from None
     if args.resume and not (args.results_log or args.json):
         raise UsageError("--resume needs --results-log or --json (the log lives next to it)")
-    for flag, value in (("--timeout", args.timeout), ("--submission-timeout", args.submission_timeout),
-                        ("--statement-timeout", args.statement_timeout), ("--memory", args.memory)):
-        if not (math.isfinite(value) and value > 0):
-            raise UsageError(f"{flag}: expected a number of seconds (or GiB) above 0, got {value:g}")
-    limits = Limits.per_item(args.timeout, submission_seconds=args.submission_timeout,
-                             statement_seconds=args.statement_timeout, memory_bytes=int(args.memory * 1024**3))
-    return GradeConfig(args.weights, args.data, args.device, limits, points, only, tuple(args.also_model),
-                       warm_pool=not args.no_warm_pool, notebook_mode=args.notebook_mode)
+    return configured(weights=args.weights, data=args.data, device=args.device, timeout=args.timeout,
+                      submission_timeout=args.submission_timeout, statement_timeout=args.statement_timeout,
+                      memory_gib=args.memory, points=args.points, only=args.only or (), also_models=tuple(args.also_model),
+                      warm_pool=not args.no_warm_pool, mode=args.notebook_mode)
 
 
 def select(args: argparse.Namespace) -> list[Path]:

@@ -88,13 +88,18 @@ class InputFactory:
 
     def prebuild(self, counts: dict[str, int]) -> None:
         """Build `counts[which]` pristine models now, to be handed out one per call later: done in
-        the warm process before it forks (grader.worker.zygote), so each submission's process
+        the warm worker before it forks (grader.worker.warm_worker), so each submission's process
         starts with its own unused copies instead of building one per call (a few ms each)."""
         for which, n in counts.items():
             self._spare.setdefault(which, []).extend([self._build(which) for _ in range(n)])
 
     def spare(self) -> dict[str, int]:
         return {k: len(v) for k, v in self._spare.items()}
+
+    @property
+    def size(self) -> int:
+        """Examples in the data file."""
+        return len(self._tuples)
 
     def tuples(self, spec: Any) -> list[tuple[str, bool]]:
         if isinstance(spec, list) and len(spec) == 2:
@@ -156,12 +161,12 @@ class InputFactory:
         return [make(a) for a in args], {k: make(v) for k, v in kwargs.items()}
 
 
-# the warm process's prepared factory (grader.worker.zygote), keyed by (weights, data, device)
+# the warm worker's prepared factory (grader.worker.warm_worker), keyed by (weights, data, device)
 _PREPARED: dict[tuple[str, str, str], InputFactory] = {}
 
 
 def prepare(weights: str, data: str, device: str, counts: dict[str, int]) -> None:
-    """In the warm process, before any fork: read the inputs and build `counts` models ahead.
+    """In the warm worker, before any fork: read the inputs and build `counts` models ahead.
     CPU only: a process that has touched CUDA cannot fork children that use it."""
     if device != "cpu":
         return

@@ -35,8 +35,6 @@ MARKS = {"passed": ("PASS", "#1a7f37"), "partial": ("PART", "#9a6700"), "failed"
 def check(items: str | Iterable[str] | None = None, *, timeout: float | None = None):
     """Grade the work in this notebook: every item, one (`check("get_ln_fit")`) or a list. Shows
     the table (HTML in a notebook, text elsewhere) and returns the result."""
-    if os.environ.get("BRACKET_GRADER_WORKER"):
-        return None  # a check() call in the history, run again inside a worker: nothing to do
     if os.environ.get("BRACKET_GRADER_CHECK", "").lower() in ("0", "off", "no"):
         return None  # turned off (offline, or a quick run of the template's cells)
     only = _selected(items)
@@ -52,12 +50,11 @@ def check(items: str | Iterable[str] | None = None, *, timeout: float | None = N
     grader = _grader(weights, data, timeout)
     from dataclasses import replace
 
-    grader.config = replace(grader.config, only=only)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bracket-check-") as folder:
         path = Path(folder) / _name(shell)
         path.write_text(history_notebook(shell))
-        result = grader.grade(path)
+        result = grader.grade(path, only=only)
     result = replace(result, path=_name(shell), seconds=time.monotonic() - started)
     _show(result, only)
     return result
@@ -159,15 +156,12 @@ def find_model_files(namespace: dict) -> tuple[str | None, str | None]:
 
 
 def _grader(weights: str | None, data: str | None, timeout: float | None):
-    from grader.config import usable_cores
-    from grader.engine import GradeConfig, Grader
-    from grader.sandbox import Limits
+    from grader.config import configured
+    from grader.engine import Grader
 
     key = (weights, data, timeout)
     if key not in _GRADERS:
-        limits = Limits.per_item(timeout) if timeout else Limits()
-        grader = Grader(GradeConfig(weights, data, limits=limits))
-        grader.spare_cores = usable_cores() >= 2  # one notebook at a time: its first pass may take two
+        grader = Grader(configured(weights=weights, data=data, timeout=timeout), at_once=1)  # one notebook at a time
         _prepare(grader)
         _GRADERS[key] = grader
     return _GRADERS[key]
@@ -243,19 +237,20 @@ def _say(markup: str, text: str) -> None:
 def table_html(result, only: tuple[str, ...] = ()) -> str:
     """Status, points, the likely cause and the failing case per item, the full feedback under a
     click, and a one-line summary. Every string a student controls is escaped."""
-    from grader.reports import _headline
+    from grader.feedback import all_notes, feedback, headline
+    from grader.inert import inert
 
     rows = []
     for e in result.exercises:
         if only and e.id not in only:
             continue
         mark, colour = MARKS[e.status]
-        gist = "" if e.status == "passed" and "given a correct" not in e.feedback else _headline(e.feedback, 110)
+        gist = headline(e, 110)
         details = (f"<details><summary>{html.escape(gist)}</summary><pre style='white-space:pre-wrap'>"
-                   f"{html.escape(e.feedback)}</pre></details>") if gist else ""
+                   f"{html.escape(inert(feedback(e)))}</pre></details>") if gist else ""
         rows.append(f"<tr><td style='color:{colour};font-weight:bold'>{mark}</td><td><code>{html.escape(e.id)}</code></td>"
                     f"<td>{e.score:.3g}/{e.max_score:g}</td><td style='text-align:left'>{details}</td></tr>")
-    notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.notes)
+    notes = "".join(f"<li>{html.escape(inert(n))}</li>" for n in all_notes(result))
     return ("<table><thead><tr><th></th><th>item</th><th>points</th><th style='text-align:left'>what differs</th></tr>"
             f"</thead><tbody>{''.join(rows)}</tbody></table>" + (f"<ul>{notes}</ul>" if notes else "")
             + f"<p><b>{html.escape(summary(result, only))}</b></p>")

@@ -77,19 +77,25 @@ class ExerciseItem(pytest.Item):
         self.add_marker(pytest.mark.xdist_group(name=str(self.parent.submission)))
 
     def runtest(self) -> None:
+        from grader.feedback import all_notes, feedback
+        from grader.reports import exercise_json
+
         result = _grade(self.config, self.parent.submission)
         ex = next(e for e in result.exercises if e.id == self.exercise.id)
-        self.user_properties.append((PROPERTY, json.dumps({"path": result.path, "exercise": ex.to_json(),
-                                                           "notes": list(result.notes)})))
+        self.user_properties.append((PROPERTY, json.dumps({"path": result.path, "exercise": exercise_json(ex),
+                                                           "notes": all_notes(result)})))
         if ex.status == "not_autograded":
-            pytest.skip(ex.feedback)
+            pytest.skip(feedback(ex))
         if ex.status != "passed":
             raise ExerciseFailed(ex)
 
     def repr_failure(self, excinfo, style=None):
         if isinstance(excinfo.value, ExerciseFailed):
+            from grader.feedback import feedback
+            from grader.inert import inert
+
             ex = excinfo.value.exercise
-            return f"{ex.id}: {ex.status} ({ex.score:g}/{ex.max_score:g})\n{ex.feedback}"
+            return f"{ex.id}: {ex.status} ({ex.score:g}/{ex.max_score:g})\n{inert(feedback(ex))}"
         return super().repr_failure(excinfo)
 
     def reportinfo(self):
@@ -103,23 +109,19 @@ class ExerciseFailed(Exception):
 
 
 def _grader(config: pytest.Config):
-    from grader.cli import read_points
-    from grader.config import usable_cores
-    from grader.engine import GradeConfig, Grader
-    from grader.sandbox import Limits
+    from grader.config import ConfigError, configured
+    from grader.engine import Grader
 
     if GRADER_KEY not in config.stash:
-        timeout = config.getoption("bracket_timeout")
-        limits = Limits.per_item(timeout) if timeout else Limits()
-        points_file = config.getoption("bracket_points")
-        grader = Grader(GradeConfig(
-            config.getoption("bracket_weights"), config.getoption("bracket_data"),
-            config.getoption("bracket_device"), limits, read_points(points_file) if points_file else {}))
+        try:
+            settings = configured(weights=config.getoption("bracket_weights"), data=config.getoption("bracket_data"),
+                                  device=config.getoption("bracket_device"), timeout=config.getoption("bracket_timeout"),
+                                  points=config.getoption("bracket_points"))
+        except ConfigError as e:
+            raise pytest.UsageError(str(e)) from None
         # one submission at a time per process: its first pass may take two cores when no other
         # pytest-xdist worker needs them (a student's `pytest` on their own file)
-        at_once = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
-        grader.spare_cores = usable_cores() >= 2 * at_once
-        config.stash[GRADER_KEY] = grader
+        config.stash[GRADER_KEY] = Grader(settings, at_once=int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
     return config.stash[GRADER_KEY]
 
 
@@ -127,12 +129,8 @@ def _grade(config: pytest.Config, submission: Path):
     results = config.stash.setdefault(RESULT_KEY, {})
     key = str(submission)
     if key not in results:
-        import dataclasses
-
-        grader = _grader(config)
         selected = config.stash.get(SELECTED_KEY, {}).get(key) or IDS
-        grader.config = dataclasses.replace(grader.config, only=tuple(selected))
-        results[key] = grader.grade(submission)
+        results[key] = _grader(config).grade(submission, only=tuple(selected))
     return results[key]
 
 
@@ -170,11 +168,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if not _TABLES:
         return
     from grader import reports
-    from grader.results import ExerciseResult, SubmissionResult
+    from grader.results import ExerciseResult, SubmissionResult, exercise_from_json
 
     results = []
     for path, table in _TABLES.items():
-        exercises = tuple(ExerciseResult(**table["exercises"][i]) if i in table["exercises"]
+        exercises = tuple(exercise_from_json(table["exercises"][i]) if i in table["exercises"]
                           else ExerciseResult(i, "not_autograded", 0.0, 0.0, "not selected in this run") for i in IDS)
         results.append(SubmissionResult(path, exercises, tuple(table["notes"])))
     terminalreporter.section("bracket-grader scores")

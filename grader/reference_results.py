@@ -36,6 +36,7 @@ DEAD_NEURON = 1e-6  # a W_in column this small next to the largest is a dead neu
 
 
 PRIVATE_SOURCES = ("solutions",)  # the answers: workers must not read them
+OBJECT_ITEMS = ("out_by_component_in_unbalanced_dir", "out_by_component_in_pre_20_unbalanced_dir", "v_L_v_R")
 HELPER_CACHE_BYTES = 256 * 1024**2  # helper answers kept for later submissions asking the same
 
 
@@ -155,6 +156,10 @@ class ReferenceResults:
                 self._factory = InputFactory(self.weights, self.data, self.device)
             return self._factory
 
+    def data_size(self) -> int:
+        """How many examples the data file holds (what a range of it can reach)."""
+        return self.factory.size
+
     def for_exercise(self, ex: Exercise) -> dict[str, Any]:
         """{case label: decoded expected value} for a function item."""
         if ex.id not in self._encoded:
@@ -231,17 +236,22 @@ class ReferenceResults:
 
     # ------------------------------------------------------------ object items
 
-    def objects_for(self, model_hash: str, model_state: dict, strs: list[str]) -> dict[str, Any]:
-        """Reference values of the object items for a known model (by its parameter hash) and the
-        submission's data."""
-        key = entry_name(model_hash, *strs)
-        if key not in self._objects:
-            encoded = self.disk.fetch("objects", key, lambda: self._compute_objects(model_state, strs),
-                                      lambda v: isinstance(v, dict))
-            self._objects[key] = {k: decode(v) for k, v in encoded.items()}
-        return self._objects[key]
+    def objects_for(self, model_hash: str, model_state: dict, strs: list[str],
+                    items: tuple[str, ...] = OBJECT_ITEMS) -> dict[str, Any]:
+        """Reference values of object items (all, or `items`) for a known model (by its parameter
+        hash) and the submission's data: each item computed only when it is judged (on the course's
+        5,000 strings they take 14 to 30 s each), and kept for the next submission."""
+        out: dict[str, Any] = {}
+        for item in items:
+            key = entry_name(model_hash, item, *strs)
+            if key not in self._objects:
+                encoded = self.disk.fetch("objects", key, lambda: self._compute_object(item, model_state, strs),
+                                          lambda v: isinstance(v, dict))
+                self._objects[key] = {k: decode(v) for k, v in encoded.items()}
+            out.update(self._objects[key])
+        return out
 
-    def _compute_objects(self, model_state: dict, strs: list[str]) -> dict[str, Any]:
+    def _compute_object(self, item: str, model_state: dict, strs: list[str]) -> dict[str, Any]:
         import reference.solutions as sol
         from reference.brackets import BracketsDataset, SimpleTokenizer
         from reference.model import build_model
@@ -249,13 +259,9 @@ class ReferenceResults:
         model = build_model(model_state, self.device)
         data = BracketsDataset([(s, self.factory.tuples({"strs": [s]})[0][1]) for s in strs]).to(self.device)
         with t.inference_mode():
-            v_L, v_R = sol.compute_v_L_v_R(model, data, SimpleTokenizer("()"))
-            values = {
-                "out_by_component_in_unbalanced_dir": sol.compute_out_by_component_in_unbalanced_dir(model, data),
-                "out_by_component_in_pre_20_unbalanced_dir":
-                    sol.compute_out_by_component_in_pre_20_unbalanced_dir(model, data),
-                "v_L": v_L,
-                "v_R": v_R,
-                "v_L_v_R_bands": v_pair_bands(model, data),
-            }
+            if item == "v_L_v_R":
+                v_L, v_R = sol.compute_v_L_v_R(model, data, SimpleTokenizer("()"))
+                values = {"v_L": v_L, "v_R": v_R, "v_L_v_R_bands": v_pair_bands(model, data)}
+            else:
+                values = {item: getattr(sol, f"compute_{item}")(model, data)}
         return {k: encode(v) for k, v in values.items()}

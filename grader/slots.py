@@ -4,8 +4,9 @@
 A submission is graded in one slot from start to end; a slot grades one submission at a time, so
 the workers of two submissions graded at once never share a folder, a uid or a sandbox: neither
 can see the other's files or processes. Between two submissions the slot's warm worker kills
-every process its last child left (it is PID 1 of its sandbox's PID namespace) and the folder is
-emptied, so nothing of one submission waits for the next.
+every process its last child left (it is PID 1 of its sandbox's PID namespace) and removes what
+they left in its sandbox, and the folder is emptied, so nothing of one submission waits for the
+next. A warm worker found dead is replaced at once.
 """
 from __future__ import annotations
 
@@ -20,25 +21,27 @@ import tempfile
 import threading
 from pathlib import Path
 
+from grader.config import Limits
 from grader.folders import Folder
 from grader.isolation import Isolation, Uids, bwrap_command, detect, drop_to
-from grader.sandbox import worker_env
+from grader.protocol import WarmReply, WarmRequest
+from grader.worker_run import worker_env
 
 
-class WarmPool:
-    """The trusted side's handle on one warm worker (grader.worker.zygote): it has imported torch,
-    TransformerLens and the course setting once and forks a fresh child per run. Inside bubblewrap
-    it is PID 1 of its own namespaces and sees only its slot's folder; requests are serialised;
-    replies are read by one thread."""
+class WarmWorker:
+    """The trusted side's handle on a slot's warm worker (grader.worker.warm_worker): it has
+    imported torch, TransformerLens and the course setting once and forks a fresh child per run.
+    Inside bubblewrap it is PID 1 of its own namespaces and sees only its slot's folder; requests
+    are serialised; replies are read by one thread."""
 
     def __init__(self, folder: Path, uid: int | None, iso: Isolation, readable: list[Path],
-                 prepare: dict | None = None) -> None:
+                 prepare: dict | None = None, limits: Limits | None = None) -> None:
         """`prepare`: {"weights", "data", "device", "models"}, the inputs its children will be
-        given (grader.inputs.prepare)."""
+        given (grader.inputs.prepare); `limits`: the sizes of its sandbox's /tmp and /dev/shm."""
         env = worker_env(folder, {"weights": "", "notebook_data": ""}, sandboxed=bool(iso.bwrap))
-        cmd = [sys.executable, "-m", "grader.worker.zygote", *([json.dumps(prepare)] if prepare else [])]
+        cmd = [sys.executable, "-m", "grader.worker.warm_worker", *([json.dumps(prepare)] if prepare else [])]
         if iso.bwrap:
-            cmd = bwrap_command(iso.bwrap, [folder], readable, pid_1=True) + cmd
+            cmd = bwrap_command(iso.bwrap, [folder], readable, pid_1=True, limits=limits) + cmd
         self.sandboxed = bool(iso.bwrap)
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=folder,
                                       start_new_session=True,
@@ -58,12 +61,12 @@ class WarmPool:
             except ValueError:
                 continue
             with self._cond:
-                if "pid" in msg:
-                    self._pids.append(int(msg["pid"]))
-                elif "forgot" in msg:
+                if WarmReply.PID in msg:
+                    self._pids.append(int(msg[WarmReply.PID]))
+                elif WarmReply.FORGOT in msg:
                     self._forgot += 1
-                elif "exit" in msg:
-                    self._exits[int(msg["exit"])] = int(msg["code"])
+                elif WarmReply.EXIT in msg:
+                    self._exits[int(msg[WarmReply.EXIT])] = int(msg["code"])
                 self._cond.notify_all()
         with self._cond:
             self._cond.notify_all()
@@ -95,7 +98,7 @@ class WarmPool:
         with it, every process it left."""
         with self._lock:
             try:
-                self._send({"kill": pid})
+                self._send({WarmRequest.KILL: pid})
             except (OSError, ValueError):
                 pass
 
@@ -106,7 +109,7 @@ class WarmPool:
         with self._lock, self._cond:
             done = self._forgot
             try:
-                self._send({"kill": -1})
+                self._send({WarmRequest.KILL: -1})
             except (OSError, ValueError):
                 return
             if not self._cond.wait_for(lambda: self._forgot > done or not self.alive(), timeout):
@@ -140,14 +143,30 @@ class WarmPool:
 class Slot:
     """A folder, a uid and (unless disabled) a warm worker, for one submission at a time."""
 
-    def __init__(self, iso: Isolation, uid: int | None, readable: list[Path], prepare: dict | None, warm: bool):
-        self.iso, self.uid, self.readable, self.prepare = iso, uid, readable, prepare
+    def __init__(self, iso: Isolation, uid: int | None, readable: list[Path], prepare: dict | None, warm: bool,
+                 limits: Limits | None = None):
+        self.iso, self.uid, self.readable, self.prepare, self.limits = iso, uid, readable, prepare, limits
         self.folder = Path(tempfile.mkdtemp(prefix="bracket-slot-"))
         self.root = Folder.open(self.folder)  # before any worker can write there
         if uid is not None:
             os.chown(self.folder, uid, uid)
         os.chmod(self.folder, 0o700)
-        self.pool = WarmPool(self.folder, uid, iso, readable, prepare) if warm else None
+        self._lock = threading.Lock()
+        self.warm = self._start_warm() if warm else None
+        self.restarts = 0  # warm workers found dead and replaced
+
+    def _start_warm(self) -> WarmWorker:
+        return WarmWorker(self.folder, self.uid, self.iso, self.readable, self.prepare, self.limits)
+
+    def warm_worker(self) -> WarmWorker | None:
+        """The slot's warm worker, a new one where the last has died (a child may not end it in a
+        sandbox; outside one, SIGKILL can): None without a warm pool."""
+        with self._lock:
+            if self.warm is not None and not self.warm.alive():
+                self.warm.close()
+                self.warm = self._start_warm()
+                self.restarts += 1
+            return self.warm
 
     def run_folder(self, label: str) -> Folder:
         """A new folder for one worker run, made through the slot's descriptor (grader.folders)
@@ -162,14 +181,16 @@ class Slot:
         raise RuntimeError("no new run folder could be made in the slot")
 
     def clean(self) -> None:
-        """Nothing of the last submission is left: its processes killed, its files removed."""
-        if self.pool is not None and self.pool.alive():
-            self.pool.forget()  # nothing of it runs while its folders are wiped
+        """Nothing of the last submission is left: its processes killed, its files removed (and a
+        warm worker it ended replaced now, not when the next classmate needs it)."""
+        if self.warm is not None and self.warm.alive():
+            self.warm.forget()  # nothing of it runs while its folders are wiped
         wipe(self.folder, keep_root=True)
+        self.warm_worker()
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
+        if self.warm is not None:
+            self.warm.close()
         self.root.close()
         wipe(self.folder)
 
@@ -186,7 +207,7 @@ def warm_inputs(config, weights_pt: str, data: str) -> dict:
 def early_slot(config) -> tuple[Slot, Uids] | None:
     """A warm worker started first thing (by the command line, before it loads torch itself), so
     that the two import at once on two cores instead of one after the other: an engine.Grader
-    given it takes it when it was made for the same inputs. None where it cannot be made without
+    given it takes it when it was made for the same inputs and limits. None where it cannot be made without
     torch (the model's public `.pt` neither exists nor is kept in the grader's cache: the first run
     on this machine, or in CI with an empty cache, makes it), on a GPU, or without a warm pool."""
     from grader.public import public_data, public_dir, restored, truncated_data, weights_pt_path
@@ -199,7 +220,7 @@ def early_slot(config) -> tuple[Slot, Uids] | None:
     truncated_data(config.data, config.limits.notebook_examples)  # what its first child reads
     iso, uids = detect(), Uids()
     prepare = warm_inputs(config, weights_pt, data)
-    return Slot(iso, uids.claim() if iso.own_uid else None, [public_dir()], prepare, True), uids
+    return Slot(iso, uids.claim() if iso.own_uid else None, [public_dir()], prepare, True, config.limits), uids
 
 
 def wipe(folder: Path, keep_root: bool = False) -> None:

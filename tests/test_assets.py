@@ -45,6 +45,7 @@ def test_manifest_matches_the_shipped_files():
     assert min(v["accuracy"] for v in manifest["accuracy_by_length"].values()) >= 0.99
 
 
+@pytest.mark.slow
 def test_model_is_at_least_99_9_percent_accurate_on_5000_held_out_strings(tuples):
     held_out = tuples[:5000]  # training used examples 10,000 onwards (see reference/train.py)
     preds = predict_balanced(load_model(), [s for s, _ in held_out])

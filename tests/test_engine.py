@@ -12,8 +12,9 @@ from grader.catalogue import BY_ID, IDS
 from grader.examples import COURSE_LAYOUT_CORRECT
 from tests.conftest import statuses, with_config
 from tests.variants import ALTERNATIVE, WRONG, write_variant
+from grader.feedback import feedback
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
 
 def dependents(ids: set[str]) -> set[str]:
@@ -32,13 +33,13 @@ def dependents(ids: set[str]) -> set[str]:
 def test_solved_module_scores_full_marks(grader, solved_dir):
     result = grader.grade(solved_dir / "exercises.py")
     assert [e.id for e in result.exercises] == list(IDS)
-    assert statuses(result) == dict.fromkeys(IDS, "passed"), [e.feedback for e in result.exercises if e.status != "passed"]
+    assert statuses(result) == dict.fromkeys(IDS, "passed"), [feedback(e) for e in result.exercises if e.status != "passed"]
     assert result.score == result.max_score == 23
 
 
 def test_solved_notebook_scores_full_marks_through_a_kernel(grader, solved_dir):
     result = with_config(grader, notebook_mode="kernel").grade(solved_dir / "exercises.ipynb")
-    assert statuses(result) == dict.fromkeys(IDS, "passed"), [e.feedback for e in result.exercises if e.status != "passed"]
+    assert statuses(result) == dict.fromkeys(IDS, "passed"), [feedback(e) for e in result.exercises if e.status != "passed"]
 
 
 def test_untouched_template_scores_zero_saying_not_implemented(grader):
@@ -47,22 +48,22 @@ def test_untouched_template_scores_zero_saying_not_implemented(grader):
     result = grader.grade(TEMPLATE_DIR / "exercises.py")
     assert result.score == 0
     for e in result.exercises:
-        assert e.status in ("missing", "failed"), (e.id, e.status, e.feedback)
+        assert e.status in ("missing", "failed"), (e.id, e.status, feedback(e))
         if BY_ID[e.id].kind == "function":
-            assert e.feedback == "not implemented (raises NotImplementedError)"
+            assert feedback(e) == "not implemented (raises NotImplementedError)"
         else:
-            assert "no value for" in e.feedback or "no valid examples" in e.feedback, e.feedback
+            assert "no value for" in feedback(e) or "no valid examples" in feedback(e), feedback(e)
 
 
 def test_course_layout_submission_scores_full_marks(grader):
     result = grader.grade(COURSE_LAYOUT_CORRECT)
-    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, e.feedback) for e in result.exercises if e.status != "passed"]
+    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, feedback(e)) for e in result.exercises if e.status != "passed"]
 
 
 @pytest.mark.course_weights
 def test_course_layout_submission_full_marks_on_the_course_model(course_grader):
     result = course_grader.grade(COURSE_LAYOUT_CORRECT)
-    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, e.feedback) for e in result.exercises if e.status != "passed"]
+    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, feedback(e)) for e in result.exercises if e.status != "passed"]
 
 
 # Wrong variants in groups; each group's items are graded together in one submission.
@@ -90,19 +91,19 @@ def test_wrong_variants_fail_their_item_and_nothing_independent(grader, solved_d
     got = statuses(result)
     affected = dependents(set(group))
     for item in group:
-        assert got[item] in ("failed", "partial"), (item, got[item], result.exercises[IDS.index(item)].feedback)
+        assert got[item] in ("failed", "partial"), (item, got[item], feedback(result.exercises[IDS.index(item)]))
     for item in set(IDS) - affected:
-        assert got[item] == "passed", (item, got[item], result.exercises[IDS.index(item)].feedback)
-    feedback = {e.id: e.feedback for e in result.exercises}
+        assert got[item] == "passed", (item, got[item], feedback(result.exercises[IDS.index(item)]))
+    texts = {e.id: feedback(e) for e in result.exercises}
     for item in affected - set(group):  # each mistake is scored once: callers pass, given correct helpers
         if BY_ID[item].kind == "function":
-            assert got[item] == "passed" and ", given a correct " in feedback[item], (item, got[item], feedback[item])
+            assert got[item] == "passed" and ", given a correct " in texts[item], (item, got[item], texts[item])
 
 
 def test_correct_answers_written_differently_pass(grader, solved_dir, tmp_path):
     path = write_variant(solved_dir / "exercises.py", tmp_path / "alternative.py", ALTERNATIVE)
     result = grader.grade(path)
-    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, e.feedback) for e in result.exercises if e.status != "passed"]
+    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, feedback(e)) for e in result.exercises if e.status != "passed"]
 
 
 def test_low_memory_item_built_the_heavy_way_gets_partial_credit(grader, solved_dir, tmp_path):
@@ -127,7 +128,7 @@ def test_renamed_function_is_reported_with_a_hint(grader, solved_dir, tmp_path):
     g = with_config(grader, only=("get_WOV", "get_pre_20_dir"))
     result = g.grade(path)
     e = {x.id: x for x in result.exercises}
-    assert e["get_WOV"].status == "missing" and "get_W_OV" in e["get_WOV"].feedback
+    assert e["get_WOV"].status == "missing" and "get_W_OV" in feedback(e["get_WOV"])
     assert e["get_pre_20_dir"].status == "passed"
     assert e["embedding"].status == "not_autograded"
 
@@ -154,7 +155,7 @@ def test_older_course_layouts_and_colab_notebooks_grade(grader, tmp_path, name, 
 
     path = write_all(tmp_path)[name]
     result = with_config(grader, only=LAYOUT_ITEMS, notebook_mode=mode).grade(path)
-    got = {e.id: (e.status, e.feedback) for e in result.exercises if e.id in LAYOUT_ITEMS}
+    got = {e.id: (e.status, feedback(e)) for e in result.exercises if e.id in LAYOUT_ITEMS}
     assert all(status == "passed" for status, _ in got.values()), got
     assert not [n for n in result.notes if "raised" in n or "again" in n], result.notes  # set-up ran cleanly
 
@@ -169,7 +170,7 @@ def test_a_statement_the_lean_run_skipped_costs_time_not_marks(grader, tmp_path)
                     "def get_WOV(model, layer, head):\n"
                     "    return SCALE * model.W_V[layer, head] @ model.W_O[layer, head]\n")
     result = with_config(grader, only=("get_WOV",)).grade(path)
-    assert statuses(result)["get_WOV"] == "passed", [e.feedback for e in result.exercises]
+    assert statuses(result)["get_WOV"] == "passed", [feedback(e) for e in result.exercises]
     assert any("graded again with every cell run" in n for n in result.notes), result.notes
     fast = with_config(grader, only=("get_WOV",), notebook_mode="fast").grade(path)
     assert statuses(fast)["get_WOV"] == "passed" and not fast.notes
@@ -182,12 +183,12 @@ def test_an_item_wrong_only_through_its_helper_is_credited_given_a_correct_helpe
     e = {x.id: x for x in result.exercises}
     assert e["get_ln_fit"].status in ("failed", "partial")
     assert e["get_pre_final_ln_dir"].status == "passed" and e["get_pre_final_ln_dir"].score == 1
-    assert e["get_pre_final_ln_dir"].feedback.startswith("correct, given a correct get_ln_fit")
+    assert feedback(e["get_pre_final_ln_dir"]).startswith("correct, given a correct get_ln_fit")
     # wrong on its own account too: no credit, and the helper pass does not hide its own mistake
     both = write_variant(solved_dir / "exercises.py", tmp_path / "both.py",
                          {"get_ln_fit": wrong_fit, "get_pre_final_ln_dir": WRONG["get_pre_final_ln_dir"]})
     e = {x.id: x for x in with_config(grader, only=("get_ln_fit", "get_pre_final_ln_dir")).grade(both).exercises}
-    assert e["get_pre_final_ln_dir"].status == "failed" and "given a correct" not in e["get_pre_final_ln_dir"].feedback
+    assert e["get_pre_final_ln_dir"].status == "failed" and "given a correct" not in feedback(e["get_pre_final_ln_dir"])
 
 
 def test_a_kernel_run_gives_credit_through_a_wrong_helper_as_a_lean_run_does(grader, tmp_path):

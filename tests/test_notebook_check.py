@@ -16,7 +16,7 @@ from nbclient import NotebookClient
 from tests.conftest import ROOT
 from tests.corpus.field import COURSE_PATH_BLOCK
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("notebook-check")]
+pytestmark = [pytest.mark.slow, pytest.mark.worker, pytest.mark.kernel, pytest.mark.xdist_group("notebook-check")]
 
 COURSE_SETUP = '''
 import json, sys
@@ -100,8 +100,8 @@ def course_folder(base: Path, grader) -> Path:
     section.mkdir(parents=True)
     (section / "__init__.py").write_text("")
     (section / "brackets_datasets.py").write_text("from reference.brackets import BracketsDataset, SimpleTokenizer\n")
-    shutil.copyfile(grader.weights_pt, section / "brackets_model_state_dict.pt")
-    shutil.copyfile(grader.data_public, section / "brackets_data.json")
+    shutil.copyfile(grader.setting.weights_pt, section / "brackets_model_state_dict.pt")
+    shutil.copyfile(grader.setting.data_public, section / "brackets_data.json")
     return section
 
 

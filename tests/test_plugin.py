@@ -7,7 +7,7 @@ import pytest
 
 from tests.variants import WRONG, write_variant
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
 
 def test_one_test_per_item_and_k_selects(pytester, solved_dir):

@@ -63,6 +63,7 @@ def test_attention_rows_sum_to_one_and_pads_get_no_weight(model, data):
         assert p.masked_select(pad[:, None, :].expand_as(p)).abs().max() < 1e-6
 
 
+@pytest.mark.slow
 def test_low_memory_neuron_function_matches_and_allocates_less(model):
     from grader.worker.memory import PeakTensorMemory
 
@@ -118,6 +119,7 @@ def test_v_L_v_R_point_in_opposite_directions_on_our_model(model):
     assert t.cosine_similarity(v_L, v_R, dim=0) < -0.5
 
 
+@pytest.mark.slow
 @pytest.mark.course_weights
 def test_v_L_v_R_cosine_on_the_course_model_is_about_minus_0_997():
     weights, data_path = course_files_or_skip()
@@ -127,6 +129,7 @@ def test_v_L_v_R_cosine_on_the_course_model_is_about_minus_0_997():
     assert abs(t.cosine_similarity(v_L, v_R, dim=0).item() - (-0.997)) < 0.002
 
 
+@pytest.mark.slow
 @pytest.mark.course_weights
 def test_course_model_classifies_its_first_5000_examples():
     from reference.model import predict_balanced

@@ -47,6 +47,7 @@ def test_notebook_and_module_hold_the_same_code():
 
 
 @pytest.mark.slow
+@pytest.mark.kernel
 def test_template_notebook_runs_top_to_bottom_in_a_kernel(tmp_path, monkeypatch):
     """Every cell succeeds or fails with NotImplementedError, with no network and no GPU needed."""
     import nbformat

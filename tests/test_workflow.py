@@ -50,6 +50,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.worker
 def test_grading_steps_run_locally_with_the_pinned_grader(tmp_path, solved_dir):
     ws = tmp_path / "ws"
     sub = ws / "submission"

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("worlds")]
+pytestmark = [pytest.mark.slow, pytest.mark.worker, pytest.mark.xdist_group("worlds")]
 
 # the bundled example's verdicts (README, "What the output looks like")
 EXAMPLE = {"get_ln_fit": "partial", "get_WOV": "failed", "avg_squared_cos_sim": "missing"}

@@ -1,0 +1,177 @@
+"""The second-look policy (trusted side): from one pass's verdicts to the next pass's plan, as pure
+functions of results and the catalogue, tested without workers (tests/test_second_looks.py).
+
+A submission is graded in a first pass; each item then gets the fairest second look its verdict
+calls for, and a second look can only raise a score:
+- every statement run: a lean first pass skipped statements, and an item did not pass for a reason
+  a skipped statement could explain (`full_run`);
+- the reference standing in for helpers that are wrong, so each mistake is scored once
+  (`helper_passes`): a function while it is called, an object while the submission's own code
+  computes it. A pass never grants a helper that it also grades before that helper's results are
+  in (grader.answers), so when objects need a helper that is graded again, they get a pass of
+  their own after it;
+- the course's data size, for objects of code written for 5,000 examples (`course_size`).
+Then whatever the trusted side answered for outside a grant was taken from the course's solutions
+(`taken_from_course`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from grader.catalogue import BY_ID, Exercise
+from grader.results import Condition, ExerciseResult
+
+RETRY_STATUSES = ("failed", "error", "missing")  # a lean run's verdicts worth a full run's second look
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One way of running the submission: which items, how, on which data, with which stand-ins."""
+
+    name: str  # its folders' prefix, and its set of statements to skip (see `skips`)
+    exercises: tuple[Exercise, ...]
+    mode: str  # "lean" | "fast" | "kernel"
+    examples: str  # the data file the submission's own code loads
+    helpers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # item -> helpers stood in while grading it
+    module_helpers: tuple[str, ...] = ()  # helpers stood in while the submission's own code runs
+    record_cell_errors: bool = False  # the first pass: its cells that raised are the submission's notes
+    condition: Condition | None = None  # what a raised score from this pass was given on
+
+    @property
+    def skips(self) -> str:
+        """Which set of statements-to-skip it uses: the first (both its parts, when split) and full
+        runs share one; a pass with stand-ins or other data starts afresh (what hung may have been
+        the student's helper)."""
+        return "own code" if self.name in ("first", "first-objects", "full") else self.name.split("-")[0]
+
+    @property
+    def ids(self) -> frozenset[str]:
+        return frozenset(e.id for e in self.exercises)
+
+
+def helper_closure(item: str) -> set[str]:
+    """The function items `item` calls, directly or through others (declared in the catalogue)."""
+    out: set[str] = set()
+    todo = list(BY_ID[item].calls)
+    while todo:
+        h = todo.pop()
+        if h not in out and h in BY_ID and BY_ID[h].kind == "function":
+            out.add(h)
+            todo += list(BY_ID[h].calls)
+    return out
+
+
+def split(plan: Plan) -> tuple[Plan, Plan] | None:
+    """The first pass in two parts that can run at once on two cores: the object items (the
+    submission's demo code builds them: most of its statements) and the function items (its
+    definitions, then every grading call). None when one part would be empty."""
+    objects = tuple(e for e in plan.exercises if e.kind != "function")
+    functions = tuple(e for e in plan.exercises if e.kind == "function")
+    if not objects or not functions:
+        return None
+    return replace(plan, exercises=functions), replace(plan, name=f"{plan.name}-objects", exercises=objects)
+
+
+def worth_a_full_run(r: ExerciseResult, source: str) -> bool:
+    """Could a statement the lean run skipped explain this verdict? An exception (a name or an
+    attribute that was never set), or a value not found whose name the source assigns; not a
+    function or object that is there and wrong, or a function not written yet. (A wrong value from
+    a skipped statement would need one that changes a value in place without naming it,
+    `np.subtract(x, m, out=x)`: grade such work with --mode fast.)"""
+    ex = BY_ID[r.id]
+    if r.status not in RETRY_STATUSES:
+        return False
+    if ex.kind == "object":
+        return r.status in ("missing", "error")
+    if r.status == "missing":
+        return any(name in source for name in (ex.names or (ex.id,)))
+    return any(c.kind == "error" for c in r.cases)
+
+
+def full_run(results: list[ExerciseResult], source: str, dropped: int, mode: str, examples: str) -> Plan | None:
+    """Every statement run, for what a lean run's skipped statements could explain."""
+    retry = tuple(BY_ID[r.id] for r in results if worth_a_full_run(r, source))
+    if mode != "lean" or not dropped or not retry:
+        return None
+    return Plan("full", retry, "fast", examples)
+
+
+def _not_passed_functions(results: list[ExerciseResult]) -> set[str]:
+    return {r.id for r in results if r.status != "passed" and BY_ID[r.id].kind == "function"}
+
+
+def helper_passes(results: list[ExerciseResult], taken: set[str], mode: str, examples: str) -> list[Plan]:
+    """Score each mistake once: an item that did not pass while items it calls did not pass either
+    is graded again with the reference's answers standing in for those helpers. One pass, or two
+    where objects need a stand-in for a function that is itself graded again (that function first)."""
+    not_passed = _not_passed_functions(results)
+    timed_out = {r.id for r in results if r.status == "timeout"}
+    chains: dict[str, tuple[str, ...]] = {}
+    for r in results:
+        is_object = BY_ID[r.id].kind == "object"
+        through_a_hang = r.status == "timeout" and helper_closure(r.id) & timed_out  # it waited on a helper
+        if r.status in ("failed", "partial", "error") or through_a_hang or (is_object and r.status == "missing"):
+            chain = tuple(sorted((helper_closure(r.id) & not_passed) - {r.id} - taken))
+            if chain:
+                chains[r.id] = chain
+    functions = {i: c for i, c in chains.items() if BY_ID[i].kind == "function"}
+    objects = [i for i in chains if BY_ID[i].kind == "object"]
+    module_helpers = tuple(sorted({h for i in objects for h in chains[i]}))
+    order = {e: n for n, e in enumerate(BY_ID)}
+
+    def plan(name: str, items: list[str], recomputed: bool) -> Plan:
+        exercises = tuple(BY_ID[i] for i in sorted(items, key=order.get))
+        return Plan(name, exercises, mode, examples, helpers={i: functions[i] for i in items if i in functions},
+                    module_helpers=module_helpers if recomputed else ())
+
+    if not chains:
+        return []
+    if set(module_helpers) & set(functions) and functions:
+        return [plan("helpers", list(functions), False), plan("helpers-objects", objects, True)]
+    return [plan("helpers", list(chains), bool(objects))]
+
+
+def condition_of(plan: Plan, item: str) -> Condition:
+    """What a raised score from `plan` was given on, for one of its items."""
+    if plan.condition is not None:
+        return plan.condition
+    if BY_ID[item].kind == "object":
+        return Condition(tuple(h for h in plan.module_helpers if h in helper_closure(item)), recomputed=True)
+    return Condition(plan.helpers.get(item, ()))
+
+
+def course_size(results: list[ExerciseResult], statement_errors: int, taken: set[str], mode: str, examples: str,
+                n_examples: int) -> Plan | None:
+    """Submissions get 1,000 examples to run on, but students write the course's 5,000 into their
+    code (`einops.repeat(mean, "comp -> comp b", b=5000)`). An object item that did not pass for a
+    reason the size could explain (a statement raised, the object is missing or has the wrong
+    shape) is computed again on the course's data size."""
+    again = [r for r in results if BY_ID[r.id].kind == "object" and r.status != "passed"
+             and (statement_errors or r.status in ("missing", "error") or r.category == "shape")]
+    if not again:
+        return None
+    stand_in = tuple(sorted({h for r in again for h in helper_closure(r.id) & _not_passed_functions(results)} - taken))
+    return Plan("course-size", tuple(BY_ID[r.id] for r in again), mode, examples, module_helpers=stand_in,
+                condition=Condition(stand_in, recomputed=True, course_examples=n_examples))
+
+
+def better(results: list[ExerciseResult], again: list[ExerciseResult], plan: Plan) -> list[ExerciseResult]:
+    """Each result replaced by its second look when that scores more, with the condition it was
+    given on."""
+    by_id = {r.id: r for r in again}
+    out = []
+    for r in results:
+        new = by_id.get(r.id)
+        if new is None or new.score <= r.score:
+            out.append(r)
+        else:
+            condition = condition_of(plan, r.id)
+            out.append(replace(new, condition=condition) if condition.helpers or condition.course_examples else new)
+    return out
+
+
+def taken_from_course(results: list[ExerciseResult], taken: set[str]) -> list[ExerciseResult]:
+    """A function the trusted process answered for outside a grant came from the course's
+    solutions: it is not the student's work."""
+    return [ExerciseResult(r.id, "missing", 0.0, r.max_score, taken_from_course=True) if r.id in taken else r
+            for r in results]

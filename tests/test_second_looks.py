@@ -1,0 +1,105 @@
+"""The second-look policy as pure functions: from verdicts to the next pass's plan (no worker)."""
+from __future__ import annotations
+
+from grader import second_looks
+from grader.answers import Grants
+from grader.catalogue import BY_ID, IDS
+from grader.feedback import feedback
+from grader.results import CaseOutcome, Condition, ExerciseResult
+
+
+def results(**statuses: str) -> list[ExerciseResult]:
+    """Every item passed but those given (an object that failed for its shape: status "shape")."""
+    out = []
+    for i in IDS:
+        status = statuses.get(i, "passed")
+        if status == "shape":
+            out.append(ExerciseResult(i, "failed", 0.0, 1.0, f"{i}: wrong shape", category="shape"))
+        elif status == "error_case":
+            out.append(ExerciseResult(i, "error", 0.0, 1.0, cases=(CaseOutcome("x", False, "error", "NameError: x"),)))
+        else:
+            out.append(ExerciseResult(i, status, 1.0 if status == "passed" else 0.0, 1.0))
+    return out
+
+
+def ids(plan) -> list[str]:
+    return [e.id for e in plan.exercises]
+
+
+def test_a_wrong_helper_gives_its_callers_one_pass_with_the_reference_standing_in():
+    plans = second_looks.helper_passes(results(get_WOV="failed", get_pre_20_dir="failed"), set(), "lean", "d.json")
+    assert len(plans) == 1
+    assert ids(plans[0]) == ["get_pre_20_dir"] and plans[0].helpers == {"get_pre_20_dir": ("get_WOV",)}
+
+
+def test_objects_get_a_pass_of_their_own_when_they_need_a_stand_in_for_an_item_graded_again():
+    """A pass never grants a helper it also grades before that helper's results are in: objects
+    computed with get_pre_final_ln_dir standing in come after get_pre_final_ln_dir's own second look."""
+    before = results(get_ln_fit="partial", get_pre_final_ln_dir="failed", get_pre_20_dir="failed",
+                     out_by_component_in_unbalanced_dir="failed")
+    functions, objects = second_looks.helper_passes(before, set(), "lean", "d.json")
+    assert ids(functions) == ["get_pre_final_ln_dir", "get_pre_20_dir"] and not functions.module_helpers
+    assert functions.helpers["get_pre_20_dir"] == ("get_ln_fit", "get_pre_final_ln_dir")
+    assert ids(objects) == ["out_by_component_in_unbalanced_dir"]
+    assert objects.module_helpers == ("get_ln_fit", "get_pre_final_ln_dir") and not objects.helpers
+    assert objects.skips == functions.skips == "helpers"  # a statement that hung is skipped in both
+    # within the functions' pass get_pre_20_dir may ask for get_pre_final_ln_dir only once its results are in
+    grants = Grants(functions.helpers, functions.module_helpers, functions.ids)
+    assert "get_pre_final_ln_dir" not in grants.allowed("get_pre_20_dir", frozenset())
+    assert "get_pre_final_ln_dir" in grants.allowed("get_pre_20_dir", frozenset({"get_pre_final_ln_dir"}))
+
+
+def test_what_was_taken_from_the_course_is_not_stood_in_and_scores_nothing():
+    before = results(get_activations="failed", get_ln_fit="failed")
+    assert second_looks.helper_passes(before, {"get_activations"}, "lean", "d.json") == []
+    after = second_looks.taken_from_course(before, {"get_activations"})
+    taken = next(r for r in after if r.id == "get_activations")
+    assert (taken.status, taken.score, taken.taken_from_course) == ("missing", 0.0, True)
+    assert "taken from the course's solutions" in feedback(taken)
+
+
+def test_a_second_look_only_raises_a_score_and_records_its_condition():
+    plan = second_looks.helper_passes(results(get_WOV="failed", get_pre_20_dir="failed"), set(), "lean", "d.json")[0]
+    first = results(get_WOV="failed", get_pre_20_dir="failed")
+    again = [ExerciseResult("get_pre_20_dir", "passed", 1.0, 1.0, cases=(CaseOutcome("x", True),))]
+    merged = {r.id: r for r in second_looks.better(first, again, plan)}
+    assert merged["get_pre_20_dir"].condition == Condition(("get_WOV",))
+    assert feedback(merged["get_pre_20_dir"]).startswith("correct, given a correct get_WOV (graded with the reference's")
+    lower = [ExerciseResult("get_pre_20_dir", "failed", 0.0, 1.0)]
+    assert second_looks.better(first, lower, plan) == first
+
+
+def test_the_course_size_pass_is_for_objects_a_size_could_explain():
+    assert second_looks.course_size(results(), 0, set(), "lean", "c.json", 5000) is None
+    plan = second_looks.course_size(results(out_by_component_in_unbalanced_dir="shape"), 0, set(), "lean", "c.json",
+                                    5000)
+    assert ids(plan) == ["out_by_component_in_unbalanced_dir"] and plan.condition.course_examples == 5000
+    assert second_looks.course_size(results(out_by_component_in_unbalanced_dir="failed"), 0, set(), "lean", "c.json",
+                                    5000) is None  # there, the right shape and wrong: not the size
+    plan = second_looks.course_size(results(out_by_component_in_unbalanced_dir="failed"), 2, set(), "lean", "c.json",
+                                    5000)  # but a statement raised: maybe on the size
+    assert ids(plan) == ["out_by_component_in_unbalanced_dir"]
+    stood_in = second_looks.course_size(results(out_by_component_in_unbalanced_dir="missing", get_WOV="failed",
+                                                get_pre_final_ln_dir="failed"), 0, {"get_WOV"}, "lean", "c.json", 5000)
+    assert stood_in.module_helpers == ("get_pre_final_ln_dir",)
+    after = second_looks.better(results(out_by_component_in_unbalanced_dir="missing"),
+                                [ExerciseResult("out_by_component_in_unbalanced_dir", "passed", 1.0, 1.0)], stood_in)
+    assert feedback(after[IDS.index("out_by_component_in_unbalanced_dir")]) == (
+        "matches the reference on your model and data, given a correct get_pre_final_ln_dir, on the course's 5,000 "
+        "examples (your code depends on the data size; submissions run on fewer first)")
+
+
+def test_a_full_run_only_for_what_a_skipped_statement_could_explain():
+    source = "def get_WOV(model, layer, head): ...\nv_L = 1\n"
+    before = results(get_WOV="error_case", get_ln_fit="failed", embedding="missing", v_L_v_R="missing")
+    plan = second_looks.full_run(before, source, 3, "lean", "d.json")
+    assert ids(plan) == ["get_WOV", "v_L_v_R"] and plan.mode == "fast"  # not a wrong value, not a name never written
+    assert second_looks.full_run(before, source, 0, "lean", "d.json") is None  # nothing was skipped
+    assert second_looks.full_run(before, source, 3, "fast", "d.json") is None
+
+
+def test_the_first_pass_splits_into_functions_and_objects():
+    plan = second_looks.Plan("first", tuple(BY_ID.values()), "lean", "d.json")
+    functions, objects = second_looks.split(plan)
+    assert {e.kind for e in functions.exercises} == {"function"} and objects.name == "first-objects"
+    assert functions.skips == objects.skips == "own code"
