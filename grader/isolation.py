@@ -3,10 +3,11 @@
 Every worker runs inside bubblewrap (`bwrap`, the sandbox Flatpak runs on) where the kernel allows
 unprivileged user namespaces, as it does on most distributions, whether the grader runs as root or
 not: its own user, mount, PID, network, IPC and UTS namespaces; a root filesystem that holds only
-what a worker needs, read-only (the system's libraries, the Python installation and packages, the
-grader's worker code and the course setting), without the reference solutions, the grader's
-examples and tests, or the reference-answer cache; a fresh /tmp, /proc and /dev; and one writable
-folder, its own. Started as root, it also runs as an unprivileged uid of its own (where the Python
+what a worker needs, read-only (the system's libraries, the Python installation and packages, and
+of this project only the files listed in WORKER_FILES: the worker's code and the course setting,
+so no reference solution, bytecode, cache or file written later can appear there); a fresh /proc
+and /dev, a /tmp and /dev/shm of fixed sizes, its own POSIX message queues; and one writable folder,
+its own. Started as root, it also runs as an unprivileged uid of its own (where the Python
 installation is readable by other users).
 
 Where bwrap is missing or cannot run (macOS, a locked-down kernel or container), grading goes on
@@ -28,6 +29,15 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 UID_BASE, UID_COUNT = 61_000, 4_000  # workers' uids when the grader runs as root
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf", "hosts")
+# Of this project, all a worker sees (relative to PROJECT_ROOT, globs allowed): the worker's own
+# code and what it imports of the grader, and the course setting students import. Everything else
+# of the two packages (the reference solutions and their bytecode, the grader's trusted side and
+# bundled examples, files written after the grader started) is not in a worker's filesystem.
+WORKER_PACKAGES = ("grader", "reference")
+WORKER_FILES = ("grader/__init__.py", "grader/protocol.py", "grader/inputs.py", "grader/worker/*.py",
+                "reference/__init__.py", "reference/brackets.py", "reference/model.py", "reference/paths.py",
+                "reference/setting.py", "reference/selfcheck.py",
+                "reference/assets/brackets_model.safetensors", "reference/assets/brackets_data.json")
 
 
 @dataclass(frozen=True)
@@ -64,18 +74,9 @@ def python_readable_by_others() -> bool:
                                              Path(os.__file__), Path(torch.origin if torch else os.__file__)))
 
 
-def hidden_paths() -> list[Path]:
-    """What a worker must not see, though it lies inside folders it needs: the reference solutions
-    (source and bytecode) and the grader's bundled examples (a complete correct submission)."""
-    import grader.examples
-    import reference
-
-    ref = Path(reference.__file__).resolve().parent
-    out = [ref / "solutions.py", ref / "adversarial.py", Path(grader.examples.__file__).resolve().parent]
-    cached = ref / "__pycache__"
-    if cached.is_dir():
-        out += sorted(cached.glob("solutions.*.pyc")) + sorted(cached.glob("adversarial.*.pyc"))
-    return [p for p in out if p.exists()]
+def worker_files(root: Path = PROJECT_ROOT) -> list[Path]:
+    """The project's files a worker sees (WORKER_FILES), as they are now."""
+    return sorted({p for pattern in WORKER_FILES for p in root.glob(pattern) if p.is_file()})
 
 
 def _python_roots() -> list[Path]:
@@ -106,50 +107,54 @@ def _filesystem() -> tuple[str, ...]:
         args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     for root in _python_roots():
         args += ["--ro-bind", str(root), str(root)]
-    for package in ("grader", "reference"):
-        folder = PROJECT_ROOT / package
-        if not any(folder.is_relative_to(r) for r in _python_roots()):
-            args += ["--ro-bind", str(folder), str(folder)]
-    empty = _empty_file()
-    for path in hidden_paths():
-        # a hidden folder is an empty tmpfs (made read-only last, by bwrap_command)
-        args += ["--tmpfs", str(path)] if path.is_dir() else ["--ro-bind", str(empty), str(path)]
+    # the project's packages: an empty tmpfs over each (wherever it is installed, in site-packages
+    # too), then the allowed files bound into it one by one (made read-only last, by bwrap_command)
+    for package in WORKER_PACKAGES:
+        args += ["--tmpfs", str(PROJECT_ROOT / package)]
+    for path in worker_files():
+        args += ["--ro-bind", str(path), str(path)]
     return tuple(args)
 
 
-def _empty_file() -> Path:
-    """An empty file to lay over hidden files (a device node like /dev/null cannot be opened
-    through bwrap's binds, which are `nodev`)."""
-    path = Path(tempfile.gettempdir()) / f"bracket-grader-empty-{os.getuid()}"
-    if not path.exists() or path.stat().st_size:
-        tmp = path.with_suffix(f".{os.getpid()}")
-        tmp.write_bytes(b"")
-        os.chmod(tmp, 0o444)
-        os.replace(tmp, path)
-    return path
-
-
 @lru_cache(maxsize=4)
-def binds_by_descriptor(bwrap: str) -> bool:
-    """Whether this bubblewrap has --bind-fd (0.8 and later: Debian 12, Ubuntu 24.04)."""
+def _bwrap_help(bwrap: str) -> str:
     try:
         out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.SubprocessError):
-        return False
-    return "--bind-fd" in out.stdout + out.stderr
+        return ""
+    return out.stdout + out.stderr
+
+
+def binds_by_descriptor(bwrap: str) -> bool:
+    """Whether this bubblewrap has --bind-fd (0.8 and later: Debian 12, Ubuntu 24.04)."""
+    return "--bind-fd" in _bwrap_help(bwrap)
+
+
+def sizes_tmpfs(bwrap: str) -> bool:
+    """Whether this bubblewrap can give a tmpfs a size (--size: 0.8 and later)."""
+    return "--size" in _bwrap_help(bwrap)
+
+
+def _sized(bwrap: str, size: int, path: str) -> list[str]:
+    return (["--size", str(size)] if sizes_tmpfs(bwrap) else []) + ["--tmpfs", path]
 
 
 def bwrap_command(bwrap: str, writable: list[Path], readable: list[Path], pid_1: bool = False,
-                  bound: tuple[tuple[int, Path], ...] = ()) -> list[str]:
+                  bound: tuple[tuple[int, Path], ...] = (), limits=None) -> list[str]:
     """The bwrap command line that runs a worker (or a warm worker, `pid_1`) with `writable` folders
     (its own), and `bound` ones (open folders: descriptor, where the worker finds it; the caller
     passes the descriptors on), and `readable` ones (the model and data files it loads) besides the
-    filesystem above."""
+    filesystem above; `limits` (grader.config.Limits) sizes its /tmp and /dev/shm."""
+    from grader.config import Limits
+
+    limits = limits or Limits()
     # in order: each mount covers what is below it, so /tmp's tmpfs comes before what lives in /tmp;
-    # last, the root and /dev (tmpfs bwrap made) read-only: only `writable`, /tmp and /dev/shm can
-    # be written, and a warm worker empties the last two between submissions (grader.worker.zygote)
+    # last, the root and /dev (tmpfs bwrap made) read-only: only `writable`, /tmp, /dev/shm and
+    # /dev/mqueue can be written, and a warm worker empties them between submissions
+    # (grader.worker.warm_worker)
     args = [bwrap, "--unshare-all", "--new-session", "--cap-drop", "ALL", "--die-with-parent",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp", *_filesystem()]
+            "--proc", "/proc", "--dev", "/dev", *_sized(bwrap, limits.shm_bytes, "/dev/shm"), "--mqueue", "/dev/mqueue",
+            *_sized(bwrap, limits.tmp_bytes, "/tmp"), *_filesystem()]
     for path in readable:
         args += ["--ro-bind", str(path), str(path)]
     for path in writable:
@@ -165,9 +170,9 @@ def bwrap_command(bwrap: str, writable: list[Path], readable: list[Path], pid_1:
 
 @lru_cache(maxsize=1)
 def _read_only() -> tuple[str, ...]:
-    """Last on the command line: the hidden folders' tmpfs, /dev and the root read-only (nothing
+    """Last on the command line: the project's packages, /dev and the root read-only (nothing
     written there outlives a submission). Computed once, as _filesystem is."""
-    return tuple(arg for path in (*(p for p in hidden_paths() if p.is_dir()), Path("/dev"), Path("/"))
+    return tuple(arg for path in (*(PROJECT_ROOT / p for p in WORKER_PACKAGES), Path("/dev"), Path("/"))
                  for arg in ("--remount-ro", str(path)))
 
 
@@ -212,6 +217,14 @@ def detect() -> Isolation:
                        "same time) and see other processes" + ("" if root else ", and it can use the network")
                        + "; resource limits and process groups still apply. Install bubblewrap "
                        "(Debian/Ubuntu: apt-get install bubblewrap) to enforce isolation")
+    elif not sizes_tmpfs(bwrap):
+        missing.append("this bubblewrap cannot size a tmpfs (--size, 0.8 and later): a worker's /tmp and /dev/shm "
+                       "may grow to half the machine's memory")
+    if root and not own_uid:
+        missing.append("workers run as root (uid 0), because the Python installation is not readable by other users: "
+                       "the process limit (RLIMIT_NPROC) does not apply to root, so a submission can start processes "
+                       "past it; make the installation readable by others (chmod o+rx on its folders, as .ci/run "
+                       "does for /root) to run workers as an unprivileged uid")
     return Isolation(bwrap, own_uid, tuple(missing))
 
 

@@ -73,10 +73,10 @@ def test_the_results_log_is_private_whatever_the_umask(tmp_path):
 
 
 def test_the_sandbox_shows_no_answers_and_no_other_process(tmp_path):
-    """A worker's view: no reference solutions, no grader examples, only its own processes, no /root
-    cache, one writable folder."""
-    from grader.isolation import bwrap_command
-    from reference.model import ASSETS
+    """A worker's view: of the project only the files on the allow-list (no reference solutions, no
+    bytecode, no grader examples or trusted code), only its own processes, no /root cache, one
+    writable folder."""
+    from grader.isolation import PROJECT_ROOT, bwrap_command, worker_files
 
     if detect().bwrap is None:
         skip_unless_sandbox_required("bubblewrap is not available here")
@@ -84,9 +84,10 @@ def test_the_sandbox_shows_no_answers_and_no_other_process(tmp_path):
     folder = tmp_path / "mine"
     folder.mkdir()
     probe = ("import os, glob, reference, grader\n"
-             "sol = os.path.join(os.path.dirname(reference.__file__), 'solutions.py')\n"
-             "print(len(open(sol).read()))\n"
-             "print(os.listdir(os.path.join(os.path.dirname(grader.__file__), 'examples')))\n"
+             "seen = sorted(os.path.join(d, f) for p in ('grader', 'reference') for d, _, fs in "
+             f"os.walk(os.path.join({str(PROJECT_ROOT)!r}, p)) for f in fs)\n"
+             "print(seen == " + repr(sorted(str(p) for p in worker_files())) + " or seen)\n"
+             "print(os.path.exists(os.path.join(os.path.dirname(grader.__file__), 'examples')))\n"
              "print(sorted(p for p in os.listdir('/proc') if p.isdigit()))\n"
              "print(os.path.exists(os.path.expanduser('~root/.cache')))\n"
              "open('written', 'w').write('x')\n"
@@ -96,12 +97,12 @@ def test_the_sandbox_shows_no_answers_and_no_other_process(tmp_path):
              "    try:\n        open(os.path.join(d, 'left'), 'w').close(); left.append(d)\n"
              "    except OSError:\n        pass\n"
              "print(left)\n")
-    cmd = bwrap_command(detect().bwrap, [folder], [ASSETS]) + [sys.executable, "-c", probe]
+    cmd = bwrap_command(detect().bwrap, [folder], []) + [sys.executable, "-c", probe]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=folder, timeout=120,
                           env={"PATH": os.environ["PATH"], "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
     lines = proc.stdout.splitlines()
     assert proc.returncode == 0, proc.stderr
-    assert lines[0] == "0" and lines[1] == "[]" and lines[2] in ("['1']", "['1', '2']") and lines[3] == "False"
+    assert lines[0] == "True" and lines[1] == "False" and lines[2] in ("['1']", "['1', '2']") and lines[3] == "False"
     assert lines[4] == "refused" and (folder / "written").read_text() == "x"
     # besides its own folder, only the two that a warm worker empties between submissions
     assert lines[5] == "['/tmp', '/dev/shm']"
@@ -120,7 +121,7 @@ def test_between_submissions_a_warm_worker_empties_its_tmp_but_never_what_is_mou
     code = ("import os\n"
             "os.makedirs('/tmp/left/' + '/'.join(['deep'] * 50))\n"
             "open('/tmp/left.txt', 'w').close(); open('/dev/shm/left', 'w').close()\n"
-            "from grader.worker.zygote import _empty\n"
+            "from grader.worker.warm_worker import _empty\n"
             "_empty('/tmp'); _empty('/dev/shm')\n"
             f"print(os.path.exists('/tmp/left'), os.path.exists('/tmp/left.txt'), os.listdir('/dev/shm'),\n"
             f"      os.listdir({str(slot)!r}))\n")
@@ -130,3 +131,21 @@ def test_between_submissions_a_warm_worker_empties_its_tmp_but_never_what_is_mou
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "False", "[]", "['run']"]
     assert (slot / "run" / "submission.py").read_text() == "x"
+
+
+def test_workers_that_run_as_root_are_said_to_escape_the_process_limit(monkeypatch):
+    """Started as root over a Python installation others cannot read, workers run as uid 0, for
+    which the kernel does not apply RLIMIT_NPROC: the run's warning says so (and the run is not
+    reported as fully isolated)."""
+    from grader import isolation
+
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(isolation, "python_readable_by_others", lambda: False)
+    isolation.detect.cache_clear()
+    try:
+        iso = isolation.detect()
+        assert not iso.own_uid and not iso.complete
+        assert any("uid 0" in m and "RLIMIT_NPROC" in m for m in iso.missing), iso.missing
+        assert "process limit" in isolation.warning()
+    finally:
+        isolation.detect.cache_clear()

@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from grader.feedback import feedback
 from tests.hostile.cases import BASE
 from tests.hostile.cases import POISONS as CASE_POISONS
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
 ITEMS = ("avg_squared_cos_sim", "out_by_component_in_unbalanced_dir", "get_WOV")
 
@@ -80,16 +81,18 @@ def test_an_exception_while_judging_is_the_submissions_result_not_the_batchs(gra
     bad, good = tmp_path / "bad.py", tmp_path / "good.py"
     bad.write_text(HONEST + "\n# bad\n")
     good.write_text(HONEST)
-    real = type(g)._passes
+    from grader import attempts
 
-    def faulty(self, sub, *args, **kwargs):
+    real = attempts.run
+
+    def faulty(setting, judge, sub, plan):
         if sub.path.name == "bad.py":
             raise RuntimeError("planted fault")
-        return real(self, sub, *args, **kwargs)
+        return real(setting, judge, sub, plan)
 
-    monkeypatch.setattr(type(g), "_passes", faulty)
+    monkeypatch.setattr(attempts, "run", faulty)
     results = {Path(r.path).name: r for r in g.grade_many([bad, good], workers=1)}
     wov = {name: next(e for e in r.exercises if e.id == "get_WOV") for name, r in results.items()}
-    assert wov["bad.py"].status == "error" and "planted fault" in wov["bad.py"].feedback
-    assert "the rest of the batch is not affected" in wov["bad.py"].feedback
+    assert wov["bad.py"].status == "error" and "planted fault" in feedback(wov["bad.py"])
+    assert "the rest of the batch is not affected" in feedback(wov["bad.py"])
     assert wov["good.py"].status == "passed"

@@ -16,7 +16,7 @@ import pytest
 from tests.hostile.cases import BASE
 from tests.hostile.setups import SETUPS, make_runner, require
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile")]
+pytestmark = [pytest.mark.slow, pytest.mark.worker, pytest.mark.xdist_group("hostile")]
 
 PLACES = ("/tmp", "/dev/shm", "/dev", "/", "/usr")
 
@@ -50,7 +50,7 @@ def get_WOV(model, layer, head):
 
 
 @pytest.mark.parametrize("setup", SETUPS)
-def test_the_next_submission_in_a_slot_sees_nothing_the_last_one_left(setup):
+def test_the_next_submission_in_a_slot_sees_nothing_the_last_one_left(setup, reference):
     require(setup)
     folder = Path(tempfile.mkdtemp(prefix="bracket-leftovers-"))  # where another user can reach it
     os.chmod(folder, 0o755)
@@ -87,7 +87,7 @@ def test_both_are_graded_in_one_slot_when_one_worker_grades_them(grader, tmp_pat
         for name, text in (("a_leaves.py", LEAVES), ("b_looks.py", LOOKS)):
             (tmp_path / name).write_text(text)
             results.append(g.grade(tmp_path / name))
-        assert len(g._slots) == 1, "both graded in the one slot"
+        assert len(g.pool.slots) == 1, "both graded in the one slot"
     finally:
         g.close()
     assert [{e.id: e.status for e in r.exercises}["get_WOV"] for r in results] == ["passed", "passed"]

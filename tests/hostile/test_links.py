@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import ROOT
 from tests.hostile.cases import BASE
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
 
 def cli(*args) -> subprocess.CompletedProcess:

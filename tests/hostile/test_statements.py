@@ -11,10 +11,11 @@ from __future__ import annotations
 import pytest
 
 from grader.examples import COURSE_LAYOUT_CORRECT
-from grader.sandbox import Limits
+from grader.config import Limits
 from tests.conftest import with_config
+from grader.feedback import all_notes, feedback
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.worker]
 
 LIMITS = Limits(item_seconds=20, case_seconds=4, statement_seconds=4, submission_seconds=400)
 HANG = ("    all_hook_names = embedding_hook_names + head_hook_names + mlp_hook_names\n",
@@ -38,20 +39,20 @@ def graded(grader, tmp_path, edit):
 @pytest.mark.parametrize("edit", [HANG, SWALLOWED_HANG], ids=["hangs", "hangs and swallows the alarm"])
 def test_a_helper_that_hangs_at_module_level_costs_only_itself(grader, tmp_path, edit):
     by_id, result = graded(grader, tmp_path, edit)
-    assert by_id["get_out_by_components"].status == "timeout", by_id["get_out_by_components"].feedback
+    assert by_id["get_out_by_components"].status == "timeout", feedback(by_id["get_out_by_components"])
     for item in ("out_by_component_in_unbalanced_dir", "out_by_component_in_pre_20_unbalanced_dir"):
-        assert by_id[item].status == "passed" and "given a correct get_out_by_components" in by_id[item].feedback, \
-            (item, by_id[item].feedback, result.notes)
-    assert result.score == 22, [(e.id, e.status, e.feedback[:200]) for e in result.exercises if e.status != "passed"]
-    assert any("ran past its limit" in n for n in result.notes), result.notes
+        assert by_id[item].status == "passed" and "given a correct get_out_by_components" in feedback(by_id[item]), \
+            (item, feedback(by_id[item]), result.notes)
+    assert result.score == 22, [(e.id, e.status, feedback(e)[:200]) for e in result.exercises if e.status != "passed"]
+    assert any("ran past its limit" in n for n in all_notes(result)), all_notes(result)
     assert result.seconds < 300
 
 
 def test_a_helper_that_ends_the_process_at_module_level_costs_only_itself(grader, tmp_path):
     by_id, result = graded(grader, tmp_path, EXIT)
-    assert by_id["get_WOV"].status == "error", by_id["get_WOV"].feedback
+    assert by_id["get_WOV"].status == "error", feedback(by_id["get_WOV"])
     for item in ("get_pre_20_dir", "get_out_by_neuron_in_20_dir", "out_by_component_in_pre_20_unbalanced_dir"):
-        assert by_id[item].status == "passed" and "given a correct get_WOV" in by_id[item].feedback, \
-            (item, by_id[item].feedback, result.notes)
-    assert result.score == 22, [(e.id, e.status, e.feedback[:200]) for e in result.exercises if e.status != "passed"]
-    assert any("ended the worker process" in n and "skipped" in n for n in result.notes), result.notes
+        assert by_id[item].status == "passed" and "given a correct get_WOV" in feedback(by_id[item]), \
+            (item, feedback(by_id[item]), result.notes)
+    assert result.score == 22, [(e.id, e.status, feedback(e)[:200]) for e in result.exercises if e.status != "passed"]
+    assert any("ended the worker process" in n and "skipped" in n for n in all_notes(result)), all_notes(result)

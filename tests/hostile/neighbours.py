@@ -1,0 +1,278 @@
+"""The third red team's attacks (issue 22): each graded between two honest classmates in the same
+slot, one after another, so that what it leaves, breaks or takes is seen by the next.
+
+Each attack is the base of tests/hostile/cases.py (honest get_WOV and embedding) and its own code,
+with what its target items must get; `SETUP_BOUND` attacks could depend on the set-up a grader is
+started in (uids, files, processes, limits) and run in all three, the others in one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from tests.hostile.cases import BASE
+
+# what every file of the class is graded on: the attacks' targets and the honest items
+ITEMS = ("get_activations", "get_ln_fit", "get_pre_final_ln_dir", "get_out_by_components", "get_pre_20_dir",
+         "get_out_by_neuron", "get_post_final_ln_dir", "cos_sim_with_MLP_weights", "get_WOV", "embedding")
+TMP_BYTES, SHM_BYTES = 256 * 1024**2, 64 * 1024**2  # grader.config.Limits: the sandbox's /tmp and /dev/shm
+
+# appended to each honest classmate (the filled-in template): it looks for what an attacker before
+# it in its slot may have left, and fails get_WOV if it finds anything
+LOOKS = '''
+# %%
+import ctypes as _ctypes
+import os
+_libc = _ctypes.CDLL(None, use_errno=True)
+_left = [f"{_d}/{_n}" for _d in ("/tmp", "/dev/shm", "/dev/mqueue") if os.path.isdir(_d) for _n in os.listdir(_d)
+         if not _n.startswith("bracket-")]  # the grader's own mounts are not a classmate's leftovers
+if _libc.shmget(0x5EED, 0, 0) != -1:
+    _left.append("a System V shared-memory segment")
+if _libc.semget(0x5EED, 0, 0) != -1:
+    _left.append("a System V semaphore set")
+if _libc.msgget(0x5EED, 0) != -1:
+    _left.append("a System V message queue")
+_own_get_WOV = get_WOV
+
+
+def get_WOV(model, layer, head):
+    if _left:
+        raise RuntimeError(f"left by a classmate: {_left}")
+    return _own_get_WOV(model, layer, head)
+'''
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    attack: str
+    code: str
+    expected: dict[str, tuple[str, ...]]  # item -> the statuses it may get (every other item: as the honest file)
+    setup_bound: bool = False  # could its outcome depend on the set-up? then it runs in all three
+    says: dict[str, str] = field(default_factory=dict)  # item -> words its feedback must hold
+    file_name: str = ""  # when not f"{name}.py"
+
+
+HELPER_CHANNEL = '''
+import gc
+from grader.worker.helpers import proxy
+
+
+def get_activations(model, toks, names):  # wrong on purpose: the items that call it get a second look
+    return {n: t.zeros(1) for n in ([names] if isinstance(names, str) else names)}
+
+
+def _asked(name, *args):
+    """In the second look, the very item being graded, asked of the trusted side through the
+    stand-ins' own connection; before it, nothing (a wrong answer, so that there is a second look)."""
+    if getattr(globals()["get_activations"], "__module__", "") != "grader.worker.helpers":
+        return None
+    asker = next((o for o in gc.get_objects() if type(o).__name__ in ("Asker", "Questions")), None)
+    factory = next((o for o in gc.get_objects() if type(o).__name__ == "InputFactory" and o.origins), None)
+    return proxy(name, None, asker, factory)(*args)
+
+
+def get_ln_fit(model, data, layernorm, seq_pos=None):
+    got = _asked("get_ln_fit", model, data, layernorm, seq_pos)
+    return (None, 0.0) if got is None else got
+
+
+def get_pre_final_ln_dir(model, data):
+    got = _asked("get_pre_final_ln_dir", model, data)
+    return t.zeros(model.cfg.d_model) if got is None else got
+
+
+def get_out_by_components(model, data):
+    got = _asked("get_out_by_components", model, data)
+    return t.zeros(1) if got is None else got
+
+
+def get_pre_20_dir(model, data):
+    got = _asked("get_pre_20_dir", model, data)
+    return t.zeros(model.cfg.d_model) if got is None else got
+
+
+def get_out_by_neuron(model, data, layer, seq=None):
+    got = _asked("get_out_by_neuron", model, data, layer, seq)
+    return t.zeros(1) if got is None else got
+'''
+
+BYTECODE = '''
+import glob, marshal, sys
+_places = {os.path.dirname(os.path.dirname(os.path.abspath(__import__("reference").__file__))), *sys.path}
+_stolen = []
+for _place in sorted(p for p in _places if p):
+    for _pyc in glob.glob(os.path.join(_place, "reference", "__pycache__", "*.pyc")):
+        try:
+            _ns = {"__name__": "stolen"}
+            exec(marshal.loads(open(_pyc, "rb").read()[16:]), _ns)
+        except Exception:
+            continue
+        if "get_post_final_ln_dir" in _ns:
+            _stolen.append(_pyc)
+            get_post_final_ln_dir = _ns["get_post_final_ln_dir"]
+'''
+
+QUESTIONS = '''
+import gc
+_asker = next((o for o in gc.get_objects() if type(o).__name__ in ("Asker", "Questions")), None)
+_vector = {"$tensor": {"dtype": "float32", "shape": [56], "b64": "A" * 300}}
+_too_big = [  # questions no honest stand-in asks: sizes counted in every form before any work
+    ("is_balanced_vectorized_return_both", [{"$toks": [0, 100_000]}], {}),
+    ("is_balanced_vectorized", [{"$tokrow": [[0, 100_000], 0]}], {}),
+    ("get_out_by_components", [{"$model": "main"}, {"$data": [0, 100_000]}], {}),
+    ("get_out_by_neuron", [{"$model": "main"}, {"$data": [0, 3000]}, 0], {"seq": None}),
+    ("get_activations", [{"$model": "main"}, {"$toks": [0, 3000]}, ["blocks.0.attn.hook_result"] * 60], {}),
+    ("cos_sim_with_MLP_weights", [{"$model": "main"}, {"$tensor": {"dtype": "float32", "shape": [9000, 5000],
+                                                                   "b64": ""}}, 0], {}),
+    ("avg_squared_cos_sim", [_vector], {"n_samples": 10**9}),
+]
+_answered = []
+for _function, _args, _kwargs in _too_big if _asker is not None else []:
+    try:
+        _reply = _asker.ask(function=_function, args=_args, kwargs=_kwargs)
+    except Exception as _e:
+        _reply = {"ok": False, "error": str(_e)}
+    if _reply.get("ok"):
+        _answered.append(_function)
+
+
+def get_post_final_ln_dir(model):
+    if _asker is None or _answered:
+        raise RuntimeError(f"answered: {_answered}")  # a bound that did not hold
+    return t.zeros(model.cfg.d_model)  # wrong: the questions were the point
+'''
+
+FLOOD = '''
+import gc
+_channel = next((o for o in gc.get_objects() if type(o).__name__ == "Channel"), None)
+
+
+def _send(line):
+    view = memoryview(line)
+    while view:
+        view = view[os.write(_channel._fd, view):]
+
+
+def get_post_final_ln_dir(model):
+    unknown = b'{"kind":"nonsense","pad":"' + b"x" * (30 << 20) + b'"}' + b"\\n"
+    for _ in range(10):  # 300 MB of messages of no known kind
+        _send(unknown)
+    values = (b'{"kind":"case","item":"get_post_final_ln_dir","case":"model","ok":true,"value":['
+              + b"0," * (6 << 20) + b"0]}\\n")
+    for _ in range(10):  # results of this item as large as a message may be, one after another
+        _send(values)
+    return t.zeros(model.cfg.d_model)
+'''
+
+STORAGE = '''
+def _fill(folder, total, chunk=32 << 20):
+    written = 0
+    for i in range(total // chunk):
+        try:
+            with open(os.path.join(folder, f"fill-{i}"), "wb") as f:
+                f.write(b"\\1" * chunk)
+            written += chunk
+        except OSError:
+            break
+    return written
+
+
+_in_tmp, _in_shm = _fill("/tmp", 1 << 30), _fill("/dev/shm", 1 << 30)
+
+
+def get_post_final_ln_dir(model):
+    if _in_tmp > TMP_BYTES or _in_shm > SHM_BYTES:
+        raise RuntimeError(f"wrote {_in_tmp} bytes into /tmp and {_in_shm} into /dev/shm")  # a bound that did not hold
+    return t.zeros(model.cfg.d_model)  # wrong: the writing was the point
+
+
+def cos_sim_with_MLP_weights(model, v, layer):
+    _fill(os.getcwd(), 3 << 30)  # its own folder, past the storage limit
+    return t.zeros(model.cfg.d_mlp)
+'''
+
+IPC = '''
+import ctypes
+_libc = ctypes.CDLL(None, use_errno=True)
+_segment = _libc.shmget(0x5EED, 1 << 30, 0o1666)  # IPC_CREAT: 1 GiB, for whoever comes next
+_semaphores = _libc.semget(0x5EED, 4, 0o1666)
+_queue = _libc.msgget(0x5EED, 0o1666)
+with open("/dev/shm/left-for-the-next", "w") as _f:
+    _f.write("x")
+
+
+def get_post_final_ln_dir(model):
+    return t.zeros(model.cfg.d_model)  # wrong: the leftovers were the point
+'''
+
+SIGNALS = '''
+import signal
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2,
+            signal.SIGALRM, signal.SIGTSTP, signal.SIGPIPE, signal.SIGKILL, signal.SIGSTOP)
+
+
+def _signal_the_warm_worker():
+    for sig in _SIGNALS:
+        try:
+            os.kill(1, sig)  # in its sandbox, the warm worker is PID 1
+        except OSError:
+            pass
+
+
+_signal_the_warm_worker()
+
+
+def get_post_final_ln_dir(model):
+    _signal_the_warm_worker()
+    time.sleep(0.5)
+    return t.zeros(model.cfg.d_model)
+'''
+
+ESCAPES = '''
+_ESCAPES = "\\x1b[2J\\x1b[H\\x1b]0;graded by me\\x07\\x1b[10A\\r\\x08\\u202e"
+print("output:" + _ESCAPES)
+
+
+def get_post_final_ln_dir(model):
+    raise RuntimeError("the screen is mine" + _ESCAPES)
+'''
+
+ATTACKS = [
+    Attack("helper_channel", "writes none of five function items: in the second look where the reference "
+           "stands in for a helper, each asks the trusted side for itself through the stand-ins' connection",
+           HELPER_CHANNEL, {**{i: ("missing", "failed") for i in ("get_ln_fit", "get_pre_final_ln_dir",
+                                                                   "get_out_by_components", "get_pre_20_dir",
+                                                                   "get_out_by_neuron")},
+                            "get_activations": ("failed",), "get_post_final_ln_dir": ("missing",),
+                            "cos_sim_with_MLP_weights": ("missing",)}),
+    Attack("reference_bytecode", "loads the reference solutions' bytecode wherever Python may have written it",
+           BYTECODE, {"get_post_final_ln_dir": ("missing",), **{i: ("missing",) for i in ITEMS[:6]},
+                      "cos_sim_with_MLP_weights": ("missing",)}, setup_bound=True),
+    Attack("unbounded_questions", "asks the trusted side about 100,000 strings through tokens, token rows and data "
+           "ranges, and for answers of billions of numbers", QUESTIONS,
+           {"get_post_final_ln_dir": ("failed",), **{i: ("missing",) for i in ITEMS[:6]},
+            "cos_sim_with_MLP_weights": ("missing",)}),
+    Attack("message_flood", "sends 300 MB of messages of no known kind, then results as large as a message may be",
+           FLOOD, {"get_post_final_ln_dir": ("error",), **{i: ("missing",) for i in ITEMS[:6]},
+                   "cos_sim_with_MLP_weights": ("missing",)},
+           says={"get_post_final_ln_dir": "sent more results than the grader reads"}),
+    Attack("storage", "writes 1 GiB into /tmp, /dev/shm and 3 GiB into its own folder", STORAGE,
+           {"get_post_final_ln_dir": ("failed",), "cos_sim_with_MLP_weights": ("error",),
+            **{i: ("missing",) for i in ITEMS[:6]}}, setup_bound=True,
+           says={"cos_sim_with_MLP_weights": "the storage limit"}),
+    Attack("ipc_leftovers", "leaves a 1 GiB System V shared-memory segment, a semaphore set, a message queue and a "
+           "file in /dev/shm for the next classmate", IPC,
+           {"get_post_final_ln_dir": ("failed",), **{i: ("missing",) for i in ITEMS[:6]},
+            "cos_sim_with_MLP_weights": ("missing",)}, setup_bound=True),
+    Attack("signals_the_warm_worker", "sends every signal it can to the warm worker (PID 1 of its sandbox)", SIGNALS,
+           {"get_post_final_ln_dir": ("failed",), **{i: ("missing",) for i in ITEMS[:6]},
+            "cos_sim_with_MLP_weights": ("missing",)}, setup_bound=True),
+    Attack("terminal_escapes", "raises and prints clear-screen, window-title and cursor-movement sequences, from a "
+           "file whose name holds one", ESCAPES,
+           {"get_post_final_ln_dir": ("error",), **{i: ("missing",) for i in ITEMS[:6]},
+            "cos_sim_with_MLP_weights": ("missing",)}, file_name="terminal_escapes\x1b[31m.py"),
+]
+
+
+def attack_source(attack: Attack) -> str:
+    return BASE + f"\nTMP_BYTES, SHM_BYTES = {TMP_BYTES}, {SHM_BYTES}\n\n\n# %%\n" + attack.code
