@@ -1,7 +1,9 @@
 """Shared fixtures: one Grader (reference answers computed once), solved submissions, paths."""
 from __future__ import annotations
 
+import fcntl
 import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,11 +32,63 @@ def skip_unless_sandbox_required(why: str) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _cache_dir(tmp_path_factory) -> Path:
-    """Reference answers are cached per test session, in a fresh folder."""
-    path = tmp_path_factory.mktemp("grader-cache")
+def _cache_dir() -> Path:
+    """Where the tests keep the reference's answers: shared by a run's pytest-xdist workers (each
+    entry is written atomically), and kept between runs, as a grader's cache is (its key changes
+    with the reference code, the model, the data and the libraries). .ci/run gives a fresh folder
+    (BRACKET_GRADER_TEST_CACHE), so CI computes everything from nothing."""
+    path = Path(os.environ.get("BRACKET_GRADER_TEST_CACHE") or Path.home() / ".cache" / "bracket-grader-tests")
+    path.mkdir(parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
     os.environ["BRACKET_GRADER_CACHE"] = str(path)
     return path
+
+
+@contextmanager
+def one_at_a_time(cache: Path, what: str):
+    """Across this run's pytest-xdist workers: the first computes, the others then read its cache."""
+    with open(cache / f".{what}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def warm(reference, cache: Path) -> None:
+    """The reference's answers for every item, computed once for the run: each item by the first
+    pytest-xdist worker to reach it (the workers take the items in opposite orders, so they share
+    the work), the others read it from the cache."""
+    from grader.catalogue import EXERCISES
+
+    items = [ex for ex in EXERCISES if ex.kind == "function"]
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:]
+    if worker.isdigit() and int(worker) % 2:
+        items.reverse()
+    for ex in items:
+        with one_at_a_time(cache, f"{reference.key}-{ex.id}"):
+            reference.for_exercise(ex)
+
+
+def pytest_collection_modifyitems(config, items):
+    """A test that starts real workers says so (the `worker` mark), so that a contributor can tell
+    which tests are cheap: every test using a grader fixture does."""
+    unmarked = [item.nodeid for item in items if {"grader", "course_grader"} & set(getattr(item, "fixturenames", ()))
+                and item.get_closest_marker("worker") is None]
+    if unmarked:
+        raise pytest.UsageError("tests that start real workers must be marked `worker`: " + ", ".join(unmarked[:5]))
+
+
+@pytest.fixture(scope="session")
+def reference(_cache_dir):
+    """The reference's answers on our model and data (computed once per session, no worker)."""
+    from grader.config import GradeConfig
+    from grader.reference_results import ReferenceResults
+
+    config = GradeConfig().resolved()
+    reference = ReferenceResults(config.weights, config.data, config.device)
+    warm(reference, _cache_dir)
+    return reference
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +96,7 @@ def grader(_cache_dir):
     from grader.engine import GradeConfig, Grader
 
     g = Grader(GradeConfig())
-    g.reference.warm()
+    warm(g.reference, _cache_dir)
     g.start(2)  # started now, so every copy of this grader (with_config) shares its slots
     return g
 
@@ -52,7 +106,9 @@ def course_grader(_cache_dir):
     from grader.engine import GradeConfig, Grader
 
     weights, data = course_files_or_skip()
-    return Grader(GradeConfig(str(weights), str(data)))
+    g = Grader(GradeConfig(str(weights), str(data)))
+    warm(g.reference, _cache_dir)
+    return g
 
 
 @pytest.fixture(scope="session")
@@ -65,13 +121,8 @@ def solved_dir(tmp_path_factory) -> Path:
 
 
 def with_config(grader, **changes):
-    """The session's grader (its reference answers, its warm pool) under another configuration."""
-    from dataclasses import replace
-
-    g = type(grader).__new__(type(grader))
-    g.__dict__.update(grader.__dict__)
-    g.config = replace(grader.config, **changes)
-    return g
+    """The session's grader (its reference answers, its slots) under another configuration."""
+    return grader.reconfigured(**changes)
 
 
 def statuses(result) -> dict[str, str]:

@@ -265,3 +265,25 @@ FIELD: list[Submission] = [
 ]
 
 ALL: list[Submission] = CORPUS + FIELD
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.corpus.field FOLDER [NAME ...]`: write corpus submissions (all, or those
+    named) into FOLDER, to grade them by hand."""
+    import sys
+    from pathlib import Path
+
+    from tests.corpus.submissions import build
+
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print(main.__doc__)
+        return 2
+    names = set(args[1:])
+    for name, path in build(Path(args[0]), [s for s in ALL if not names or s.name in names]).items():
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

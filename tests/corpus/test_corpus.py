@@ -4,31 +4,51 @@ The measure of the grader's judgement: zero correct items rejected, zero wrong i
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from grader.catalogue import IDS
 from grader.results import STATUSES
-from grader.sandbox import Limits
+from grader.config import Limits
 from tests.conftest import with_config
 from tests.corpus.field import ALL as CORPUS, FIELD
 from tests.corpus.submissions import build
+from grader.feedback import feedback
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("corpus")]
+pytestmark = [pytest.mark.slow, pytest.mark.worker, pytest.mark.xdist_group("corpus")]
 
 # a hang should not cost a minute here; the slowest correct item takes a few seconds
 CORPUS_LIMITS = Limits(item_seconds=20, case_seconds=10, submission_seconds=900)
 
 
+def on_model(model: str) -> list:
+    """What each model grades, each cause shown once where one model shows it: on the course's
+    (the one real students use) the field submissions, written for it as students write them, and
+    the corpus's mistakes where its dead neurons or its other fit could change a verdict (the
+    LayerNorm fits, the neuron items, v_L and v_R), wrong or written another way; on ours the rest
+    of the corpus and those mistakes again. Where the course's files are absent, ours grades all.
+    CORPUS_ONLY=name,name grades only those (to look at one)."""
+    from tests.conftest import COURSE_WEIGHTS
+
+    course = [s for s in CORPUS if s in FIELD or _model_sensitive(s)]
+    if model == "our model":
+        subs = [s for s in CORPUS if s not in FIELD] if COURSE_WEIGHTS.exists() else list(CORPUS)
+    else:
+        subs = course
+    only = [n for n in os.environ.get("CORPUS_ONLY", "").split(",") if n]
+    return [s for s in subs if s.name in only] if only else subs
+
+
 @pytest.fixture(scope="module", params=["our model", "the course's model"])
 def graded(request, tmp_path_factory) -> dict:
-    """Every submission graded on our model; on the course's (the one real students use; skipped,
-    saying why, where its files are absent) the field submissions, written for it as students
-    write them, and the rest of the corpus's mistakes where its dead neurons or its other fit could
-    change a verdict (the LayerNorm fits, the neuron items, v_L and v_R), wrong or written another way."""
+    """The corpus graded on each model (`on_model` says which submissions on which); the
+    course's is skipped, saying why, where its files are absent."""
     base = request.getfixturevalue("grader" if request.param == "our model" else "course_grader")
-    subs = CORPUS if request.param == "our model" else [s for s in CORPUS if s in FIELD or _model_sensitive(s)]
+    subs = on_model(request.param)
+    if not subs:
+        pytest.skip(f"CORPUS_ONLY names no submission graded on {request.param}")
     paths = build(tmp_path_factory.mktemp("corpus"), subs)
     # on our model each submission's first pass runs in two parts at once, as a single file is
     # graded where cores are spare (the student's and CI's case); on the course's, in one
@@ -94,7 +114,7 @@ def test_every_verdict_agrees_with_its_label(graded):
             want, why = sub.expect.get(e.id, ("passed", "correct"))
             if e.status == want:
                 continue
-            line = f"{sub.name} {e.id}: got {e.status} ({e.feedback[:160]!r}), labelled {want}: {why}"
+            line = f"{sub.name} {e.id}: got {e.status} ({feedback(e)[:160]!r}), labelled {want}: {why}"
             if want == "passed":
                 wrong_rejected.append(line)
             elif e.status == "passed":
@@ -111,8 +131,24 @@ def test_credit_through_a_wrong_helper_says_so(graded):
     for sub in (s for s in CORPUS if s.name in graded):
         for item, (status, why) in sub.expect.items():
             if status == "passed" and "given a correct" in why:
-                feedback = {e.id: e.feedback for e in graded[sub.name].exercises}[item]
-                assert ", given a correct " in feedback, (sub.name, item, feedback)
+                e = {e.id: e for e in graded[sub.name].exercises}[item]
+                assert e.condition is not None and e.condition.helpers, (sub.name, item, feedback(e))
+                assert ", given a correct " in feedback(e), (sub.name, item, feedback(e))
+
+
+def test_the_corpus_shows_every_cause_on_some_model():
+    """Each model grades part of the corpus (`on_model`): together they grade all of it, the
+    mistakes a model could change on both, and the items taken from the course on at least one."""
+    from tests.conftest import COURSE_WEIGHTS
+
+    ours, course = on_model("our model"), on_model("the course's model")
+    assert {s.name for s in ours} | ({s.name for s in course} if COURSE_WEIGHTS.exists() else set()) == \
+        {s.name for s in CORPUS}
+    both = {s.name for s in ours} & {s.name for s in course}
+    assert {s.name for s in CORPUS if _model_sensitive(s) and s not in FIELD} <= both
+    taken = [i for s in (course if COURSE_WEIGHTS.exists() else ours) for i, (st, why) in s.expect.items()
+             if st == "missing" and "course's solutions" in why]
+    assert len(taken) >= 5
 
 
 def test_an_item_taken_from_the_course_says_so(graded):
@@ -121,15 +157,16 @@ def test_an_item_taken_from_the_course_says_so(graded):
     for sub in (s for s in CORPUS if s.name in graded):
         for item, (status, why) in sub.expect.items():
             if status == "missing" and "course's solutions" in why:
-                feedback = {e.id: e.feedback for e in graded[sub.name].exercises}[item]
-                assert "from the course's solutions" in feedback, (sub.name, item, feedback)
+                text = {e.id: feedback(e) for e in graded[sub.name].exercises}[item]
+                assert "from the course's solutions" in text, (sub.name, item, text)
                 seen += 1
-    assert seen >= 5
+    assert seen == sum(st == "missing" and "course's solutions" in why
+                       for s in CORPUS if s.name in graded for st, why in s.expect.values())
 
 
 def test_submissions_whose_items_all_pass_score_full_marks(graded):
     for sub in (s for s in CORPUS if s.name in graded):
         result = graded[sub.name]
         if all(status == "passed" for status, _ in sub.expect.values()):
-            assert result.score == result.max_score, (sub.name, [(e.id, e.feedback) for e in result.exercises
+            assert result.score == result.max_score, (sub.name, [(e.id, feedback(e)) for e in result.exercises
                                                                  if e.status != "passed"])

@@ -39,6 +39,22 @@ class Hostile:
     # file); it must be refused, every item an error that says so
     link_to: tuple[str, str] = ()
 
+    @property
+    def setup_bound(self) -> bool:
+        """Could its outcome depend on the set-up a grader is started in (uids, files, processes,
+        limits)? Then it runs in all three; the others as root only (tests/hostile/test_hostile.py)."""
+        return self.name in SETUP_BOUND
+
+
+# files, uids, processes outside the sandbox and per-user limits: what another set-up could change
+# (a hang or an exit inside the sandbox is stopped the same way in each: by the warm worker there)
+SETUP_BOUND = frozenset({
+    "links_to_the_solutions", "links_to_a_classmate", "links_to_nothing", "import_reference", "read_reference_by_path",
+    "read_cached_answers", "fake_result_files", "kill_parent", "huge_allocation", "slow_leak", "fork_bomb",
+    "thread_bomb", "network", "detached_child", "read_every_file", "links_then_restart", "moves_folders_then_restart",
+    "honest_victim", "copies_a_classmate", "reads_the_class_folder", "waits_for_the_next_submission",
+})
+
 
 WRONG_DIR = '''
 def get_post_final_ln_dir(model):
@@ -150,8 +166,8 @@ def get_post_final_ln_dir(model):
 
 ABSURD_QUESTIONS = '''
 import gc
-from grader.worker.helpers import Questions
-_q = next((o for o in gc.get_objects() if isinstance(o, Questions)), None)
+from grader.worker.asking import Asker
+_q = next((o for o in gc.get_objects() if isinstance(o, Asker)), None)
 _replies = []
 _absurd = [[[[[[[[[[1]]]]]]]]], [list(range(50_000))], [{"$model": "main"}, {"$data": {"strs": ["()" * 20] * 20_000}}, ["hook_embed"]],
            [{"$tuple": [{"$tuple": [1]}] * 10_000}], [{"$model": {"hash": "0" * 64}}], [{"$nope": 1}], [{"$module": [1, 2, 3]}]]

@@ -80,9 +80,14 @@ def require(setup: str) -> None:
 
 
 def make_runner(setup: str, folder: Path) -> Runner:
-    """A home and (but for plain root) a copy of the grader's code owned by the setup's user."""
+    """A home and (but for plain root) a copy of the grader's code owned by the setup's user. The
+    home's reference cache starts as a copy of the test run's (the reference's answers do not
+    depend on who computes them: each set-up does not compute them again)."""
     home = folder / "home"
     home.mkdir(parents=True)
+    shared = os.environ.get("BRACKET_GRADER_CACHE")
+    if shared and Path(shared).is_dir():
+        shutil.copytree(shared, home / "cache", ignore=shutil.ignore_patterns(".*"))
     if setup == "root":
         return Runner(setup, home, ROOT)
     owner = USER if setup == "ordinary user" else OWNER

@@ -1,5 +1,7 @@
-"""A class's batch with hostile neighbours: 20 honest and 20 hostile submissions graded through the
-command line with two workers, interrupted halfway and resumed. Every honest score equals its score
+"""A class's batch with hostile neighbours: 14 honest and 14 hostile submissions graded through the
+command line with two workers, interrupted halfway and resumed (the hostile ones are the attacks that
+reach past their own submission: what they hold, leave, start, kill or read; tests/hostile/test_hostile.py
+grades every attack). Every honest score equals its score
 when graded alone; no submission copies a classmate (through /proc, through the temporary folder, or
 by waiting for the next submission and writing into its folder); nothing outside the workers'
 folders changes (the grader's code, the class folder, the temporary folder, the home folder).
@@ -20,13 +22,13 @@ import pytest
 from tests.hostile.cases import BASE, CASES, THIEVES
 from tests.hostile.setups import SETUPS, Runner, listing, make_runner, require
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("hostile-batch")]
+pytestmark = [pytest.mark.slow, pytest.mark.worker, pytest.mark.xdist_group("hostile-batch")]
 
 ITEMS = ("get_post_final_ln_dir", "get_WOV", "embedding")
 HOSTILE_NAMES = ["infinite_python_loop", "os_exit_in_item", "output_flood", "fork_bomb", "kill_parent",
-                 "detached_child", "huge_allocation", "forged_messages", "sys_exit_at_import",
-                 "mutates_model_and_globals", "read_every_file", "links_then_restart", "absurd_questions",
-                 "env_tampering", "swallows_timeouts", "thread_bomb", "raising_dunders"]
+                 "detached_child", "huge_allocation", "forged_messages", "read_every_file", "links_then_restart",
+                 "swallows_timeouts"]
+N_HONEST = 14
 HONEST_BODIES = [
     "def get_post_final_ln_dir(model):\n    return model.W_U[:, 0] - model.W_U[:, 1]\n",
     "def get_post_final_ln_dir(model):\n    return model.W_U[:, 1] - model.W_U[:, 0]\n",
@@ -36,7 +38,7 @@ HONEST_BODIES = [
 
 
 @pytest.mark.parametrize("setup", SETUPS)
-def test_twenty_honest_twenty_hostile_interrupted_resumed_and_nobody_copies(setup):
+def test_honest_and_hostile_classmates_interrupted_resumed_and_nobody_copies(setup, reference):
     require(setup)
     base = Path(tempfile.mkdtemp(prefix="bracket-batch-"))  # reachable by the workers' uids
     os.chmod(base, 0o755)
@@ -52,10 +54,13 @@ def _batch(base: Path, runner: Runner) -> None:
     for f in (folder, tmp, out, cache):
         f.mkdir(mode=0o755)
         os.chmod(f, 0o755 if f is folder else 0o777)  # the grader's user writes the reports
-    os.chown(cache, runner.uid, runner.uid)  # a cache is its owner's alone (grader.disk_cache)
+    if (home / "cache").is_dir():  # the test run's reference answers (tests/hostile/setups.py)
+        shutil.copytree(home / "cache", cache, dirs_exist_ok=True)
+    for path in [cache, *cache.rglob("*")]:
+        os.lchown(path, runner.uid, runner.uid)  # a cache is its owner's alone (grader.disk_cache)
     by_name = {c.name: c for c in CASES}
     honest = []
-    for i in range(20):
+    for i in range(N_HONEST):
         body = HONEST_BODIES[i % len(HONEST_BODIES)]
         if i % 5 == 0:  # some get embedding wrong too
             body += "\ndef embedding(model, tokenizer, char):\n    return model.W_E[0]\n"
@@ -67,7 +72,7 @@ def _batch(base: Path, runner: Runner) -> None:
         (folder / f"hostile_{name}.py").write_text(BASE + "\nPORT = 9\nCANARY = '/nonexistent'\n" + code)
     for path in folder.iterdir():
         os.chmod(path, 0o644)
-    assert len(honest) == 20 and len(hostile) == 20
+    assert len(honest) == N_HONEST and len(hostile) == N_HONEST
     env = {**runner.env(), "BRACKET_GRADER_CACHE": str(cache), "TMPDIR": str(tmp)}
     cli = runner.argv
     common = [str(folder), "--only", ",".join(ITEMS), "--workers", "2", "--timeout", "16", "--submission-timeout",
@@ -77,7 +82,7 @@ def _batch(base: Path, runner: Runner) -> None:
     log = out / "report.json.log.jsonl"
     proc = subprocess.Popen(cli(*common), env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.time() + 900
-    while time.time() < deadline and proc.poll() is None and (not log.exists() or len(log.read_text().splitlines()) < 15):
+    while time.time() < deadline and proc.poll() is None and (not log.exists() or len(log.read_text().splitlines()) < 10):
         time.sleep(1)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
@@ -87,7 +92,7 @@ def _batch(base: Path, runner: Runner) -> None:
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"resuming: {done_first} already graded" in again.stderr
     together = {Path(s["path"]).name: s for s in json.loads((out / "report.json").read_text())["submissions"]}
-    assert len(together) == 40
+    assert len(together) == 2 * N_HONEST
     alone = subprocess.run(cli(*[str(p) for p in honest], *common[1:-2], "--json", str(out / "alone.json")),
                            env=env, cwd=home, capture_output=True, text=True, timeout=1800)
     assert alone.returncode == 0, alone.stderr[-3000:]
