@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The benchmark's first phase (all 2N submissions, all cores) for an earlier commit and for this
-# checkout, one after the other on the same machine, so a change is judged against a baseline
-# measured in the same run, not against figures from another day:
-#     benchmarks/against_commit.sh 88cccea [--n 40]
-# Prints both "all cores" lines (wall, median, 90th percentile, medians by kind). Uses this
-# checkout's .venv for both; the earlier commit is checked out in a temporary git worktree.
+# A benchmark for an earlier commit and for this checkout, one after the other on the same machine,
+# so a change is judged against a baseline measured in the same run, not against another day's:
+#     benchmarks/against_commit.sh 88cccea [--n 40]      the batch benchmark's first phase (all 2N, all cores)
+#     benchmarks/against_commit.sh 88cccea one-file      one file in a new process, warm caches (this
+#                                                        checkout's bench_one_file.py measures both graders)
+# Prints both lines. Uses this checkout's .venv for both; the earlier commit is checked out in a
+# temporary git worktree.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rev=${1:?usage: benchmarks/against_commit.sh COMMIT [benchmark options]}; shift
+rev=${1:?usage: benchmarks/against_commit.sh COMMIT [one-file | batch options]}; shift
 python=$PWD/.venv/bin/python
 base=$(mktemp -d /tmp/bench-base-XXXXXX)
 trap 'git worktree remove --force "$base" >/dev/null 2>&1 || rm -rf "$base"' EXIT
 git worktree add --detach -f "$base" "$rev" >/dev/null
+if [ "${1:-}" = one-file ]; then
+    for dir in "$base" "$PWD"; do
+        echo "$([ "$dir" = "$PWD" ] && echo "this checkout" || echo baseline) ($(git -C "$dir" rev-parse --short HEAD)): \
+$("$python" benchmarks/bench_one_file.py --rows warm --checkout "$dir")"
+    done
+    exit 0
+fi
 first_phase() {  # DIR LABEL: run DIR's benchmark until its all-cores line, then stop it
     local log; log=$(mktemp)
     (cd "$1" && exec "$python" benchmarks/bench_grading.py "${@:3}") >"$log" 2>&1 &

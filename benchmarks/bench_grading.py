@@ -40,7 +40,8 @@ from grader import attempts  # noqa: E402
 from grader.catalogue import EXERCISES  # noqa: E402
 from grader.config import usable_cores  # noqa: E402
 from grader.engine import GradeConfig, Grader  # noqa: E402
-from grader.sandbox import MALLOC_ENV, Limits  # noqa: E402
+from grader.config import Limits  # noqa: E402
+from grader.worker_run import MALLOC_ENV  # noqa: E402
 
 COURSE = ROOT / "grader" / "examples" / "course_layout_correct.py"
 EDITS = {  # kind -> (text in the correct submission, replacement)
@@ -284,7 +285,7 @@ def main() -> None:
                                           if kind_of(Path(r.path)) == k and r.path.endswith(".ipynb")]) for k in EDITS}
     compared = [x for x in notebooks[:half] if kind_of(x) in ("correct", "wrong_WOV", "wrong_ln_fit")][: a.compare]
     course_data, ours_data = grader.config.data, grader.notebook_data
-    jobs = [(nb, grader.weights_pt, d) for d in (course_data, ours_data) for nb in compared]
+    jobs = [(nb, grader.setting.weights_pt, d) for d in (course_data, ours_data) for nb in compared]
     times = plain_runs(jobs, cores)
     rows = []
     for i, nb in enumerate(compared):

@@ -38,9 +38,12 @@ from grader.config import usable_cores  # noqa: E402
 GRADE = [sys.executable, "-m", "grader.cli", "--quiet"]
 
 
+CHECKOUT = ROOT  # the grader measured: this one, or another checkout's (--checkout)
+
+
 def seconds(cmd: list[str], env: dict | None = None) -> float:
     started = time.monotonic()
-    subprocess.run(cmd, cwd=ROOT, env={**os.environ, **(env or {})}, check=True, stdout=subprocess.DEVNULL,
+    subprocess.run(cmd, cwd=CHECKOUT, env={**os.environ, **(env or {})}, check=True, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL)
     return time.monotonic() - started
 
@@ -97,21 +100,29 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--repeat", type=int, default=3, help="runs per row (the median is reported)")
     p.add_argument("--out", help="also write the JSON report here")
+    p.add_argument("--rows", choices=("all", "warm"), default="all",
+                   help="warm: only the import and the two warm-cache rows (what a change of the grader moves)")
+    p.add_argument("--checkout", type=Path, help="measure the grader of this checkout (benchmarks/against_commit.sh)")
     a = p.parse_args()
+    global CHECKOUT
+    CHECKOUT = (a.checkout or ROOT).resolve()
     folder = Path(tempfile.mkdtemp(prefix="bench-one-file-"))
     notebook = folder / "correct.ipynb"
     notebook.write_text(notebook_json(COURSE.read_text()))
     report: dict = {"machine": {"cpus": usable_cores(), "python": sys.version.split()[0]}}
     report["import_torch_transformer_lens_s"] = median_of(a.repeat, [sys.executable, "-c", "import torch, transformer_lens"])
-    report["plain_nbclient_s"] = plain(notebook)
     seconds(GRADE + [str(notebook)])  # fills the caches; not counted
     report["notebook_warm_caches_s"] = median_of(a.repeat, GRADE + [str(notebook)])
     report["one_item_warm_caches_s"] = median_of(a.repeat, GRADE + [str(notebook), "--only", "get_WOV"])
+    report["ratio_one_item_to_import"] = round(report["one_item_warm_caches_s"]
+                                               / report["import_torch_transformer_lens_s"], 2)
+    if a.rows == "warm":
+        print(json.dumps(report))
+        return
+    report["plain_nbclient_s"] = plain(notebook)
     report["notebook_cache_restored_temp_empty_s"] = restored_cache(notebook, a.repeat)
     report["notebook_new_machine"] = new_machine(notebook)
     report["ratio_plain_to_notebook"] = round(report["plain_nbclient_s"] / report["notebook_warm_caches_s"], 2)
-    report["ratio_one_item_to_import"] = round(report["one_item_warm_caches_s"]
-                                               / report["import_torch_transformer_lens_s"], 2)
     text = json.dumps(report, indent=1)
     print(text)
     if a.out:
