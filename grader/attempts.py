@@ -88,7 +88,7 @@ def merged(outcomes: list[Outcome]) -> Outcome:
 
 def run(setting: Setting, judge: Judge, sub: Submission, plan: Plan) -> Outcome:
     """Run `plan` to its end: every item has messages or a verdict."""
-    limits = setting.limits
+    limits = plan_limits(setting.limits, plan)
     out = Outcome({e.id: [] for e in plan.exercises}, {})
     remaining = list(plan.exercises)
     skip = sub.skips.setdefault(plan.skips, set())
@@ -121,6 +121,16 @@ def run(setting: Setting, judge: Judge, sub: Submission, plan: Plan) -> Outcome:
     return out
 
 
+def plan_limits(limits: Limits, plan: Plan) -> Limits:
+    """The limits of a pass: a statement on the course's data size has as many times the time as it
+    has examples (the size is the point of that pass, and a loaded machine must not cost its verdict)."""
+    if plan.statement_scale == 1:
+        return limits
+    from dataclasses import replace
+
+    return replace(limits, statement_seconds=limits.statement_seconds * plan.statement_scale)
+
+
 def _one_run(setting: Setting, sub: Submission, plan: Plan, name: str, remaining: list[Exercise],
              skip: set[str]) -> tuple[dict, WorkerRun]:
     """One worker in a new folder of its own: the submission's copy, the job, answers to its
@@ -132,7 +142,7 @@ def _one_run(setting: Setting, sub: Submission, plan: Plan, name: str, remaining
             job = _job(setting, sub, plan, copy, remaining, skip)
             terms = RunTerms(frozenset(e.id for e in remaining), sub.answerer.for_run(name, run_dir.here, grants),
                              sub.budget, sub.slot.root, setting.stopping)
-            return job, run_worker(job, run_dir, setting.limits, sub.deadline, sub.slot, terms)
+            return job, run_worker(job, run_dir, plan_limits(setting.limits, plan), sub.deadline, sub.slot, terms)
         finally:
             run_dir.empty()
 

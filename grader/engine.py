@@ -169,8 +169,9 @@ class Grader:
         for plan in second_looks.helper_passes(results, sub.answerer.taken, mode, self.notebook_data):
             if self._time_left(sub):
                 results = self._second_look(sub, plan, results)
+        limits = self.config.limits
         plan = second_looks.course_size(results, outcome.statement_errors, sub.answerer.taken, mode, self.course_data,
-                                        self.config.limits.course_examples)
+                                        limits.course_examples, limits.notebook_examples)
         if plan is not None and self._time_left(sub):
             results = self._second_look(sub, plan, results)
         return second_looks.taken_from_course(results, sub.answerer.taken)

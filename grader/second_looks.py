@@ -36,6 +36,7 @@ class Plan:
     module_helpers: tuple[str, ...] = ()  # helpers stood in while the submission's own code runs
     record_cell_errors: bool = False  # the first pass: its cells that raised are the submission's notes
     condition: Condition | None = None  # what a raised score from this pass was given on
+    statement_scale: float = 1.0  # each statement's time limit, times this (its data is that much larger)
 
     @property
     def skips(self) -> str:
@@ -141,18 +142,20 @@ def condition_of(plan: Plan, item: str) -> Condition:
 
 
 def course_size(results: list[ExerciseResult], statement_errors: int, taken: set[str], mode: str, examples: str,
-                n_examples: int) -> Plan | None:
+                n_examples: int, first_examples: int) -> Plan | None:
     """Submissions get 1,000 examples to run on, but students write the course's 5,000 into their
     code (`einops.repeat(mean, "comp -> comp b", b=5000)`). An object item that did not pass for a
     reason the size could explain (a statement raised, the object is missing or has the wrong
-    shape) is computed again on the course's data size."""
+    shape) is computed again on the course's data size, each statement with as many times its time
+    limit as the data is larger than the first pass's."""
     again = [r for r in results if BY_ID[r.id].kind == "object" and r.status != "passed"
              and (statement_errors or r.status in ("missing", "error") or r.category == "shape")]
     if not again:
         return None
     stand_in = tuple(sorted({h for r in again for h in helper_closure(r.id) & _not_passed_functions(results)} - taken))
     return Plan("course-size", tuple(BY_ID[r.id] for r in again), mode, examples, module_helpers=stand_in,
-                condition=Condition(stand_in, recomputed=True, course_examples=n_examples))
+                condition=Condition(stand_in, recomputed=True, course_examples=n_examples),
+                statement_scale=max(1.0, n_examples / max(first_examples, 1)))
 
 
 def better(results: list[ExerciseResult], again: list[ExerciseResult], plan: Plan) -> list[ExerciseResult]:

@@ -70,17 +70,18 @@ def test_a_second_look_only_raises_a_score_and_records_its_condition():
 
 
 def test_the_course_size_pass_is_for_objects_a_size_could_explain():
-    assert second_looks.course_size(results(), 0, set(), "lean", "c.json", 5000) is None
+    assert second_looks.course_size(results(), 0, set(), "lean", "c.json", 5000, 1000) is None
     plan = second_looks.course_size(results(out_by_component_in_unbalanced_dir="shape"), 0, set(), "lean", "c.json",
-                                    5000)
+                                    5000, 1000)
     assert ids(plan) == ["out_by_component_in_unbalanced_dir"] and plan.condition.course_examples == 5000
+    assert plan.statement_scale == 5  # its statements run on five times the data: five times the time
     assert second_looks.course_size(results(out_by_component_in_unbalanced_dir="failed"), 0, set(), "lean", "c.json",
-                                    5000) is None  # there, the right shape and wrong: not the size
+                                    5000, 1000) is None  # there, the right shape and wrong: not the size
     plan = second_looks.course_size(results(out_by_component_in_unbalanced_dir="failed"), 2, set(), "lean", "c.json",
-                                    5000)  # but a statement raised: maybe on the size
+                                    5000, 1000)  # but a statement raised: maybe on the size
     assert ids(plan) == ["out_by_component_in_unbalanced_dir"]
     stood_in = second_looks.course_size(results(out_by_component_in_unbalanced_dir="missing", get_WOV="failed",
-                                                get_pre_final_ln_dir="failed"), 0, {"get_WOV"}, "lean", "c.json", 5000)
+                                                get_pre_final_ln_dir="failed"), 0, {"get_WOV"}, "lean", "c.json", 5000, 1000)
     assert stood_in.module_helpers == ("get_pre_final_ln_dir",)
     after = second_looks.better(results(out_by_component_in_unbalanced_dir="missing"),
                                 [ExerciseResult("out_by_component_in_unbalanced_dir", "passed", 1.0, 1.0)], stood_in)
