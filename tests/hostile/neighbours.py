@@ -23,8 +23,12 @@ LOOKS = '''
 import ctypes as _ctypes
 import os
 _libc = _ctypes.CDLL(None, use_errno=True)
+import sys as _sys
+# the grader's own mounts are not a classmate's leftovers: its folders, and its code and Python
+# wherever they are installed (a checkout under /tmp is bound in at its path)
 _left = [f"{_d}/{_n}" for _d in ("/tmp", "/dev/shm", "/dev/mqueue") if os.path.isdir(_d) for _n in os.listdir(_d)
-         if not _n.startswith("bracket-")]  # the grader's own mounts are not a classmate's leftovers
+         if not _n.startswith("bracket-")
+         and not any(_p == f"{_d}/{_n}" or _p.startswith(f"{_d}/{_n}/") for _p in _sys.path + [_sys.prefix])]
 if _libc.shmget(0x5EED, 0, 0) != -1:
     _left.append("a System V shared-memory segment")
 if _libc.semget(0x5EED, 0, 0) != -1:
