@@ -41,7 +41,9 @@ def on_model(model: str) -> list:
     return [s for s in subs if s.name in only] if only else subs
 
 
-@pytest.fixture(scope="module", params=["our model", "the course's model"])
+# each model's half of the corpus in a group of its own: the two run at once on two test processes
+@pytest.fixture(scope="module", params=[pytest.param("our model", marks=pytest.mark.xdist_group("ours")),
+                                        pytest.param("the course's model", marks=pytest.mark.xdist_group("course"))])
 def graded(request, tmp_path_factory) -> dict:
     """The corpus graded on each model (`on_model` says which submissions on which); the
     course's is skipped, saying why, where its files are absent."""

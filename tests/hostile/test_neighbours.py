@@ -18,7 +18,8 @@ import pytest
 from tests.hostile.neighbours import ATTACKS, ITEMS, LOOKS, Attack, attack_source
 from tests.hostile.setups import SETUPS, make_runner, require
 
-pytestmark = [pytest.mark.slow, pytest.mark.worker, pytest.mark.xdist_group("hostile")]
+# a group of its own: it runs beside the older red team (every set-up sandboxes each slot on its own)
+pytestmark = [pytest.mark.slow, pytest.mark.worker, pytest.mark.xdist_group("neighbours")]
 
 # the trusted process (the command line grading the whole class) may not grow past this, whatever a
 # submission sends or asks (README, security model: measured there)
