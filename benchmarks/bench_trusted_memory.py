@@ -74,6 +74,7 @@ def main() -> int:
     from reference.make_template import write_solved
 
     work = Path(tempfile.mkdtemp(prefix="bench-trusted-"))
+    (work / "solved").mkdir()
     write_solved(work / "solved")
     honest = (work / "solved" / "exercises.py").read_text()
     classes = {"honest": work / "honest", "pushed": work / "pushed"}
