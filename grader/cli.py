@@ -49,7 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     grading.add_argument("--also-model", metavar="FILE", action="append", default=[],
                          help="other weights that object items may have been computed with")
     grading.add_argument("--device", choices=("cpu", "cuda", "auto"), default="cpu")
-    grading.add_argument("--points", metavar="FILE", help="points per item (JSON or `id = points` lines)")
+    grading.add_argument("--points", metavar="FILE", help="points per item (JSON or `id = points` lines; "
+                         "`provided` = what an item the starter gives complete is worth, 0 by default)")
+    grading.add_argument("--starter", metavar="FILE", action="append", default=[],
+                         help="a file students began from, besides our template and the course's notebook: "
+                              "its items left unchanged earn nothing (provided, or not attempted)")
     grading.add_argument("--only", metavar="IDS", help="comma-separated item ids to grade")
     grading.add_argument("--fail-under", type=float, metavar="PCT",
                          help="exit 1 if any submission scores below PCT percent (for CI checks)")
@@ -216,7 +220,7 @@ def validate(args: argparse.Namespace):
     return configured(weights=args.weights, data=args.data, device=args.device, timeout=args.timeout,
                       submission_timeout=args.submission_timeout, statement_timeout=args.statement_timeout,
                       memory_gib=args.memory, points=args.points, only=args.only or (), also_models=tuple(args.also_model),
-                      warm_pool=not args.no_warm_pool, mode=args.notebook_mode)
+                      warm_pool=not args.no_warm_pool, mode=args.notebook_mode, starters=tuple(args.starter))
 
 
 def select(args: argparse.Namespace) -> list[Path]:

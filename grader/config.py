@@ -95,6 +95,9 @@ class GradeConfig:
     # a submission's first pass in two parts at once (object items, function items): None when
     # cores are spare (grade_many grading fewer submissions at a time than half the cores)
     split_first_pass: bool | None = None
+    # starters besides the built-in ones (grader.starters): files students began from, whose
+    # unchanged items are `provided` or `not_attempted`
+    starters: tuple[str, ...] = ()
 
     def exercises(self) -> list:
         """The catalogue's items this run grades (`only`, or all)."""
@@ -112,15 +115,19 @@ class GradeConfig:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         return replace(self, weights=str(self.weights or DEFAULT_WEIGHTS), data=str(self.data or DEFAULT_DATA),
                        device=device, points=dict(self.points), only=tuple(self.only),
-                       extra_models=tuple(self.extra_models))
+                       extra_models=tuple(self.extra_models), starters=tuple(self.starters))
 
 
 class ConfigError(ValueError):
     """An option that cannot be honoured; the message names it."""
 
 
+PROVIDED = "provided"  # the points key for items the starter gives complete
+
+
 def read_points(path: str) -> dict[str, float]:
-    """Points per item from a JSON object (`{"get_ln_fit": 2, "embedding": 0}`) or `id = points` lines."""
+    """Points per item from a JSON object (`{"get_ln_fit": 2, "embedding": 0}`) or `id = points` lines;
+    the key `provided` is what each item the starter gives complete is worth (0 by default)."""
     from grader.catalogue import IDS
 
     text = Path(path).read_text()
@@ -140,7 +147,7 @@ def read_points(path: str) -> dict[str, float]:
         raise ConfigError(f"{path}: expected a mapping from item id to points")
     points = {}
     for key, value in raw.items():
-        if key not in IDS:
+        if key not in IDS and key != PROVIDED:
             raise ConfigError(f"{path}: unknown item id {key!r}")
         try:
             points[key] = float(value)
@@ -155,7 +162,7 @@ def configured(*, weights: str | None = None, data: str | None = None, device: s
                timeout: float | None = None, submission_timeout: float | None = None,
                statement_timeout: float | None = None, memory_gib: float | None = None,
                points: str | dict | None = None, only: tuple[str, ...] | str = (), also_models: tuple[str, ...] = (),
-               warm_pool: bool = True, mode: str = "lean") -> GradeConfig:
+               warm_pool: bool = True, mode: str = "lean", starters: tuple[str, ...] = ()) -> GradeConfig:
     """A GradeConfig from the options every front end offers, checked: ConfigError otherwise."""
     from grader.catalogue import IDS
 
@@ -163,9 +170,15 @@ def configured(*, weights: str | None = None, data: str | None = None, device: s
     unknown = [i for i in only if i not in IDS]
     if unknown:
         raise ConfigError(f"unknown item id(s): {', '.join(unknown)}")
-    for flag, value in (("--weights", weights), ("--data", data), *(("--also-model", m) for m in also_models)):
+    for flag, value in (("--weights", weights), ("--data", data), *(("--also-model", m) for m in also_models),
+                        *(("--starter", f) for f in starters)):
         if value and not Path(value).is_file():
             raise ConfigError(f"{flag}: no such file: {value}")
+    for f in starters:
+        from grader.starters import starter_from_file
+
+        if Path(f).suffix not in (".py", ".ipynb") or not starter_from_file(f).items:
+            raise ConfigError(f"--starter: {f} is not a .py or .ipynb file that defines any exercise item")
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"--device: cpu, cuda or auto, not {device!r}")
     if device == "cuda":
@@ -183,4 +196,5 @@ def configured(*, weights: str | None = None, data: str | None = None, device: s
                                ("memory_bytes", int(memory_gib * GIB) if memory_gib else None)) if v is not None}
     limits = Limits.per_item(timeout, **given) if timeout else Limits(**given)
     return GradeConfig(weights, data, device, limits, read_points(points) if isinstance(points, str) else dict(points or {}),
-                       only, tuple(also_models), warm_pool=warm_pool, notebook_mode=mode)
+                       only, tuple(also_models), warm_pool=warm_pool, notebook_mode=mode,
+                       starters=tuple(str(f) for f in starters))

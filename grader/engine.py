@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from grader import attempts, second_looks
+from grader import attempts, second_looks, starters
 from grader.answers import Answerer
 from grader.catalogue import IDS, Exercise
-from grader.config import GradeConfig, usable_cores
+from grader.config import PROVIDED, GradeConfig, usable_cores
 from grader.isolation import Uids, detect
 from grader.judging import Judge
 from grader.public import public_data, public_dir, truncated_data, weights_as_pt
@@ -66,6 +66,7 @@ class Grader:
         self.pool = SlotPool(self.isolation, [public_dir()], prepare, self.config.limits, early)
         self.setting = attempts.Setting(self.config.limits, self.config.device, weights_pt, data, self.pool.stopping)
         self.spare_cores = usable_cores() >= 2 * at_once
+        self.starters = starters.built_in() + tuple(starters.starter_from_file(f) for f in self.config.starters)
 
     def reconfigured(self, **changes) -> "Grader":
         """This grader (its reference answers, known models and slots) under another configuration
@@ -138,7 +139,7 @@ class Grader:
                 sub = attempts.Submission(path, source, slot, started + limits.submission_seconds,
                                           Answerer(self.reference, self.judge.known_models),
                                           MessageBudget(limits.message_bytes, limits.submission_message_bytes))
-                results = self._passes(sub, exercises)
+                results = self._own_work(sub, self._passes(sub, exercises))
                 return SubmissionResult(str(path), tuple(self._pad(results)), tuple(sub.notes),
                                         time.monotonic() - started, tuple(sub.cell_errors))
         except Exception as e:  # the barrier: whatever goes wrong judging one submission is its own result
@@ -175,6 +176,11 @@ class Grader:
         if plan is not None and self._time_left(sub):
             results = self._second_look(sub, plan, results)
         return second_looks.taken_from_course(results, sub.answerer.taken)
+
+    def _own_work(self, sub: attempts.Submission, results: list[ExerciseResult]) -> list[ExerciseResult]:
+        """Items whose code is a starter's, unchanged, earn nothing as the student's work (grader.starters)."""
+        given = starters.unchanged(starters.fingerprints(sub.source, sub.path.suffix), self.starters)
+        return starters.own_work(results, given, self.config.points.get(PROVIDED, 0.0))
 
     def _second_look(self, sub: attempts.Submission, plan: second_looks.Plan,
                      results: list[ExerciseResult]) -> list[ExerciseResult]:

@@ -6,6 +6,8 @@ nothing reads these words back.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from grader.inert import inert
 from grader.mistakes import says
 from grader.results import CaseOutcome, Condition, ExerciseResult, SubmissionResult
@@ -64,8 +66,20 @@ def _cases_text(e: ExerciseResult) -> str:
     return "\n".join(lines)
 
 
+def starter_text(e: ExerciseResult) -> str:
+    if e.status == "not_attempted":
+        return (f"not attempted: `{e.id}` is the starter's stub, unchanged ({e.starter}); write it to earn "
+                f"its {e.max_score:g} point(s)")
+    given = f"worth {e.max_score:g} point(s) here" if e.max_score else "worth no points, and not counted in the maximum"
+    return f"provided: `{e.id}` is given complete by the starter ({e.starter}) and is unchanged, so it is {given}"
+
+
 def verdict_text(e: ExerciseResult) -> str:
     """The verdict itself, without the condition it was given on."""
+    if e.status == "not_attempted" or (e.status == "provided" and e.score >= e.max_score):
+        return starter_text(e)
+    if e.status == "provided":
+        return starter_text(e) + "; as graded: " + verdict_text(replace(e, status="failed", starter=""))
     if e.taken_from_course:
         return (f"`{e.id}` was taken from the course's solutions (the grader answered for it), so it is not graded "
                 "as your work; your own functions that call it are graded on your own code")
@@ -92,7 +106,7 @@ def condition_text(c: Condition) -> str:
 
 def feedback(e: ExerciseResult) -> str:
     """The whole feedback of an item, as the JSON report and the feedback files give it."""
-    if e.condition is None:
+    if e.condition is None or e.status in ("not_attempted", "provided"):
         return verdict_text(e)
     if not e.condition.course_examples and not e.condition.recomputed and e.status == "passed":
         return "correct" + condition_text(e.condition)
@@ -113,6 +127,9 @@ def headline(e: ExerciseResult, width: int) -> str:
     case = e.failing
     if e.status == "passed" and e.condition is None:
         return ""
+    if e.status in ("not_attempted", "provided"):
+        msg = inert(f"{e.status.replace('_', ' ')}, as in {e.starter}")
+        return msg if len(msg) <= width else msg[: max(width - 3, 0)] + "..."
     if e.status == "passed" or (e.condition is not None and case is None):
         msg = feedback(e)
     elif e.likely_cause:
@@ -133,6 +150,8 @@ def headline(e: ExerciseResult, width: int) -> str:
 def failure_key(e: ExerciseResult) -> str:
     """What went wrong, the same words for the same mistake across students (the class summary's
     "most common failure"): the likely cause, else the kind of difference or the exception."""
+    if e.status in ("not_attempted", "provided"):
+        return e.status.replace("_", " ")
     if e.taken_from_course:
         return "taken from the course's solutions"
     cause = e.likely_cause

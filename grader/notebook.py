@@ -29,7 +29,7 @@ _SCRIPT_TIMEOUT: list[float] = []
 WEIGHTS_NAME, DATA_NAME = "brackets_model_state_dict.pt", "brackets_data.json"
 MARKS = {"passed": ("PASS", "#1a7f37"), "partial": ("PART", "#9a6700"), "failed": ("FAIL", "#cf222e"),
          "error": ("ERR", "#cf222e"), "timeout": ("TIME", "#cf222e"), "missing": ("MISS", "#6e7781"),
-         "not_autograded": ("----", "#6e7781")}
+         "not_attempted": ("TODO", "#6e7781"), "provided": ("GIVN", "#6e7781"), "not_autograded": ("----", "#6e7781")}
 
 
 def check(items: str | Iterable[str] | None = None, *, timeout: float | None = None):
@@ -259,8 +259,11 @@ def table_html(result, only: tuple[str, ...] = ()) -> str:
 def summary(result, only: tuple[str, ...] = ()) -> str:
     graded = [e for e in result.exercises if not only or e.id in only]
     passed = sum(e.status == "passed" for e in graded)
+    given = sum(e.status == "provided" for e in graded)
+    todo = sum(e.status == "not_attempted" for e in graded)
+    extra = "".join(f"; {n} {what}" for n, what in ((todo, "not attempted yet"), (given, "provided by the starter")) if n)
     return (f"{sum(e.score for e in graded):.4g} / {sum(e.max_score for e in graded):g} points; {passed} of {len(graded)} "
-            f"items passed ({result.seconds:.1f} s)")
+            f"items passed{extra} ({result.seconds:.1f} s)")
 
 
 def _show(result, only: tuple[str, ...]) -> None:

@@ -30,6 +30,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--bracket-device", choices=("cpu", "cuda", "auto"), default="cpu")
     group.addoption("--bracket-timeout", type=float, default=None, metavar="SECONDS", help="limit per item")
     group.addoption("--bracket-points", metavar="FILE", help="points per item (JSON or `id = points` lines)")
+    group.addoption("--bracket-starter", action="append", default=[], metavar="FILE",
+                    help="a file students began from (besides our template and the course's notebook)")
     group.addoption("--bracket-json", metavar="FILE", help="also write the JSON report here")
     parser.addini("bracket_submission", "default submission for plain `pytest` (auto: the newer of "
                   "exercises.py and exercises.ipynb next to the ini file)", default="")
@@ -84,7 +86,7 @@ class ExerciseItem(pytest.Item):
         ex = next(e for e in result.exercises if e.id == self.exercise.id)
         self.user_properties.append((PROPERTY, json.dumps({"path": result.path, "exercise": exercise_json(ex),
                                                            "notes": all_notes(result)})))
-        if ex.status == "not_autograded":
+        if ex.status in ("not_autograded", "provided"):
             pytest.skip(feedback(ex))
         if ex.status != "passed":
             raise ExerciseFailed(ex)
@@ -116,7 +118,8 @@ def _grader(config: pytest.Config):
         try:
             settings = configured(weights=config.getoption("bracket_weights"), data=config.getoption("bracket_data"),
                                   device=config.getoption("bracket_device"), timeout=config.getoption("bracket_timeout"),
-                                  points=config.getoption("bracket_points"))
+                                  points=config.getoption("bracket_points"),
+                                  starters=tuple(config.getoption("bracket_starter") or ()))
         except ConfigError as e:
             raise pytest.UsageError(str(e)) from None
         # one submission at a time per process: its first pass may take two cores when no other

@@ -32,9 +32,10 @@ def _text(value) -> str:
     return html.escape(inert(value))
 
 BARS = (("passed", ("passed",)), ("partial", ("partial",)), ("failed", ("failed",)),
-        ("error or timeout", ("error", "timeout")), ("missing", ("missing",)))
+        ("error or timeout", ("error", "timeout")), ("missing", ("missing",)), ("not attempted", ("not_attempted",)),
+        ("provided", ("provided",)))
 COLOURS = {"passed": "#2e7d32", "partial": "#f9a825", "failed": "#c62828", "error or timeout": "#6a1b9a",
-           "missing": "#9e9e9e"}
+           "missing": "#9e9e9e", "not attempted": "#616161", "provided": "#90a4ae"}
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; "
        "font-src data:; connect-src 'none'; base-uri 'none'; form-action 'none'")
 
@@ -56,7 +57,7 @@ def likely_causes(results: list[SubmissionResult]) -> dict[str, list[tuple[str, 
         example: dict[str, str] = {}
         for r in results:
             e = next(x for x in r.exercises if x.id == i)
-            if e.status in ("passed", "not_autograded"):
+            if e.status in ("passed", "provided", "not_autograded"):
                 continue
             causes = [e.likely_cause] if e.likely_cause else []
             causes += [c.cause for c in e.cases if c.cause and not c.passed]
@@ -100,7 +101,7 @@ def _causes_section(results: list[SubmissionResult]) -> str:
     their counts (each with one example feedback), and how many passed only given a correct helper."""
     causes = likely_causes(results)
     given = Counter(e.id for r in results for e in r.exercises if e.condition is not None and e.condition.helpers)
-    missed = Counter(e.id for r in results for e in r.exercises if e.status not in ("passed", "not_autograded"))
+    missed = Counter(e.id for r in results for e in r.exercises if e.status not in ("passed", "provided", "not_autograded"))
     rows = []
     for i in IDS:
         if not missed[i] and not given[i]:
@@ -121,7 +122,8 @@ def _table(results: list[SubmissionResult], feedback_dir: str | None, page: Path
     head = "".join(f"<th data-key='{k}' data-type='{t}' tabindex='0'>{label}</th>" for k, t, label in
                    (("name", "text", "submission"), ("score", "num", "score"), ("passed", "num", "passed"),
                     ("failed", "num", "failed / partial"), ("error", "num", "error / timeout"),
-                    ("missing", "num", "missing"), ("seconds", "num", "seconds"), ("notes", "text", "notes")))
+                    ("missing", "num", "missing"), ("not_attempted", "num", "not attempted"),
+                    ("provided", "num", "provided"), ("seconds", "num", "seconds"), ("notes", "text", "notes")))
     rows = []
     for r in results:
         c = r.status_counts()
@@ -135,7 +137,8 @@ def _table(results: list[SubmissionResult], feedback_dir: str | None, page: Path
         statuses = " ".join(sorted({e.status for e in r.exercises}))
         rows.append(f"<tr data-status='{html.escape(statuses, quote=True)}'><td>{name}</td>"
                     f"<td>{round(r.score, 2):g} / {r.max_score:g}</td><td>{c['passed']}</td><td>{c['failed'] + c['partial']}</td>"
-                    f"<td>{c['error'] + c['timeout']}</td><td>{c['missing']}</td><td>{r.seconds:.1f}</td>"
+                    f"<td>{c['error'] + c['timeout']}</td><td>{c['missing']}</td><td>{c['not_attempted']}</td>"
+                    f"<td>{c['provided']}</td><td>{r.seconds:.1f}</td>"
                     f"<td>{_text(' | '.join(all_notes(r)))}</td></tr>")
     return f"<table id='submissions'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 

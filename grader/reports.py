@@ -22,7 +22,8 @@ from grader.inert import inert
 from grader.results import SCHEMA, ExerciseResult, SubmissionResult
 
 MARKS = {"passed": "PASS", "partial": "PART", "failed": "FAIL", "error": "ERR ", "timeout": "TIME",
-         "missing": "MISS", "not_autograded": "----"}
+         "missing": "MISS", "not_attempted": "TODO", "provided": "GIVN", "not_autograded": "----"}
+NOT_SCORED = ("passed", "provided", "not_autograded")  # statuses that are nobody's failure
 
 
 def _first_line(text: str, width: int) -> str:
@@ -65,6 +66,8 @@ def exercise_json(e: ExerciseResult) -> dict:
         out["condition"] = asdict(e.condition)
     if e.taken_from_course:
         out["taken_from_course"] = True
+    if e.starter:
+        out["starter"] = e.starter
     if e.detail:
         out["detail"] = e.detail
     if e.category:
@@ -151,9 +154,9 @@ def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> 
     suites = ET.Element("testsuites")
     warning = not_enforced(run)
     for r in results:
-        failures = sum(e.status in ("failed", "partial", "missing") for e in r.exercises)
+        failures = sum(e.status in ("failed", "partial", "missing", "not_attempted") for e in r.exercises)
         errors = sum(e.status in ("error", "timeout") for e in r.exercises)
-        skipped = sum(e.status == "not_autograded" for e in r.exercises)
+        skipped = sum(e.status in ("not_autograded", "provided") for e in r.exercises)
         suite = ET.SubElement(suites, "testsuite", name=inert(r.path), tests=str(len(r.exercises)),
                               failures=str(failures), errors=str(errors), skipped=str(skipped), time=f"{r.seconds:.3f}")
         if warning:
@@ -161,11 +164,11 @@ def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> 
         for e in r.exercises:
             case = ET.SubElement(suite, "testcase", classname=inert(Path(r.path).stem), name=e.id)
             text = inert(feedback(e))  # XML 1.0 cannot hold most control characters; a viewer must not act on them
-            if e.status in ("failed", "partial", "missing"):
+            if e.status in ("failed", "partial", "missing", "not_attempted"):
                 ET.SubElement(case, "failure", message=f"{e.status}: {e.score:g}/{e.max_score:g}").text = text
             elif e.status in ("error", "timeout"):
                 ET.SubElement(case, "error", message=e.status).text = text
-            elif e.status == "not_autograded":
+            elif e.status in ("not_autograded", "provided"):
                 ET.SubElement(case, "skipped", message=text)
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
@@ -177,7 +180,8 @@ def gradescope_json(result: SubmissionResult, run: dict | None = None) -> str:
         if e.status == "not_autograded":
             continue
         tests.append({"name": BY_ID[e.id].title, "name_format": "text", "score": e.score, "max_score": e.max_score,
-                      "status": "passed" if e.status == "passed" else "failed", "output": inert(feedback(e)),
+                      "status": "passed" if e.status in ("passed", "provided") else "failed",
+                      "output": inert(feedback(e)),
                       "output_format": "text", "visibility": "visible"})
     output = inert("; ".join(filter(None, [not_enforced(run), *all_notes(result)]))[:2000])
     return json.dumps({"score": result.score, "output": output, "tests": tests, "visibility": "visible"}, indent=1) + "\n"
@@ -190,7 +194,7 @@ def classroom_json(result: SubmissionResult) -> str:
     for e in result.exercises:
         if e.status == "not_autograded":
             continue
-        status = "pass" if e.status == "passed" else "error" if e.status in ("error", "timeout") else "fail"
+        status = "pass" if e.status in ("passed", "provided") else "error" if e.status in ("error", "timeout") else "fail"
         tests.append({"name": BY_ID[e.id].title, "status": status, "message": inert(feedback(e)), "score": e.score,
                       "max_score": e.max_score, "line_no": 0, "execution_time": "0"})
     statuses = {t["status"] for t in tests}
@@ -231,14 +235,16 @@ def item_summary_markdown(results: list[SubmissionResult], run: dict | None = No
     from collections import Counter
 
     warning = not_enforced(run)
-    out = ([f"> {warning}", ""] if warning else []) + ["| item | passed | partial | failed | error/timeout | missing | most common failure |", "|---|---|---|---|---|---|---|"]
+    out = ([f"> {warning}", ""] if warning else []) + [
+        "| item | passed | partial | failed | error/timeout | missing | not attempted | provided | most common failure |",
+        "|---|---|---|---|---|---|---|---|---|"]
     for i in IDS:
         entries = [next(e for e in r.exercises if e.id == i) for r in results]
         c = Counter(e.status for e in entries)
-        fails = Counter(failure_key(e) for e in entries if e.status not in ("passed", "not_autograded"))
+        fails = Counter(failure_key(e) for e in entries if e.status not in NOT_SCORED)
         common = f"{md_text(fails.most_common(1)[0][0])} ({fails.most_common(1)[0][1]})" if fails else ""
         out.append(f"| {i} | {c['passed']} | {c['partial']} | {c['failed']} | {c['error'] + c['timeout']} | "
-                   f"{c['missing']} | {common} |")
+                   f"{c['missing']} | {c['not_attempted']} | {c['provided']} | {common} |")
     return "\n".join(out) + "\n"
 
 
@@ -251,7 +257,7 @@ def feedback_markdown(result: SubmissionResult, run: dict | None = None) -> str:
         out.append(f"| {BY_ID[e.id].title} | {e.status} | {e.score:g}/{e.max_score:g} |")
     for e in result.exercises:
         if e.status not in ("passed", "not_autograded"):
-            out += ["", f"## {BY_ID[e.id].title}: {e.status}", "", *md_fenced(feedback(e))]
+            out += ["", f"## {BY_ID[e.id].title}: {e.status.replace('_', ' ')}", "", *md_fenced(feedback(e))]
     if all_notes(result):
         out += ["", "## Notes", ""] + [f"- {md_text(n)}" for n in all_notes(result)]
     return "\n".join(out) + "\n"
@@ -285,7 +291,7 @@ def github_annotations(results: list[SubmissionResult], run: dict | None = None)
     lines = [f"::warning title=isolation::{esc(warning)}"] if warning else []
     for r in results:
         for e in r.exercises:
-            if e.status not in ("passed", "not_autograded"):
+            if e.status not in NOT_SCORED:
                 lines.append(f"::error file={esc_property(r.path)},title={esc_property(e.id + ' ' + e.status)}::"
                              f"{esc(feedback(e)[:1000])}")
     return "\n".join(lines) + ("\n" if lines else "")

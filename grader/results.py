@@ -12,9 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal
 
-Status = Literal["passed", "partial", "failed", "error", "timeout", "missing", "not_autograded"]
-STATUSES: tuple[str, ...] = ("passed", "partial", "failed", "error", "timeout", "missing", "not_autograded")
-SCHEMA = 2  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors)
+# not_attempted: the starter's stub, unchanged; provided: code the starter gives complete, unchanged
+# (grader.starters): neither is the student's work
+Status = Literal["passed", "partial", "failed", "error", "timeout", "missing", "not_attempted", "provided",
+                 "not_autograded"]
+STATUSES: tuple[str, ...] = ("passed", "partial", "failed", "error", "timeout", "missing", "not_attempted", "provided",
+                             "not_autograded")
+SCHEMA = 2  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors, starter)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,7 @@ class ExerciseResult:
     category: str = ""  # an object item's kind of difference (Difference.category)
     condition: Condition | None = None
     taken_from_course: bool = False  # the function came from the course's solutions: not the student's work
+    starter: str = ""  # not_attempted / provided: the starter whose code this item is, unchanged
 
     @property
     def failing(self) -> CaseOutcome | None:
@@ -123,7 +128,7 @@ def exercise_from_json(e: dict) -> ExerciseResult:
     return ExerciseResult(e["id"], e["status"], float(e["score"]), float(e["max_score"]), detail, cases,
                           e.get("cause", "") if not cases else "", e.get("category", ""),
                           Condition(**{**_known(Condition, condition), "helpers": tuple(condition.get("helpers", ()))})
-                          if condition else None, bool(e.get("taken_from_course")))
+                          if condition else None, bool(e.get("taken_from_course")), str(e.get("starter", "")))
 
 
 def submission_from_json(data: dict) -> SubmissionResult:

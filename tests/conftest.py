@@ -12,6 +12,11 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 COURSE_DIR = ROOT.parent / "shared" / "arena-1.5.1"
 COURSE_WEIGHTS = COURSE_DIR / "brackets_model_state_dict.pt"
+# the functions the course's notebook gives complete that grader/examples/course_layout_correct.py
+# (and every file made from it) has as given: `provided`, not its author's work (grader.starters)
+COURSE_LAYOUT_PROVIDED = ("LN_hook_names", "embedding")
+# what the course's current notebook gives complete (its other exercises are stubs)
+COURSE_NOTEBOOK_PROVIDES = ("get_activations", "LN_hook_names", "out_by_component_in_pre_20_unbalanced_dir", "embedding")
 COURSE_DATA = COURSE_DIR / "brackets_data.json"
 
 pytest_plugins = ["pytester"]

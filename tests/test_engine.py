@@ -10,7 +10,7 @@ import pytest
 
 from grader.catalogue import BY_ID, IDS
 from grader.examples import COURSE_LAYOUT_CORRECT
-from tests.conftest import statuses, with_config
+from tests.conftest import COURSE_LAYOUT_PROVIDED, statuses, with_config
 from tests.variants import ALTERNATIVE, WRONG, write_variant
 from grader.feedback import feedback
 
@@ -42,28 +42,34 @@ def test_solved_notebook_scores_full_marks_through_a_kernel(grader, solved_dir):
     assert statuses(result) == dict.fromkeys(IDS, "passed"), [feedback(e) for e in result.exercises if e.status != "passed"]
 
 
-def test_untouched_template_scores_zero_saying_not_implemented(grader):
+@pytest.mark.parametrize("name,mode", [("exercises.py", "lean"), ("exercises.ipynb", "fast"),
+                                       pytest.param("exercises.ipynb", "kernel", marks=pytest.mark.kernel)])
+def test_untouched_template_scores_zero_as_not_attempted(grader, name, mode):
     from reference.make_template import TEMPLATE_DIR
 
-    result = grader.grade(TEMPLATE_DIR / "exercises.py")
-    assert result.score == 0
+    result = with_config(grader, notebook_mode=mode).grade(TEMPLATE_DIR / name)
+    assert result.score == 0 and result.max_score == 23
     for e in result.exercises:
-        assert e.status in ("missing", "failed"), (e.id, e.status, feedback(e))
-        if BY_ID[e.id].kind == "function":
-            assert feedback(e) == "not implemented (raises NotImplementedError)"
-        else:
-            assert "no value for" in feedback(e) or "no valid examples" in feedback(e), feedback(e)
+        assert e.status == "not_attempted" and e.starter == "bracket-grader template", (e.id, e.status, feedback(e))
+        assert feedback(e).startswith(f"not attempted: `{e.id}` is the starter's stub, unchanged"), feedback(e)
+
+
+def course_layout_statuses() -> dict[str, str]:
+    """The course-layout file: the two functions the course's notebook gives complete are there as
+    given (provided: worth nothing, out of the maximum); every other item is its author's work."""
+    return {i: "provided" if i in COURSE_LAYOUT_PROVIDED else "passed" for i in IDS}
 
 
 def test_course_layout_submission_scores_full_marks(grader):
     result = grader.grade(COURSE_LAYOUT_CORRECT)
-    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, feedback(e)) for e in result.exercises if e.status != "passed"]
+    assert statuses(result) == course_layout_statuses(), [(e.id, feedback(e)) for e in result.exercises if e.status != "passed"]
+    assert result.score == result.max_score == 23 - len(COURSE_LAYOUT_PROVIDED)
 
 
 @pytest.mark.course_weights
 def test_course_layout_submission_full_marks_on_the_course_model(course_grader):
     result = course_grader.grade(COURSE_LAYOUT_CORRECT)
-    assert statuses(result) == dict.fromkeys(IDS, "passed"), [(e.id, feedback(e)) for e in result.exercises if e.status != "passed"]
+    assert statuses(result) == course_layout_statuses(), [(e.id, feedback(e)) for e in result.exercises if e.status != "passed"]
 
 
 # Wrong variants in groups; each group's items are graded together in one submission.
@@ -156,7 +162,7 @@ def test_older_course_layouts_and_colab_notebooks_grade(grader, tmp_path, name, 
     path = write_all(tmp_path)[name]
     result = with_config(grader, only=LAYOUT_ITEMS, notebook_mode=mode).grade(path)
     got = {e.id: (e.status, feedback(e)) for e in result.exercises if e.id in LAYOUT_ITEMS}
-    assert all(status == "passed" for status, _ in got.values()), got
+    assert all(status == ("provided" if i in COURSE_LAYOUT_PROVIDED else "passed") for i, (status, _) in got.items()), got
     assert not [n for n in result.notes if "raised" in n or "again" in n], result.notes  # set-up ran cleanly
 
 

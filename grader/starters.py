@@ -1,0 +1,227 @@
+"""What the starter gave the student, so that only the student's own code earns marks (trusted side).
+
+A starter is the file students begin from: our template (stubs only), the course's exercises
+notebook (some functions given complete, one object cell pre-filled, stubs elsewhere), or an
+instructor's own version (`--starter FILE`). It is known here as fingerprints, one per item: a hash
+of the item's code with its syntax tree normalised (formatting, comments and docstrings do not
+count), and whether the starter gives that item complete (`provides`) or leaves a stub.
+
+An item of a submission whose code is its starter's, unchanged, is not the student's work: it is
+`provided` where the starter gives it complete (worth no points by default, and out of the
+maximum), and `not_attempted` where the starter has a stub (0 points of its maximum).
+
+An item's code is the last top-level statement that binds a function item's name (its `def`), and
+for an object item the statements of the cell that binds its names last, in order. The
+submission's text is parsed here, never run; a file that does not parse has no fingerprints (its
+items are then judged as they are).
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from grader.catalogue import BY_ID, EXERCISES, Exercise
+from grader.results import ExerciseResult
+from grader.worker.source import neutralise, notebook_cells, py_cells
+
+HERE = Path(__file__).resolve().parent
+BUILT_IN = HERE / "starter_prints"  # fingerprints of published starters (JSON; made by `python -m grader.starters`)
+TEMPLATE = HERE.parent / "student_template" / "exercises.py"
+MAX_SOURCE = 8 << 20  # larger submissions are judged without fingerprints (a starter is ~100 KB)
+
+
+@dataclass(frozen=True)
+class Print:
+    """One item's code as a starter (or a submission) has it."""
+
+    digest: str
+    provides: bool  # the starter gives it complete (else it is a stub to fill in)
+
+
+@dataclass(frozen=True)
+class Starter:
+    name: str
+    items: dict[str, Print]
+
+
+def cells_of(source: bytes | str, suffix: str) -> list[str]:
+    text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
+    try:
+        cells = notebook_cells(text) if suffix == ".ipynb" else py_cells(text)
+    except (ValueError, TypeError, AttributeError):  # not a notebook after all
+        return []
+    return [neutralise(c) for c in cells]
+
+
+def _body(node: ast.AST) -> list[ast.stmt]:
+    body = list(getattr(node, "body", []))
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]  # the docstring: what the exercise says, not the code
+    return body
+
+
+def _digest(nodes: list[ast.AST]) -> str:
+    def dump(n: ast.AST) -> str:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            n = ast.FunctionDef(n.name, n.args, _body(n), n.decorator_list, n.returns, None)
+        return ast.dump(n, annotate_fields=False, include_attributes=False)
+
+    text = "\n".join(dump(n) for n in nodes)
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def _bound(node: ast.stmt, touched: bool = False) -> set[str]:
+    """Names a top-level statement binds (definitions, assignments, imports); with `touched`, also
+    the names whose elements or attributes it sets (`x[0] = ...`)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    targets = node.targets if isinstance(node, ast.Assign) else \
+        [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)) else \
+        [i.optional_vars for i in node.items if i.optional_vars] if isinstance(node, (ast.With, ast.AsyncWith)) else []
+    if touched:
+        return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return {n.id for t in targets for n in ([t] + (list(t.elts) if isinstance(t, (ast.Tuple, ast.List)) else []))
+            if isinstance(n, ast.Name)}
+
+
+def _is_stub(ex: Exercise, nodes: list[ast.stmt]) -> bool:
+    """A function whose body only raises NotImplementedError, passes or returns nothing; an object
+    set to a literal (None, [], a placeholder list)."""
+    if ex.kind == "function":
+        body = _body(nodes[-1]) if nodes else []
+        return all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
+                   or (isinstance(s, ast.Return) and (s.value is None or isinstance(s.value, ast.Constant)))
+                   or (isinstance(s, ast.Raise) and "NotImplementedError" in ast.dump(s)) for s in body)
+    names = set(ex.names or (ex.id,))
+    values = [n.value for n in nodes if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
+              and _bound(n, touched=True) & names]
+    try:
+        for v in values:
+            ast.literal_eval(v)
+        return True
+    except (ValueError, TypeError, SyntaxError, RecursionError):
+        return False
+
+
+def item_code(cells: list[str]) -> dict[str, list[ast.stmt]]:
+    """Each item's code in a submission (see the module's docstring); items it never binds are absent."""
+    trees = []
+    for cell in cells:
+        try:
+            trees.append(ast.parse(cell))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            trees.append(ast.Module(body=[], type_ignores=[]))
+    last: dict[str, tuple[int, ast.stmt]] = {}  # name -> (cell, the last statement binding it)
+    for c, tree in enumerate(trees):
+        for node in tree.body:
+            for name in _bound(node):
+                last[name] = (c, node)
+    out: dict[str, list[ast.stmt]] = {}
+    for ex in EXERCISES:
+        names = ex.names or (ex.id,)
+        if not all(n in last for n in names):
+            continue
+        if ex.kind == "function":
+            out[ex.id] = [last[ex.id][1]]
+            continue
+        # the cell that sets them last: every statement of it that names them; later, any that
+        # changes them in place (`adversarial_examples.append(...)`, `v_L[0] = ...`)
+        cell = max(last[n][0] for n in names)
+        out[ex.id] = [node for node in trees[cell].body if _mentioned(node) & set(names)] + \
+            [node for tree in trees[cell + 1:] for node in tree.body if _changed(node) & set(names)]
+    return out
+
+
+def _mentioned(node: ast.stmt) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _changed(node: ast.stmt) -> set[str]:
+    """Names a statement sets or calls a method of (`x.append(...)`), at its top level."""
+    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute) \
+            and isinstance(node.value.func.value, ast.Name):
+        return {node.value.func.value.id}
+    return _bound(node, touched=True)
+
+
+def fingerprints(source: bytes | str, suffix: str) -> dict[str, Print]:
+    if len(source) > MAX_SOURCE:
+        return {}
+    code = item_code(cells_of(source, suffix))
+    return {i: Print(_digest(nodes), not _is_stub(BY_ID[i], nodes)) for i, nodes in code.items()}
+
+
+def starter_from_file(path: str | Path, name: str | None = None) -> Starter:
+    path = Path(path)
+    return Starter(name or path.name, fingerprints(path.read_bytes(), path.suffix))
+
+
+def starter_from_json(path: Path) -> Starter:
+    data = json.loads(path.read_text())
+    return Starter(data["name"], {i: Print(p["digest"], bool(p["provides"])) for i, p in data["items"].items()})
+
+
+def starter_json(starter: Starter) -> dict:
+    return {"name": starter.name, "items": {i: {"digest": p.digest, "provides": p.provides}
+                                            for i, p in starter.items.items()}}
+
+
+def built_in() -> tuple[Starter, ...]:
+    """Our template, read from the repository, and the published starters whose fingerprints are kept."""
+    kept = tuple(starter_from_json(p) for p in sorted(BUILT_IN.glob("*.json")))
+    return ((starter_from_file(TEMPLATE, "bracket-grader template"),) if TEMPLATE.is_file() else ()) + kept
+
+
+def unchanged(submission: dict[str, Print], starters: tuple[Starter, ...]) -> dict[str, tuple[str, Print]]:
+    """The items whose code is a starter's, unchanged: that starter's name and what it gives."""
+    out = {}
+    for item, mine in submission.items():
+        for starter in starters:
+            theirs = starter.items.get(item)
+            if theirs is not None and theirs.digest == mine.digest:
+                out[item] = (starter.name, theirs)
+                break
+    return out
+
+
+def own_work(results: list[ExerciseResult], starter_code: dict[str, tuple[str, Print]],
+             provided_points: float = 0.0) -> list[ExerciseResult]:
+    """Results with the starter's unchanged items marked: a stub `not_attempted` (0 of its points),
+    code given complete `provided` (worth `provided_points`, out of the maximum when that is 0; the
+    graded fraction of it where it has value)."""
+    out = []
+    for r in results:
+        if r.id not in starter_code or r.status == "not_autograded":
+            out.append(r)
+            continue
+        name, p = starter_code[r.id]
+        if not p.provides:
+            out.append(ExerciseResult(r.id, "not_attempted", 0.0, r.max_score, starter=name))
+        else:
+            share = r.score / r.max_score if r.max_score else 0.0
+            out.append(replace(r, status="provided", score=round(provided_points * share, 4),
+                               max_score=provided_points, starter=name))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m grader.starters FILE NAME`: print a starter's fingerprints as JSON (to keep one in
+    grader/starter_prints/, where every grading run recognises it)."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    print(json.dumps(starter_json(starter_from_file(args[0], args[1])), indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
