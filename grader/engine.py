@@ -179,7 +179,12 @@ class Grader:
 
     def _own_work(self, sub: attempts.Submission, results: list[ExerciseResult]) -> list[ExerciseResult]:
         """Items whose code is a starter's, unchanged, earn nothing as the student's work (grader.starters)."""
-        given = starters.unchanged(starters.fingerprints(sub.source, sub.path.suffix), self.starters)
+        try:
+            given = starters.unchanged(starters.fingerprints(sub.source, sub.path.suffix), self.starters)
+        except Exception as e:  # RecursionError, MemoryError on a pathological file: judged as it is
+            sub.notes.append(f"the grader could not compare this file with the starters ({type(e).__name__}): "
+                             "every item is judged as the student's work")
+            return results
         return starters.own_work(results, given, self.config.points.get(PROVIDED, 0.0))
 
     def _second_look(self, sub: attempts.Submission, plan: second_looks.Plan,

@@ -123,7 +123,7 @@ def exercise_from_json(e: dict) -> ExerciseResult:
     cases = tuple(CaseOutcome(**_known(CaseOutcome, c)) for c in e.get("cases", ()))
     condition = e.get("condition")
     detail = e.get("detail", "")
-    if "cases" not in e and "detail" not in e and "condition" not in e:  # schema 1: the words are all there is
+    if not {"cases", "detail", "condition", "starter"} & set(e):  # schema 1: the words are all there is
         detail = e.get("feedback", "")
     return ExerciseResult(e["id"], e["status"], float(e["score"]), float(e["max_score"]), detail, cases,
                           e.get("cause", "") if not cases else "", e.get("category", ""),

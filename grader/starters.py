@@ -30,7 +30,8 @@ from grader.worker.source import neutralise, notebook_cells, py_cells
 HERE = Path(__file__).resolve().parent
 BUILT_IN = HERE / "starter_prints"  # fingerprints of published starters (JSON; made by `python -m grader.starters`)
 TEMPLATE = HERE.parent / "student_template" / "exercises.py"
-MAX_SOURCE = 8 << 20  # larger submissions are judged without fingerprints (a starter is ~100 KB)
+MAX_FILE = 64 << 20  # a notebook's file, outputs included: larger ones are judged without fingerprints
+MAX_CODE = 1 << 20  # its code (a starter's is ~100 KB): parsing costs the trusted process ~500x this in memory
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ def cells_of(source: bytes | str, suffix: str) -> list[str]:
     text = source.decode("utf-8", "replace") if isinstance(source, bytes) else source
     try:
         cells = notebook_cells(text) if suffix == ".ipynb" else py_cells(text)
-    except (ValueError, TypeError, AttributeError):  # not a notebook after all
+    except (ValueError, TypeError, AttributeError, RecursionError):  # not a notebook after all
         return []
     return [neutralise(c) for c in cells]
 
@@ -64,19 +65,50 @@ def _body(node: ast.AST) -> list[ast.stmt]:
     return body
 
 
-def _digest(nodes: list[ast.AST]) -> str:
-    def dump(n: ast.AST) -> str:
-        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            n = ast.FunctionDef(n.name, n.args, _body(n), n.decorator_list, n.returns, None)
-        return ast.dump(n, annotate_fields=False, include_attributes=False)
+SKIPPED_FIELDS = ("type_params", "type_comment", "kind")  # added by later Pythons, or never written by students
 
-    text = "\n".join(dump(n) for n in nodes)
-    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+def _canonical(node) -> str:
+    """A syntax tree as text that every supported Python gives alike (ast.dump does not: 3.13 leaves
+    out empty fields, 3.12 added type parameters): node types, then fields that hold something."""
+    if isinstance(node, ast.AST):
+        parts = [f"{name}={_canonical(value)}" for name, value in ast.iter_fields(node)
+                 if name not in SKIPPED_FIELDS and value is not None and value != []]
+        return f"{type(node).__name__}({','.join(parts)})"
+    if isinstance(node, list):
+        return "[" + ",".join(_canonical(v) for v in node) + "]"
+    return f"{type(node).__name__}:{node!r}"
+
+
+def _digest(nodes: list[ast.AST]) -> str:
+    def text(n: ast.AST) -> str:
+        if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):  # its docstring does not count
+            n = ast.FunctionDef(n.name, n.args, _body(n), n.decorator_list, n.returns, None)
+        return _canonical(n)
+
+    return hashlib.sha256("\n".join(text(n) for n in nodes).encode()).hexdigest()[:24]
+
+
+COMPOUND = (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Try, ast.With, ast.AsyncWith)
 
 
 def _bound(node: ast.stmt, touched: bool = False) -> set[str]:
-    """Names a top-level statement binds (definitions, assignments, imports); with `touched`, also
-    the names whose elements or attributes it sets (`x[0] = ...`)."""
+    """Names a top-level statement binds, inside its blocks too (`if MAIN:`, `for`, `try`, `with`;
+    not inside a function or class); with `touched`, also the names whose elements or attributes
+    it sets (`x[0] = ...`)."""
+    names = _bound_here(node, touched)
+    if isinstance(node, COMPOUND):
+        for block in ("body", "orelse", "finalbody"):
+            for inner in getattr(node, block, []):
+                names |= _bound(inner, touched)
+        for handler in getattr(node, "handlers", []):
+            for inner in handler.body:
+                names |= _bound(inner, touched)
+    return names
+
+
+def _bound_here(node: ast.stmt, touched: bool = False) -> set[str]:
+    """Names the statement itself binds (definitions, assignments, imports, loop targets)."""
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {node.name}
     if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -97,13 +129,14 @@ def _is_stub(ex: Exercise, nodes: list[ast.stmt]) -> bool:
         body = _body(nodes[-1]) if nodes else []
         return all(isinstance(s, ast.Pass) or (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant))
                    or (isinstance(s, ast.Return) and (s.value is None or isinstance(s.value, ast.Constant)))
-                   or (isinstance(s, ast.Raise) and "NotImplementedError" in ast.dump(s)) for s in body)
+                   or (isinstance(s, ast.Raise) and "NotImplementedError" in _canonical(s)) for s in body)
     names = set(ex.names or (ex.id,))
-    values = [n.value for n in nodes if isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign))
-              and _bound(n, touched=True) & names]
+    setting = [n for n in nodes if _bound(n, touched=True) & names]
+    if not all(isinstance(n, (ast.Assign, ast.AugAssign, ast.AnnAssign)) for n in setting):
+        return False  # set inside a block or a loop: computed, not a placeholder
     try:
-        for v in values:
-            ast.literal_eval(v)
+        for n in setting:
+            ast.literal_eval(n.value)
         return True
     except (ValueError, TypeError, SyntaxError, RecursionError):
         return False
@@ -143,17 +176,22 @@ def _mentioned(node: ast.stmt) -> set[str]:
 
 
 def _changed(node: ast.stmt) -> set[str]:
-    """Names a statement sets or calls a method of (`x.append(...)`), at its top level."""
-    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Attribute) \
-            and isinstance(node.value.func.value, ast.Name):
-        return {node.value.func.value.id}
-    return _bound(node, touched=True)
+    """Names a statement sets or calls a method of (`x.append(...)`, in a loop too)."""
+    names = _bound(node, touched=True)
+    for call in (n for n in ast.walk(node) if isinstance(n, ast.Call)):
+        if isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Name):
+            names.add(call.func.value.id)
+    return names
 
 
 def fingerprints(source: bytes | str, suffix: str) -> dict[str, Print]:
-    if len(source) > MAX_SOURCE:
+    """Each item's fingerprint in a submission; {} for one too large to parse here."""
+    if len(source) > MAX_FILE:
         return {}
-    code = item_code(cells_of(source, suffix))
+    cells = cells_of(source, suffix)
+    if sum(len(c) for c in cells) > MAX_CODE:
+        return {}
+    code = item_code(cells)
     return {i: Print(_digest(nodes), not _is_stub(BY_ID[i], nodes)) for i, nodes in code.items()}
 
 
@@ -201,7 +239,9 @@ def own_work(results: list[ExerciseResult], starter_code: dict[str, tuple[str, P
             out.append(r)
             continue
         name, p = starter_code[r.id]
-        if not p.provides:
+        if not p.provides and r.score > 0:  # a stub cannot score: what scored was written elsewhere
+            out.append(r)
+        elif not p.provides:
             out.append(ExerciseResult(r.id, "not_attempted", 0.0, r.max_score, starter=name))
         else:
             share = r.score / r.max_score if r.max_score else 0.0

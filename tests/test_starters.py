@@ -161,3 +161,33 @@ def test_the_class_page_and_the_notebook_table_count_them():
     assert "not attempted" in page and "provided" in page
     assert "TODO" in table_html(alice) and "GIVN" in table_html(alice)
     assert "1 not attempted yet; 1 provided by the starter" in summary(alice)
+
+
+def test_code_written_inside_a_block_later_is_the_students():
+    """`if MAIN:` (the course's style), a loop, a try: the stub left above it is not what counts."""
+    stub = "v_L = None\nv_R = None\n"
+    written = stub + "\n# %%\nif MAIN:\n    v_L = make(0)\n    v_R = make(1)\n"
+    assert prints(written)["v_L_v_R"].digest != prints(stub)["v_L_v_R"].digest
+    assert prints(written)["v_L_v_R"].provides  # computed, not a placeholder
+    looped = "adversarial_examples = []\n\n# %%\nfor c in candidates:\n    adversarial_examples.append(c)\n"
+    assert prints(looped)["adversarial_examples"].digest != prints("adversarial_examples = []\n")["adversarial_examples"].digest
+    tried = STUB + "\n# %%\ntry:\n" + "\n".join("    " + ln for ln in WRITTEN.splitlines()) + "\nexcept ImportError:\n    pass\n"
+    assert prints(tried)["get_WOV"].digest != prints(STUB)["get_WOV"].digest
+
+
+def test_a_stub_that_scored_was_written_elsewhere_and_keeps_its_score():
+    stub = starters.Print("a", False)
+    out = starters.own_work([graded("passed", 1.0)], {"get_WOV": ("tmpl", stub)})
+    assert out == [graded("passed", 1.0)]
+
+
+def test_fingerprints_are_the_same_text_on_every_python():
+    """ast.dump differs between Pythons (3.13 leaves out empty fields); the fingerprint's own text
+    does not, so the course's kept fingerprints match on Colab's 3.13 as on 3.11. Checked here
+    against the digest 3.10, 3.11, 3.12 and 3.13 all gave for this code."""
+    assert prints(WRITTEN)["get_WOV"].digest == "25202df9b3f5771b1c890872"
+
+
+def test_a_file_too_large_to_parse_here_has_no_fingerprints():
+    big = STUB + "\n# %%\nx = [" + "0," * (starters.MAX_CODE // 2) + "]\n"
+    assert starters.fingerprints(big, ".py") == {}
