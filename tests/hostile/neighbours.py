@@ -22,25 +22,34 @@ LOOKS = '''
 # %%
 import ctypes as _ctypes
 import os
-_libc = _ctypes.CDLL(None, use_errno=True)
 import sys as _sys
-# the grader's own mounts are not a classmate's leftovers: its folders, and its code and Python
-# wherever they are installed (a checkout under /tmp is bound in at its path)
-_left = [f"{_d}/{_n}" for _d in ("/tmp", "/dev/shm", "/dev/mqueue") if os.path.isdir(_d) for _n in os.listdir(_d)
-         if not _n.startswith("bracket-")
-         and not any(_p == f"{_d}/{_n}" or _p.startswith(f"{_d}/{_n}/") for _p in _sys.path + [_sys.prefix])]
-if _libc.shmget(0x5EED, 0, 0) != -1:
-    _left.append("a System V shared-memory segment")
-if _libc.semget(0x5EED, 0, 0) != -1:
-    _left.append("a System V semaphore set")
-if _libc.msgget(0x5EED, 0) != -1:
-    _left.append("a System V message queue")
+
+
+def _leftovers():
+    # run when get_WOV is graded (a module-level check would be left out of a lean run): what a
+    # classmate left in the writable places and the System V IPC namespace this worker shares.
+    # The grader's own mounts are not a classmate's: its folders, and its code and Python wherever
+    # they are installed (a checkout under /tmp is bound in at its path)
+    libc = _ctypes.CDLL(None, use_errno=True)
+    left = [f"{d}/{n}" for d in ("/tmp", "/dev/shm", "/dev/mqueue") if os.path.isdir(d) for n in os.listdir(d)
+            if not n.startswith("bracket-")
+            and not any(p == f"{d}/{n}" or p.startswith(f"{d}/{n}/") for p in _sys.path + [_sys.prefix])]
+    if libc.shmget(0x5EED, 0, 0) != -1:
+        left.append("a System V shared-memory segment")
+    if libc.semget(0x5EED, 0, 0) != -1:
+        left.append("a System V semaphore set")
+    if libc.msgget(0x5EED, 0) != -1:
+        left.append("a System V message queue")
+    return left
+
+
 _own_get_WOV = get_WOV
 
 
 def get_WOV(model, layer, head):
-    if _left:
-        raise RuntimeError(f"left by a classmate: {_left}")
+    left = _leftovers()
+    if left:
+        raise RuntimeError(f"left by a classmate: {left}")
     return _own_get_WOV(model, layer, head)
 '''
 
@@ -197,15 +206,21 @@ def cos_sim_with_MLP_weights(model, v, layer):
 
 IPC = '''
 import ctypes
-_libc = ctypes.CDLL(None, use_errno=True)
-_segment = _libc.shmget(0x5EED, 1 << 30, 0o1666)  # IPC_CREAT: 1 GiB, for whoever comes next
-_semaphores = _libc.semget(0x5EED, 4, 0o1666)
-_queue = _libc.msgget(0x5EED, 0o1666)
-with open("/dev/shm/left-for-the-next", "w") as _f:
-    _f.write("x")
+
+
+def _leave():  # called at the top level and when graded: a lean run keeps calls, not unused names
+    libc = ctypes.CDLL(None, use_errno=True)
+    made = [libc.shmget(0x5EED, 1 << 30, 0o1666), libc.semget(0x5EED, 4, 0o1666), libc.msgget(0x5EED, 0o1666)]
+    assert -1 not in made, f"could not leave System V objects: {made}"  # IPC_CREAT: 1 GiB, for whoever comes next
+    with open("/dev/shm/left-for-the-next", "w") as f:
+        f.write("x")
+
+
+_leave()
 
 
 def get_post_final_ln_dir(model):
+    _leave()
     return t.zeros(model.cfg.d_model)  # wrong: the leftovers were the point
 '''
 
