@@ -189,7 +189,11 @@ class Grader:
 
     def _second_look(self, sub: attempts.Submission, plan: second_looks.Plan,
                      results: list[ExerciseResult]) -> list[ExerciseResult]:
-        return second_looks.better(results, self._verdicts(plan, attempts.run(self.setting, self.judge, sub, plan)), plan)
+        again = self._verdicts(plan, attempts.run(self.setting, self.judge, sub, plan))
+        for r in again:  # a look that could not finish changes no verdict, and says why
+            if r.status in ("error", "timeout") and r.detail:
+                sub.notes.append(f"the second look at {r.id} ({plan.name}) did not finish: {r.detail[:200]}")
+        return second_looks.better(results, again, plan)
 
     def _first_pass(self, sub: attempts.Submission, plan: second_looks.Plan) -> attempts.Outcome:
         """The first pass, in two parts at once when cores are spare (one file at a time: the

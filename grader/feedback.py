@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from grader.inert import inert
 from grader.mistakes import says
-from grader.results import CaseOutcome, Condition, ExerciseResult, SubmissionResult
+from grader.results import CaseOutcome, Condition, ExerciseResult, Replaced, SubmissionResult
 
 MAX_FEEDBACK_CASES = 3
 NOT_IMPLEMENTED = "not implemented (raises NotImplementedError)"
@@ -104,13 +104,20 @@ def condition_text(c: Condition) -> str:
             "on its own)")
 
 
+def replaced_text(r: Replaced) -> str:
+    tested = ", the value the course's test there was given" if r.tested else ""
+    return (f" (judged on the value of its own exercise cell, cell {r.cell}{tested}; a later statement, in cell "
+            f"{r.by_cell}, replaced it with another value, which is not what is graded)")
+
+
 def feedback(e: ExerciseResult) -> str:
     """The whole feedback of an item, as the JSON report and the feedback files give it."""
+    said = replaced_text(e.replaced) if e.replaced else ""
     if e.condition is None or e.status in ("not_attempted", "provided"):
-        return verdict_text(e)
+        return verdict_text(e) + said
     if not e.condition.course_examples and not e.condition.recomputed and e.status == "passed":
-        return "correct" + condition_text(e.condition)
-    return verdict_text(e) + condition_text(e.condition)
+        return "correct" + condition_text(e.condition) + said
+    return verdict_text(e) + condition_text(e.condition) + said
 
 
 def cell_error_notes(s: SubmissionResult) -> list[str]:
@@ -125,7 +132,7 @@ def headline(e: ExerciseResult, width: int) -> str:
     """The most useful part of an item's verdict in one line: the likely cause when there is one,
     else what differs, then the argument combination in brackets."""
     case = e.failing
-    if e.status == "passed" and e.condition is None:
+    if e.status == "passed" and e.condition is None and e.replaced is None:
         return ""
     if e.status in ("not_attempted", "provided"):
         msg = inert(f"{e.status.replace('_', ' ')}, as in {e.starter}")

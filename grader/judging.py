@@ -15,7 +15,7 @@ from reference.brackets import is_balanced
 from grader.catalogue import Exercise
 from grader.config import GradeConfig
 from grader.reference_results import ReferenceResults
-from grader.results import ExerciseResult
+from grader.results import UNKNOWN_MODEL, ExerciseResult
 
 MAX_DATA_STRINGS = 5_000  # the course's `data`: the most the trusted side computes object references on
 
@@ -56,14 +56,15 @@ class Judge:
                 self._known[parameter_hash(state)] = state
         return self._known
 
-    def object_reference(self, ex: Exercise, model_hash: str | None, strs: list[str] | None) -> tuple[dict | None, str]:
+    def object_reference(self, ex: Exercise, model_hash: str | None, strs: list[str] | None) -> tuple:
         """The reference values of object item `ex` on the submission's model and data, or why
-        there are none."""
+        there are none (and, for a model the grader does not know, UNKNOWN_MODEL)."""
         if model_hash is None:
             return None, "no `model` was found in the submission's namespace, so the object cannot be judged"
         state = self.known_models().get(model_hash)
         if state is None:
-            return None, "computed with a model the grader does not know (neither our model nor the course's)"
+            return None, "computed with a model the grader does not know (neither our model nor the course's)", \
+                UNKNOWN_MODEL
         if not strs:
             return None, "no `data` was found in the submission's namespace, so the object cannot be judged"
         problem = bracket_strings_problem(strs, "the submission's `data`", MAX_DATA_STRINGS)
@@ -77,7 +78,7 @@ class Judge:
                           "balanced string to take the mean over), so the object cannot be judged on that data")
         return expected, ""
 
-    def classify(self, model_hash: str | None, strs: list[str]) -> tuple[list[bool] | None, str]:
+    def classify(self, model_hash: str | None, strs: list[str]) -> tuple:
         """Which of `strs` the model they were aimed at misclassifies."""
         from reference.datagen import is_balanced
         from reference.model import build_model, predict_balanced
@@ -85,7 +86,7 @@ class Judge:
         known = self.known_models()
         state = known.get(model_hash) if model_hash else known[next(iter(known))]
         if state is None:
-            return None, "aimed at a model the grader does not know"
+            return None, "aimed at a model the grader does not know", UNKNOWN_MODEL
         preds = predict_balanced(build_model(state, self.config.device), strs).tolist()
         return [p != is_balanced(s) for s, p in zip(strs, preds)], ""
 

@@ -219,7 +219,9 @@ class Kind:
     READY = "ready"  # the submission's own code ran to its end: cells, cell_errors, mode, dropped, ...
     START = "start"  # an item's calls begin: item
     CASE = "case"  # one call's result: item, case, ok, value | error, seconds, side_effects, largest_tensor
-    OBJECT = "object"  # an object item's values: item, ok, values, context | missing | error
+    # an object item's values: item, ok, values, context, cell, and exercise (the values, context,
+    # cell and tested of the value its exercise cell gave, where a later cell replaced it) | missing | error
+    OBJECT = "object"
     MISSING = "missing"  # a function item that is not there: item, detail
     END = "end"  # an item's calls are over: item, seconds
     ASK = "ask"  # a question: the reference's answer to helper `function` on args, kwargs

@@ -56,7 +56,7 @@ def summary_line(results: list[SubmissionResult]) -> str:
 
 def exercise_json(e: ExerciseResult) -> dict:
     """One item's result as the JSON report holds it: the words and every fact behind them
-    (docs/how-grading-works.md, schema 2); grader.results.exercise_from_json reads it back."""
+    (docs/how-grading-works.md, schema 3); grader.results.exercise_from_json reads it back."""
     out = {"id": e.id, "status": e.status, "score": e.score, "max_score": e.max_score, "feedback": feedback(e)}
     if e.likely_cause:
         out["cause"] = e.likely_cause
@@ -68,6 +68,8 @@ def exercise_json(e: ExerciseResult) -> dict:
         out["taken_from_course"] = True
     if e.starter:
         out["starter"] = e.starter
+    if e.replaced:
+        out["replaced"] = asdict(e.replaced)
     if e.detail:
         out["detail"] = e.detail
     if e.category:

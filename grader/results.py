@@ -18,7 +18,12 @@ Status = Literal["passed", "partial", "failed", "error", "timeout", "missing", "
                  "not_autograded"]
 STATUSES: tuple[str, ...] = ("passed", "partial", "failed", "error", "timeout", "missing", "not_attempted", "provided",
                              "not_autograded")
-SCHEMA = 2  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors, starter)
+SCHEMA = 3  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors, starter); 3, replaced
+
+
+# an object's category when it was computed with a model the grader does not know (the submission's
+# own code changed the model in place): a second look computes it again on an unchanged one
+UNKNOWN_MODEL = "unknown_model"
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,16 @@ class Condition:
 
 
 @dataclass(frozen=True)
+class Replaced:
+    """An object judged on the value its own exercise cell gave it, which a later statement of the
+    submission replaced (a scratch line two exercises on must not cost the answer)."""
+
+    cell: int  # the exercise's cell, whose value was judged
+    by_cell: int  # the cell of the later statement that bound the name to another value
+    tested: bool = False  # the course's test call in the exercise cell was given that value
+
+
+@dataclass(frozen=True)
 class ExerciseResult:
     id: str
     status: Status
@@ -62,10 +77,11 @@ class ExerciseResult:
     detail: str = ""  # a result not made of cases: what happened, in words
     cases: tuple[CaseOutcome, ...] = ()
     cause: str = ""  # an object item's likely cause (a function item's are on its cases)
-    category: str = ""  # an object item's kind of difference (Difference.category)
+    category: str = ""  # an object item's kind of difference (Difference.category), or UNKNOWN_MODEL
     condition: Condition | None = None
     taken_from_course: bool = False  # the function came from the course's solutions: not the student's work
     starter: str = ""  # not_attempted / provided: the starter whose code this item is, unchanged
+    replaced: Replaced | None = None  # judged on the exercise cell's value, replaced later
 
     @property
     def failing(self) -> CaseOutcome | None:
@@ -123,12 +139,14 @@ def exercise_from_json(e: dict) -> ExerciseResult:
     cases = tuple(CaseOutcome(**_known(CaseOutcome, c)) for c in e.get("cases", ()))
     condition = e.get("condition")
     detail = e.get("detail", "")
-    if not {"cases", "detail", "condition", "starter"} & set(e):  # schema 1: the words are all there is
+    replaced = e.get("replaced")
+    if not {"cases", "detail", "condition", "starter", "replaced"} & set(e):  # schema 1: the words are all there is
         detail = e.get("feedback", "")
     return ExerciseResult(e["id"], e["status"], float(e["score"]), float(e["max_score"]), detail, cases,
                           e.get("cause", "") if not cases else "", e.get("category", ""),
                           Condition(**{**_known(Condition, condition), "helpers": tuple(condition.get("helpers", ()))})
-                          if condition else None, bool(e.get("taken_from_course")), str(e.get("starter", "")))
+                          if condition else None, bool(e.get("taken_from_course")), str(e.get("starter", "")),
+                          Replaced(**_known(Replaced, replaced)) if isinstance(replaced, dict) else None)
 
 
 def submission_from_json(data: dict) -> SubmissionResult:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from grader.catalogue import BY_ID, Exercise
-from grader.results import Condition, ExerciseResult
+from grader.results import UNKNOWN_MODEL, Condition, ExerciseResult
 
 RETRY_STATUSES = ("failed", "error", "missing")  # a lean run's verdicts worth a full run's second look
 
@@ -34,6 +34,7 @@ class Plan:
     examples: str  # the data file the submission's own code loads
     helpers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # item -> helpers stood in while grading it
     module_helpers: tuple[str, ...] = ()  # helpers stood in while the submission's own code runs
+    object_helpers: dict[str, tuple[str, ...]] = field(default_factory=dict)  # object -> the stand-ins it is given on
     record_cell_errors: bool = False  # the first pass: its cells that raised are the submission's notes
     condition: Condition | None = None  # what a raised score from this pass was given on
     statement_scale: float = 1.0  # each statement's time limit, times this (its data is that much larger)
@@ -101,20 +102,31 @@ def _not_passed_functions(results: list[ExerciseResult]) -> set[str]:
     return {r.id for r in results if r.status != "passed" and BY_ID[r.id].kind == "function"}
 
 
+def changes_its_inputs(r: ExerciseResult) -> bool:
+    """A function whose calls changed what they were given (a model's weights edited in place)."""
+    return BY_ID[r.id].kind == "function" and any(c.kind == "side_effect" or c.also for c in r.cases)
+
+
 def helper_passes(results: list[ExerciseResult], taken: set[str], mode: str, examples: str) -> list[Plan]:
     """Score each mistake once: an item that did not pass while items it calls did not pass either
     is graded again with the reference's answers standing in for those helpers. One pass, or two
-    where objects need a stand-in for a function that is itself graded again (that function first)."""
+    where objects need a stand-in for a function that is itself graded again (that function first).
+    An object computed on a model the grader does not know, where a function changed its inputs in
+    place, is computed again with the reference standing in for that function: on the model as
+    it was (the change is charged to the function that made it)."""
     not_passed = _not_passed_functions(results)
+    changers = {r.id for r in results if changes_its_inputs(r)} - taken
     timed_out = {r.id for r in results if r.status == "timeout"}
     chains: dict[str, tuple[str, ...]] = {}
     for r in results:
         is_object = BY_ID[r.id].kind == "object"
         through_a_hang = r.status == "timeout" and helper_closure(r.id) & timed_out  # it waited on a helper
         if r.status in ("failed", "partial", "error") or through_a_hang or (is_object and r.status == "missing"):
-            chain = tuple(sorted((helper_closure(r.id) & not_passed) - {r.id} - taken))
+            chain = (helper_closure(r.id) & not_passed) - {r.id} - taken
+            if is_object and r.status == "error" and r.category == UNKNOWN_MODEL:
+                chain |= changers
             if chain:
-                chains[r.id] = chain
+                chains[r.id] = tuple(sorted(chain))
     functions = {i: c for i, c in chains.items() if BY_ID[i].kind == "function"}
     objects = [i for i in chains if BY_ID[i].kind == "object"]
     module_helpers = tuple(sorted({h for i in objects for h in chains[i]}))
@@ -123,7 +135,8 @@ def helper_passes(results: list[ExerciseResult], taken: set[str], mode: str, exa
     def plan(name: str, items: list[str], recomputed: bool) -> Plan:
         exercises = tuple(BY_ID[i] for i in sorted(items, key=order.get))
         return Plan(name, exercises, mode, examples, helpers={i: functions[i] for i in items if i in functions},
-                    module_helpers=module_helpers if recomputed else ())
+                    module_helpers=module_helpers if recomputed else (),
+                    object_helpers={i: chains[i] for i in items if i not in functions} if recomputed else {})
 
     if not chains:
         return []
@@ -137,7 +150,9 @@ def condition_of(plan: Plan, item: str) -> Condition:
     if plan.condition is not None:
         return plan.condition
     if BY_ID[item].kind == "object":
-        return Condition(tuple(h for h in plan.module_helpers if h in helper_closure(item)), recomputed=True)
+        chain = plan.object_helpers.get(item)
+        return Condition(tuple(h for h in plan.module_helpers if h in chain) if chain is not None else
+                         tuple(h for h in plan.module_helpers if h in helper_closure(item)), recomputed=True)
     return Condition(plan.helpers.get(item, ()))
 
 

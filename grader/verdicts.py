@@ -8,7 +8,7 @@ from typing import Any, Callable
 from grader import compare
 from grader.catalogue import Exercise
 from grader.protocol import Kind, ProtocolError, decode
-from grader.results import CaseOutcome, ExerciseResult
+from grader.results import CaseOutcome, ExerciseResult, Replaced
 
 
 def _error_text(err: dict) -> str:
@@ -110,23 +110,40 @@ def judge_function(ex: Exercise, messages: list[dict], expected: dict[str, Any],
 
 
 def judge_object(ex: Exercise, msg: dict | None, points: float,
-                 reference_for: Callable[[str | None, list[str] | None], tuple[dict | None, str]]) -> ExerciseResult:
-    """Object items: the submission's values against the reference computed on its own model/data."""
+                 reference_for: Callable[[str | None, list[str] | None], tuple]) -> ExerciseResult:
+    """Object items: the submission's values against the reference computed on its own model/data.
+    Where a later statement replaced the value the item's own exercise cell gave it, that value is
+    judged too, and scored unless the later one scores more (the answer as the student gave it)."""
     if msg is None:
         return ExerciseResult(ex.id, "error", 0.0, points, "no result came back for this item")
     if not msg.get("ok"):
         if "missing" in msg:
             return ExerciseResult(ex.id, "missing", 0.0, points, str(msg["missing"])[:500])
         return ExerciseResult(ex.id, "error", 0.0, points, _error_text(msg.get("error") or {}))
+    last = _judge_values(ex, msg.get("values"), msg.get("context"), points, reference_for)
+    given = msg.get("exercise")
+    if len(ex.names) != 1 or not isinstance(given, dict) or type(given.get("cell")) is not int \
+            or type(msg.get("cell")) is not int:
+        return last
+    own = _judge_values(ex, given.get("values"), given.get("context"), points, reference_for)
+    if own.score > last.score or (own.score == last.score and own.status == last.status):
+        return replace(own, replaced=Replaced(given["cell"], msg["cell"], given.get("tested") is True))
+    return last
+
+
+def _judge_values(ex: Exercise, encoded: Any, context: Any, points: float,
+                  reference_for: Callable[[str | None, list[str] | None], tuple]) -> ExerciseResult:
     try:
-        values = {k: decode(v) for k, v in (msg.get("values") or {}).items()}
+        values = {k: decode(v) for k, v in (encoded if isinstance(encoded, dict) else {}).items()}
     except ProtocolError as e:
         return ExerciseResult(ex.id, "error", 0.0, points, f"the value could not be read: {e}")
-    context = msg.get("context") or {}
+    if not set(ex.names) <= set(values):
+        return ExerciseResult(ex.id, "error", 0.0, points, "the value did not come back")
+    context = context if isinstance(context, dict) else {}
     strs = (context.get("data") or {}).get("strs")
-    expected, problem = reference_for(context.get("model_hash"), strs if isinstance(strs, list) else None)
-    if expected is None:
-        return ExerciseResult(ex.id, "error", 0.0, points, problem)
+    expected, problem, *why = reference_for(context.get("model_hash"), strs if isinstance(strs, list) else None)
+    if expected is None:  # why: a category (UNKNOWN_MODEL) where the problem has one
+        return ExerciseResult(ex.id, "error", 0.0, points, problem, category=why[0] if why else "")
     if len(ex.names) == 2:  # a pair: v_L and v_R
         got = tuple(values[n] for n in ex.names)
         right = tuple(expected[n] for n in ex.names) + tuple(expected[k] for k in ("v_L_v_R_bands",) if k in expected)
@@ -147,7 +164,7 @@ COURSE_STARTERS = ("()", "(())", "))")  # the list the course's cell starts from
 
 
 def judge_adversarial(ex: Exercise, msg: dict | None, points: float,
-                      classify: Callable[[str | None, list[str]], tuple[list[bool] | None, str]]) -> ExerciseResult:
+                      classify: Callable[[str | None, list[str]], tuple]) -> ExerciseResult:
     """A short list of valid strings (only brackets, length 1-40), judged by the share of it that
     the targeted model misclassifies: at least a quarter of the strings the student added to the
     course's starting list (a few found, a few tried). Many random strings would fool a 99.9%
@@ -173,9 +190,9 @@ def judge_adversarial(ex: Exercise, msg: dict | None, points: float,
     if not added:
         return ExerciseResult(ex.id, "failed", 0.0, points,
                               f"no valid examples of your own (strings of 1 to 40 brackets); {invalid} invalid")
-    wrong, problem = classify((msg.get("context") or {}).get("model_hash"), added)
+    wrong, problem, *why = classify((msg.get("context") or {}).get("model_hash"), added)
     if wrong is None:
-        return ExerciseResult(ex.id, "error", 0.0, points, problem)
+        return ExerciseResult(ex.id, "error", 0.0, points, problem, category=why[0] if why else "")
     n = sum(wrong)
     detail = f"{n} of the {len(added)} valid strings you added are misclassified by the model" + \
         (f"; {invalid} invalid ignored" if invalid else "")

@@ -213,3 +213,23 @@ def test_a_kernel_run_gives_credit_through_a_wrong_helper_as_a_lean_run_does(gra
     kernel = with_config(grader, only=only, notebook_mode="kernel").grade(path)
     assert [(e.id, e.status, e.score) for e in kernel.exercises] == [(e.id, e.status, e.score) for e in lean.exercises]
     assert statuses(kernel)["get_pre_20_dir"] == "passed" and statuses(kernel)["get_WOV"] == "failed"
+
+
+@pytest.mark.kernel
+def test_an_object_overwritten_later_is_judged_from_its_exercise_cell_in_every_mode(grader, tmp_path):
+    """A scratch line two exercises on binds a 7-component slice to object 9's name: in a lean run,
+    and through a real Jupyter kernel, the value of its own cell is graded, and the feedback says
+    which cell replaced it."""
+    from tests.corpus.field import OWN_WORK
+    from tests.corpus.submissions import build
+
+    (path,) = build(tmp_path, [s for s in OWN_WORK if s.name.startswith("64_")]).values()
+    only = ("out_by_component_in_unbalanced_dir",)
+    verdicts = {}
+    for mode in ("lean", "kernel"):
+        result = with_config(grader, only=only, notebook_mode=mode).grade(path)
+        e = next(x for x in result.exercises if x.id == only[0])
+        assert e.status == "passed" and e.replaced is not None and e.replaced.by_cell > e.replaced.cell, (mode, feedback(e))
+        assert f"in cell {e.replaced.by_cell}, replaced it" in feedback(e)
+        verdicts[mode] = (e.replaced.cell, e.replaced.by_cell)
+    assert verdicts["lean"] == verdicts["kernel"]

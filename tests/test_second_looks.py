@@ -49,6 +49,32 @@ def test_objects_get_a_pass_of_their_own_when_they_need_a_stand_in_for_an_item_g
     assert "get_pre_final_ln_dir" in grants.allowed("get_pre_20_dir", frozenset({"get_pre_final_ln_dir"}))
 
 
+def test_objects_on_a_model_a_function_changed_are_computed_with_that_function_stood_in():
+    """embedding divides a row of W_E in place: the objects computed after it are on a model the
+    grader does not know. They are computed again with the reference's embedding standing in (the
+    model as it was), and a pass they earn then is given on a correct embedding."""
+    from dataclasses import replace
+
+    from grader.results import UNKNOWN_MODEL
+
+    before = results(embedding="failed")
+    changed = CaseOutcome("char='('", False, "wrong", "a unit vector", also="model.W_E changed")
+    unknown = dict(status="error", score=0.0, category=UNKNOWN_MODEL)
+    before = [replace(r, cases=(changed,)) if r.id == "embedding" else
+              replace(r, **unknown) if r.id in ("adversarial_examples", "v_L_v_R") else r for r in before]
+    (plan,) = second_looks.helper_passes(before, set(), "lean", "d.json")
+    assert ids(plan) == ["v_L_v_R", "adversarial_examples"] and plan.module_helpers == ("embedding",)
+    assert plan.object_helpers == {"v_L_v_R": ("embedding",), "adversarial_examples": ("embedding",)}
+    again = [ExerciseResult("adversarial_examples", "passed", 1.0, 1.0)]
+    after = {r.id: r for r in second_looks.better(before, again, plan)}
+    assert after["adversarial_examples"].condition == Condition(("embedding",), recomputed=True)
+    # an object on an unknown model with no function that changed its inputs: nothing to stand in
+    plain = [replace(r, **unknown) if r.id == "adversarial_examples" else r for r in results()]
+    assert second_looks.helper_passes(plain, set(), "lean", "d.json") == []
+    # a function taken from the course's solutions is never stood in
+    assert second_looks.helper_passes(before, {"embedding"}, "lean", "d.json") == []
+
+
 def test_what_was_taken_from_the_course_is_not_stood_in_and_scores_nothing():
     before = results(get_activations="failed", get_ln_fit="failed")
     assert second_looks.helper_passes(before, {"get_activations"}, "lean", "d.json") == []

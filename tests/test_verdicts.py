@@ -107,6 +107,39 @@ def test_objects_need_a_known_model():
     assert r.status == "missing"
 
 
+def test_an_object_is_judged_on_the_value_its_exercise_cell_gave_it():
+    """A later statement that binds the name to another value (a scratch line two exercises on)
+    does not replace the answer: the exercise cell's value is judged too, and the better one
+    scored; ties go to the exercise cell's. The feedback says which cell's value was graded."""
+    from grader import reports
+    from grader.results import SubmissionResult, submission_from_json
+
+    ex = BY_ID["out_by_component_in_unbalanced_dir"]
+    right = rng.standard_normal((10, 50)).astype(np.float32)
+    context = {"model_hash": "m", "data": {"strs": ["()"]}}
+
+    def msg(last, own, tested=True):
+        return {"kind": "object", "item": ex.id, "ok": True, "values": {ex.names[0]: encode(last)}, "context": context,
+                "cell": 31, "exercise": {"values": {ex.names[0]: encode(own)}, "context": context, "cell": 17,
+                                         "tested": tested}}
+
+    reference = lambda h, s: ({ex.names[0]: right}, "")  # noqa: E731
+    r = judge_object(ex, msg(right[:7], right), 1.0, reference)
+    assert r.status == "passed" and (r.replaced.cell, r.replaced.by_cell, r.replaced.tested) == (17, 31, True)
+    assert "cell 17" in feedback(r) and "cell 31" in feedback(r) and "the course's test there" in feedback(r)
+    r = judge_object(ex, msg(right, right + 1), 1.0, reference)  # fixed in a later cell: the later one
+    assert r.status == "passed" and r.replaced is None
+    r = judge_object(ex, msg(right[:7], right + 1, tested=False), 1.0, reference)  # both wrong: the exercise cell's
+    assert r.status == "failed" and r.category == "values" and r.replaced.cell == 17 and not r.replaced.tested
+    broken = msg(right[:7], right)
+    broken["exercise"]["cell"] = "17"  # malformed: the last value is judged, as before
+    assert judge_object(ex, broken, 1.0, reference).category == "shape"
+    result = SubmissionResult("a.py", (judge_object(ex, msg(right[:7], right), 1.0, reference),))
+    back = json.loads(reports.json_text([result]))["submissions"][0]
+    assert back["exercises"][0]["replaced"] == {"cell": 17, "by_cell": 31, "tested": True}
+    assert submission_from_json(back) == result
+
+
 def test_adversarial_examples_count_valid_misclassified_strings():
     ex = BY_ID["adversarial_examples"]
     msg = {"kind": "object", "item": ex.id, "ok": True, "values": {"adversarial_examples": ["(()", "()", "abc", "(" * 41]},
@@ -176,7 +209,7 @@ def test_terminal_table_and_json_read_well_for_a_mixed_submission():
     assert next(line for line in lines if " is_balanced_forloop " in line).endswith("1/1")  # plain passes stay quiet
     data = json.loads(reports.json_text([result]))
     sub = data["submissions"][0]
-    assert data["schema"] == 2 and sub["score"] == 19 and [e["id"] for e in sub["exercises"]] == [e.id for e in EXERCISES_ALL]
+    assert data["schema"] == 3 and sub["score"] == 19 and [e["id"] for e in sub["exercises"]] == [e.id for e in EXERCISES_ALL]
     assert {e["status"] for e in sub["exercises"]} == {"passed", "failed", "missing", "timeout"}
     by_id = {e["id"]: e for e in sub["exercises"]}
     # the facts travel as fields, and come back from the JSON as they were

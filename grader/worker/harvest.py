@@ -108,18 +108,46 @@ def _object_context(namespace: dict, names: list[str]) -> dict:
     return context
 
 
-# name -> (the value when it was assigned, the model and data then): an object is judged with the
-# model it was computed with, even if a later statement changes the model (a function that edits
-# its weights in place, called by a demo cell after the objects were computed)
-_ASSIGNED: dict[str, tuple[Any, dict]] = {}
+# name -> each value the submission's own statements bound to it, in order: (the value, the model
+# and data then, the cell). An object is judged with the model it was computed with, even if a later
+# statement changes the model (a function that edits its weights in place, called by a demo cell
+# after the objects were computed); and a value a later cell replaced is still there to be judged
+# (the answer as the student gave it in the exercise's own cell, not a scratch line two exercises on).
+_ASSIGNED: dict[str, list[tuple[Any, dict, int]]] = {}
+_TESTED: dict[str, tuple[Any, int]] = {}  # name -> (the value the course's test call was given, its cell)
+MAX_VERSIONS = 8  # values kept per name: the first ones and the latest
 
 
-def note_assignments(namespace: dict, names: list[str]) -> None:
-    """After each statement: record the context of every object item (re)assigned by it."""
+def note_assignments(namespace: dict, names: list[str], cell: int = 0) -> None:
+    """After each statement (of cell `cell`): record every object item (re)bound by it, with its
+    context, and the value a course test call for it was given."""
+    from grader.worker.quiet import RECORDED
+
     for name in names:
         value = namespace.get(name)
-        if value is not None and (name not in _ASSIGNED or _ASSIGNED[name][0] is not value):
-            _ASSIGNED[name] = (value, _object_context(namespace, [name]))
+        versions = _ASSIGNED.setdefault(name, [])
+        if value is not None and (not versions or versions[-1][0] is not value):
+            if len(versions) >= MAX_VERSIONS:
+                del versions[MAX_VERSIONS // 2]
+            versions.append((value, _object_context(namespace, [name]), cell))
+        if name not in _TESTED:
+            tested = [args[0] for test, (args, _) in RECORDED.items() if name in test and args]
+            if tested:
+                _TESTED[name] = (tested[0], cell)
+
+
+def exercise_version(name: str) -> tuple[Any, dict, int] | None:
+    """The value the item's own exercise cell left: the cell whose course test call was given it,
+    else the first cell that bound the name (the exercise asks for it there)."""
+    versions = _ASSIGNED.get(name) or []
+    if not versions:
+        return None
+    tested = _TESTED.get(name)
+    if tested is not None:
+        same = [v for v in versions if v[0] is tested[0]]
+        return same[-1] if same else None
+    cell = versions[0][2]
+    return [v for v in versions if v[2] == cell][-1]
 
 
 def object_values(namespace: dict, names: list[str]) -> dict:
@@ -141,9 +169,20 @@ def object_values(namespace: dict, names: list[str]) -> dict:
         encoded = {k: encode(v) for k, v in values.items()}
     except BaseException as e:
         return {"ok": False, "error": describe_error(e)}
-    first = _ASSIGNED.get(names[0])
-    context = first[1] if first is not None and first[0] is values[names[0]] else _object_context(namespace, names)
-    return {"ok": True, "values": encoded, "context": context}
+    versions = _ASSIGNED.get(names[0]) or []
+    last = versions[-1] if versions and versions[-1][0] is values[names[0]] else None
+    context = last[1] if last is not None else _object_context(namespace, names)
+    out = {"ok": True, "values": encoded, "context": context}
+    if last is not None:
+        out["cell"] = last[2]
+    given = exercise_version(names[0]) if len(names) == 1 and last is not None else None
+    if given is not None and given[0] is not last[0]:
+        try:  # the exercise cell's value, which a later statement replaced: judged too
+            out["exercise"] = {"values": {names[0]: encode(given[0])}, "context": given[1], "cell": given[2],
+                               "tested": _TESTED.get(names[0], (None,))[0] is given[0]}
+        except BaseException:
+            pass
+    return out
 
 
 def run_item(namespace: dict, item: dict, factory, case_seconds: float, emit: Callable[..., None]) -> None:

@@ -43,6 +43,18 @@ def _model_body(model: Any, origins: dict[int, Any]) -> Any:
     return {"hash": parameter_hash(model)}
 
 
+def _is_standard_tokenizer(value: Any) -> bool:
+    """A tokenizer that maps every token as the course's SimpleTokenizer("()") does (whatever its
+    class: the course's own, or one the student wrote), so the trusted process can use its own."""
+    from reference.brackets import SimpleTokenizer
+
+    try:
+        t_to_i = getattr(value, "t_to_i", None)
+        return type(t_to_i) is dict and len(t_to_i) < 16 and t_to_i == SimpleTokenizer("()").t_to_i
+    except Exception:
+        return False
+
+
 def to_spec(value: Any, origins: dict[int, Any], models: list) -> Any:
     """An argument as an input spec the trusted process can rebuild."""
     import torch
@@ -60,6 +72,8 @@ def to_spec(value: Any, origins: dict[int, Any], models: list) -> Any:
         return {"$data": {"strs": [str(s) for s in list(value.strs)[:20_000]]}}
     if _is_model(value):
         return {"$model": _model_body(value, origins)}
+    if _is_standard_tokenizer(value):  # the course's, built by the student's own code: the same tokens
+        return {"$tokenizer": None}
     if isinstance(value, torch.nn.Module):
         for model in models:
             for name, module in model.named_modules():

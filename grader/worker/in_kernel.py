@@ -8,6 +8,28 @@ from grader.protocol import dump_message
 _FACTORY = None
 
 
+def watch(namespace: dict, job_file: str) -> None:
+    """After each cell the kernel runs (each of the submission's statements), record the object
+    items it bound, with the cell it belongs to, as the other modes do (harvest.note_assignments)."""
+    from grader.worker.harvest import note_assignments
+
+    with open(job_file) as f:
+        job = json.load(f)
+    names = [n for item in job["items"] for n in item["names"]]
+    cells = job.get("statement_cells") or {}
+
+    def after(result) -> None:
+        source = getattr(getattr(result, "info", None), "raw_cell", None)
+        if source in cells:
+            note_assignments(namespace, names, cells[source])
+
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is not None:
+        shell.events.register("post_run_cell", after)
+
+
 def harvest(namespace: dict, job_file: str, item_index: int, out_file: str) -> None:
     global _FACTORY
     from grader.inputs import InputFactory

@@ -23,9 +23,10 @@ __grader_in_kernel.harvest(globals(), {job!r}, {item!r}, {out!r})
 
 SETUP_CELL = """\
 from pathlib import Path as __grader_Path
-from grader.worker import course_env as __grader_env
+from grader.worker import course_env as __grader_env, in_kernel as __grader_in_kernel
 __grader_env.install_fallbacks(__grader_Path({scratch!r}), __grader_Path({workdir!r}), __grader_Path({shims!r}))
-del __grader_Path, __grader_env
+__grader_in_kernel.watch(globals(), {job!r})
+del __grader_Path, __grader_env, __grader_in_kernel
 """
 
 
@@ -46,8 +47,11 @@ def run_notebook(job: dict, cells: list[str], channel, workdir: Path, shims: Pat
         resources={"metadata": {"path": str(workdir)}}, startup_timeout=120,
     )
     job_file = scratch / "harvest-job.json"
-    job_file.write_text(json.dumps(job))
     todo, _, errors = statements.plan(cells, True, False, [], set())
+    cells_of: dict[str, int] = {}
+    for st in todo:  # each statement's cell, by its text: what the kernel's post-run hook is told
+        cells_of.setdefault(st.text(), st.cell)
+    job_file.write_text(json.dumps({**job, "statement_cells": cells_of}))
 
     def execute(source: str) -> dict:
         cell = nbformat.v4.new_code_cell(source)
@@ -57,7 +61,7 @@ def run_notebook(job: dict, cells: list[str], channel, workdir: Path, shims: Pat
         return next((o for o in outputs if o.get("output_type") == "error"), {})
 
     with client.setup_kernel():
-        execute(SETUP_CELL.format(scratch=str(scratch), workdir=str(workdir), shims=str(shims)))
+        execute(SETUP_CELL.format(scratch=str(scratch), workdir=str(workdir), shims=str(shims), job=str(job_file)))
         if not _run_statements(execute, todo, errors, job, channel):
             return  # the kernel died: no "ready", the trusted side runs it again without that statement
         channel.emit(Kind.READY, cells=len(cells), cell_errors=errors[:50], mode="notebook")

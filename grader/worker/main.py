@@ -71,7 +71,7 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
 
     def after(statement) -> None:
         stand_ins.wrap()
-        note_assignments(namespace, object_names)
+        note_assignments(namespace, object_names, statement.cell)
 
     errors += statements.run(todo, namespace, channel.emit, path.name, job["statement_seconds"],
                              set(job.get("skip") or ()), after)

@@ -264,7 +264,40 @@ FIELD: list[Submission] = [
                 "get_out_by_neuron": ("missing", "imported from the course's solutions")}),
 ]
 
-ALL: list[Submission] = CORPUS + FIELD
+# the student's own answer, as given, and the last cascades: graded on both models
+# (tests.corpus.test_corpus.on_model)
+PRE20_CENTRE = ('''    out_by_component_in_pre_20_unbalanced_dir -= out_by_component_in_pre_20_unbalanced_dir[:, data.isbal].mean(
+        -1, keepdim=True
+    )
+''', '''    out_by_component_in_pre_20_unbalanced_dir -= einops.repeat(
+        out_by_component_in_pre_20_unbalanced_dir[:, data.isbal].mean(-1), "comp -> comp b", b=5000
+    )
+''')
+OWN_WORK: list[Submission] = [
+    Submission("64_overwritten_object.ipynb", "object 9 right in its own cell (its test call given it), then a scratch "
+               "line two exercises on binds a 7-component slice of it to the same name",
+               (("after", "get_out_by_neuron",
+                 "if MAIN:\n    out_by_component_in_unbalanced_dir = out_by_component_in_unbalanced_dir[:7]\n"),)),
+    Submission("65_repeat_5000_both_cells.py", "2023 layout: both object cells centre with einops.repeat(..., b=5000), "
+               "the course's data size", (("sub", CENTRE_AS_WRITTEN, REPEAT_5000), ("sub", *PRE20_CENTRE)), base="2023"),
+    Submission("66_wrong_embedding.py", "embedding returns the positional embedding; v_L and v_R are computed with it",
+               (("replace", "embedding", "def embedding(model, tokenizer, char):\n"
+                                         "    return model.W_pos[tokenizer.t_to_i[char]]\n"),),
+               {"embedding": ("failed", "the positional embedding, not the token's"),
+                "v_L_v_R": ("passed", "computed with it: right given a correct embedding")}),
+    Submission("67_embedding_normalised_in_place.py", "embedding makes a unit vector with `/=` on a row of W_E: it "
+               "changes the model, and v_L and v_R are computed with the changed model",
+               (("replace", "embedding", "def embedding(model, tokenizer, char):\n"
+                                         "    v = model.W_E[tokenizer.t_to_i[char]]\n"
+                                         "    v /= v.norm()\n"
+                                         "    return v\n"),),
+               {"embedding": ("failed", "a unit vector, and the model's W_E changed in place"),
+                "v_L_v_R": ("passed", "computed with it on the changed model: right given a correct embedding"),
+                "adversarial_examples": ("passed", "aimed at the model embedding changed: right given a correct "
+                                                   "embedding")}),
+]
+
+ALL: list[Submission] = CORPUS + FIELD + OWN_WORK
 
 
 def main(argv: list[str] | None = None) -> int:

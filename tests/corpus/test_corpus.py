@@ -13,9 +13,9 @@ from grader.catalogue import IDS
 from grader.results import STATUSES
 from grader.config import Limits
 from tests.conftest import with_config
-from tests.corpus.field import ALL as CORPUS, FIELD
+from tests.corpus.field import ALL as CORPUS, FIELD, OWN_WORK
 from tests.corpus.submissions import build, given_unchanged
-from grader.feedback import feedback
+from grader.feedback import all_notes, feedback
 
 pytestmark = [pytest.mark.slow, pytest.mark.worker, pytest.mark.xdist_group("corpus")]
 
@@ -28,11 +28,12 @@ def on_model(model: str) -> list:
     (the one real students use) the field submissions, written for it as students write them, and
     the corpus's mistakes where its dead neurons or its other fit could change a verdict (the
     LayerNorm fits, the neuron items, v_L and v_R), wrong or written another way; on ours the rest
-    of the corpus and those mistakes again. Where the course's files are absent, ours grades all.
+    of the corpus and those mistakes again; the student's own answers and the last cascades
+    (OWN_WORK) on both. Where the course's files are absent, ours grades all.
     CORPUS_ONLY=name,name grades only those (to look at one)."""
     from tests.conftest import COURSE_WEIGHTS
 
-    course = [s for s in CORPUS if s in FIELD or _model_sensitive(s)]
+    course = [s for s in CORPUS if s in FIELD or s in OWN_WORK or _model_sensitive(s)]
     if model == "our model":
         subs = [s for s in CORPUS if s not in FIELD] if COURSE_WEIGHTS.exists() else list(CORPUS)
     else:
@@ -118,7 +119,8 @@ def test_every_verdict_agrees_with_its_label(graded):
                                        else ("passed", "correct"))
             if e.status == want:
                 continue
-            line = f"{sub.name} {e.id}: got {e.status} ({feedback(e)[:160]!r}), labelled {want}: {why}"
+            line = f"{sub.name} {e.id}: got {e.status} ({feedback(e)[:160]!r}), labelled {want}: {why}" + \
+                "".join(f"\n    note: {n[:200]}" for n in all_notes(result))
             if want == "passed":
                 wrong_rejected.append(line)
             elif e.status == "passed":
