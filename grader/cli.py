@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json (one submission)")
     out.add_argument("--classroom", metavar="FILE", help="write GitHub Classroom's reporter JSON (one submission)")
     out.add_argument("--gradebook", metavar="FILE", help="CSV: one row per student, one column per item, totals")
+    out.add_argument("--canvas", metavar="FILE", help="CSV: the scores as a gradebook Canvas imports")
+    out.add_argument("--canvas-roster", metavar="FILE",
+                     help="the gradebook Canvas exported: each submission matched to its student (by the folder or "
+                          "file name: SIS Login ID, SIS User ID, ID or name), their Canvas identifiers kept")
+    out.add_argument("--canvas-assignment", metavar="TITLE", default=None,
+                     help="the assignment's column in Canvas (default: the section's title)")
     out.add_argument("--summary", metavar="FILE", help="Markdown: per item, how many passed and the commonest failure")
     out.add_argument("--feedback-dir", metavar="DIR", help="one Markdown feedback file per submission")
     out.add_argument("--report", metavar="FILE",
@@ -100,6 +106,25 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def write_canvas(args: argparse.Namespace, results: list) -> None:
+    """The Canvas import file; what the roster could not match is said on stderr."""
+    from grader import canvas, reports
+
+    roster = canvas.read_roster(args.canvas_roster) if args.canvas_roster else None
+    reports.write_atomic(args.canvas, canvas.canvas_csv(results, roster, args.canvas_assignment or
+                                                        canvas.DEFAULT_ASSIGNMENT))
+    if roster is None:
+        return
+    matched = canvas.match(results, roster)
+    for path in matched.unmatched:
+        print(f"bracket-grade: canvas: no single student of the roster is {reports.student_name(path)!r} ({path}): "
+              "its row has the name only", file=sys.stderr)
+    if matched.without_submission:
+        names = ", ".join(s.name for s in matched.without_submission[:10])
+        print(f"bracket-grade: canvas: {len(matched.without_submission)} student(s) of the roster have no submission: "
+              f"{names}{', ...' if len(matched.without_submission) > 10 else ''}", file=sys.stderr)
+
+
 def write_reports(args: argparse.Namespace, results: list, run: dict | None = None) -> None:
     from grader import reports
 
@@ -115,6 +140,8 @@ def write_reports(args: argparse.Namespace, results: list, run: dict | None = No
         reports.write_atomic(args.classroom, reports.classroom_json(results[0]))
     if args.gradebook:
         reports.write_atomic(args.gradebook, reports.gradebook_csv(results))
+    if args.canvas:
+        write_canvas(args, results)
     if args.summary:
         reports.write_atomic(args.summary, reports.item_summary_markdown(results, run))
     if args.report:
@@ -148,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
         config = validate(args).resolved()
         print(f"reference-{cache_key(config.weights, config.data, config.device)}")
         return 0
+    check_outputs(args)
     if args.merge or args.from_reports:
         return merge(args, args.from_reports or args.paths)
     config = validate(args)
@@ -204,6 +232,21 @@ def merge(args: argparse.Namespace, paths: list[str]) -> int:
     write_reports(args, results, run_info)
     print(reports.summary_line(results))
     return 0
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Report options that cannot be honoured, said before anything is graded."""
+    if (args.canvas_roster or args.canvas_assignment) and not args.canvas:
+        raise UsageError("--canvas-roster and --canvas-assignment go with --canvas FILE")
+    if args.canvas_roster:
+        import csv
+
+        from grader.canvas import read_roster
+
+        try:
+            read_roster(args.canvas_roster)
+        except (OSError, ValueError, csv.Error) as e:  # RosterError, UnicodeDecodeError are ValueErrors
+            raise UsageError(f"--canvas-roster: {e}") from None
 
 
 def validate(args: argparse.Namespace):
