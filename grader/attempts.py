@@ -71,6 +71,7 @@ class Outcome:
     unreached: set[str] = field(default_factory=set)  # items this run never started (decided by _finish)
     dropped: int = 0  # statements a lean run left out
     statement_errors: int = 0  # statements that raised, were stopped or skipped
+    errors: list[CellError] = field(default_factory=list)  # a second look's: the cells that raised in it
 
 
 def merged(outcomes: list[Outcome]) -> Outcome:
@@ -121,14 +122,21 @@ def run(setting: Setting, judge: Judge, sub: Submission, plan: Plan) -> Outcome:
     return out
 
 
+MEMORY_SCALE = 2.0  # the most a pass on more data multiplies the memory limit by (torch and the model do not grow)
+
+
 def plan_limits(limits: Limits, plan: Plan) -> Limits:
     """The limits of a pass: a statement on the course's data size has as many times the time as it
-    has examples (the size is the point of that pass, and a loaded machine must not cost its verdict)."""
+    has examples, and up to twice the memory (the size is the point of that pass: the course's own
+    get_out_by_components builds a 2.6 GB tensor on 5,000 examples, and whether that fits under
+    the first pass's limit depends on what else the process has mapped; a loaded machine or a
+    fragmented heap must not cost a verdict)."""
     if plan.statement_scale == 1:
         return limits
     from dataclasses import replace
 
-    return replace(limits, statement_seconds=limits.statement_seconds * plan.statement_scale)
+    return replace(limits, statement_seconds=limits.statement_seconds * plan.statement_scale,
+                   memory_bytes=int(limits.memory_bytes * min(plan.statement_scale, MEMORY_SCALE)))
 
 
 def _one_run(setting: Setting, sub: Submission, plan: Plan, name: str, remaining: list[Exercise],
@@ -194,9 +202,9 @@ def _collect(run: WorkerRun, out: Outcome, sub: Submission, first: bool) -> bool
             errors = [e for e in (msg.get("cell_errors") or []) if isinstance(e, dict)]
             out.statement_errors += len(errors)
             out.dropped = max(out.dropped, int(msg.get("dropped") or 0))
-            for err in errors[:MAX_CELL_ERRORS] if first else ():
-                sub.cell_errors.append(CellError(err["cell"] if type(err.get("cell")) is int else 0,
-                                                 str(err.get("type"))[:100], str(err.get("message"))[:200]))
+            cells = [CellError(err["cell"] if type(err.get("cell")) is int else 0, str(err.get("type"))[:100],
+                               str(err.get("message"))[:200]) for err in errors[:MAX_CELL_ERRORS]]
+            (sub.cell_errors if first else out.errors).extend(cells)
         elif kind == Kind.END and item in out.messages:
             out.done.add(item)
         elif kind in ITEM_RESULTS and item in out.messages:

@@ -9,6 +9,7 @@ judged (grader.judging).
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -72,7 +73,6 @@ class Grader:
         """This grader (its reference answers, known models and slots) under another configuration
         of the same model, data and device: other items, limits, mode or points."""
         from copy import copy
-        from dataclasses import replace
 
         config = replace(self.config, **changes)
         if (config.weights, config.data, config.device) != (self.config.weights, self.config.data, self.config.device):
@@ -189,10 +189,25 @@ class Grader:
 
     def _second_look(self, sub: attempts.Submission, plan: second_looks.Plan,
                      results: list[ExerciseResult]) -> list[ExerciseResult]:
-        again = self._verdicts(plan, attempts.run(self.setting, self.judge, sub, plan))
-        for r in again:  # a look that could not finish changes no verdict, and says why
-            if r.status in ("error", "timeout") and r.detail:
-                sub.notes.append(f"the second look at {r.id} ({plan.name}) did not finish: {r.detail[:200]}")
+        """A second look, and once more for what its run lost: an item the first verdict judged a
+        value of that this run could not produce (a statement failed here and not before: the
+        run, not the code, until it fails again). What it still lost, and the cells that raised
+        in it, are said in the notes."""
+        outcome = attempts.run(self.setting, self.judge, sub, plan)
+        again = self._verdicts(plan, outcome)
+        errors = list(outcome.errors)
+        lost = second_looks.lost(results, again)
+        if lost and self._time_left(sub):
+            retry = replace(plan, exercises=tuple(e for e in plan.exercises if e.id in lost))
+            outcome = attempts.run(self.setting, self.judge, sub, retry)
+            by_id = {r.id: r for r in self._verdicts(retry, outcome)}
+            again, errors = [by_id.get(r.id, r) for r in again], list(outcome.errors)
+        for r in again:
+            if r.id in second_looks.lost(results, [r]):
+                sub.notes.append(f"the second look at {r.id} ({plan.name}) could not compute it: {r.detail[:200]}")
+        known = set(sub.cell_errors)
+        sub.notes.extend(f"in the second look ({plan.name}), cell {c.cell} raised {c.type}: {c.message}"
+                         for c in dict.fromkeys(errors) if c not in known)
         return second_looks.better(results, again, plan)
 
     def _first_pass(self, sub: attempts.Submission, plan: second_looks.Plan) -> attempts.Outcome:

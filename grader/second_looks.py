@@ -173,6 +173,14 @@ def course_size(results: list[ExerciseResult], statement_errors: int, taken: set
                 statement_scale=max(1.0, n_examples / max(first_examples, 1)))
 
 
+def lost(results: list[ExerciseResult], again: list[ExerciseResult]) -> set[str]:
+    """Objects a second look could not produce a value for (missing, an error, a timeout) where
+    the first verdict judged one: the submission's code made it before, so that run, not the code,
+    failed it (a function's calls are its own verdict in every look)."""
+    judged = {r.id for r in results if r.status in ("failed", "partial") and BY_ID[r.id].kind == "object"}
+    return {r.id for r in again if r.id in judged and r.status in ("missing", "error", "timeout")}
+
+
 def better(results: list[ExerciseResult], again: list[ExerciseResult], plan: Plan) -> list[ExerciseResult]:
     """Each result replaced by its second look when that scores more, with the condition it was
     given on."""

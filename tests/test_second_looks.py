@@ -101,6 +101,11 @@ def test_the_course_size_pass_is_for_objects_a_size_could_explain():
                                     5000, 1000)
     assert ids(plan) == ["out_by_component_in_unbalanced_dir"] and plan.condition.course_examples == 5000
     assert plan.statement_scale == 5  # its statements run on five times the data: five times the time
+    from grader.attempts import plan_limits
+    from grader.config import Limits
+
+    limits = plan_limits(Limits(), plan)  # and twice the memory (the course's own code needs 2.6 GB more there)
+    assert (limits.statement_seconds, limits.memory_bytes) == (5 * Limits.statement_seconds, 2 * Limits.memory_bytes)
     assert second_looks.course_size(results(out_by_component_in_unbalanced_dir="failed"), 0, set(), "lean", "c.json",
                                     5000, 1000) is None  # there, the right shape and wrong: not the size
     plan = second_looks.course_size(results(out_by_component_in_unbalanced_dir="failed"), 2, set(), "lean", "c.json",
@@ -130,3 +135,18 @@ def test_the_first_pass_splits_into_functions_and_objects():
     functions, objects = second_looks.split(plan)
     assert {e.kind for e in functions.exercises} == {"function"} and objects.name == "first-objects"
     assert functions.skips == objects.skips == "own code"
+
+
+def test_a_look_that_lost_a_value_the_first_pass_judged_is_what_is_run_again():
+    """A second look that could not produce an object (missing, an error, a timeout) the first
+    verdict judged a value of has lost it to its run, not to the code: only those are run once more."""
+    before = results(out_by_component_in_unbalanced_dir="failed", v_L_v_R="missing",
+                     out_by_component_in_pre_20_unbalanced_dir="partial")
+    again = [ExerciseResult("out_by_component_in_unbalanced_dir", "missing", 0.0, 1.0, "no value"),
+             ExerciseResult("v_L_v_R", "missing", 0.0, 1.0, "no value"),
+             ExerciseResult("out_by_component_in_pre_20_unbalanced_dir", "timeout", 0.0, 1.0, "stopped")]
+    assert second_looks.lost(before, again) == {"out_by_component_in_unbalanced_dir",
+                                                "out_by_component_in_pre_20_unbalanced_dir"}
+    assert second_looks.lost(before, [ExerciseResult("out_by_component_in_unbalanced_dir", "failed", 0.0, 1.0)]) == set()
+    functions = results(get_pre_20_dir="failed")  # a function's error in a look is its own verdict
+    assert second_looks.lost(functions, [ExerciseResult("get_pre_20_dir", "error", 0.0, 1.0)]) == set()

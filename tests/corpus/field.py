@@ -10,7 +10,8 @@ and a function that changes the model it was given. (Our own writing, in the cou
 """
 from __future__ import annotations
 
-from tests.corpus.submissions import CORPUS, LOOPS, Submission
+from grader.catalogue import IDS
+from tests.corpus.submissions import CORPUS, LOOPS, Submission, course_definition
 
 COS_SIM_FUNCTIONAL = '''
 def cos_sim_with_MLP_weights(model, v, layer):
@@ -295,6 +296,17 @@ OWN_WORK: list[Submission] = [
                 "v_L_v_R": ("passed", "computed with it on the changed model: right given a correct embedding"),
                 "adversarial_examples": ("passed", "aimed at the model embedding changed: right given a correct "
                                                    "embedding")}),
+]
+
+STUB = ("not_attempted", "the template's stub, unchanged")
+FIRST_THREE = ("is_balanced_forloop", "is_balanced_vectorized", "get_post_final_ln_dir")
+OWN_WORK += [
+    Submission("68_template_untouched.py", "our template as handed out: every item a stub", (),
+               {item: STUB for item in IDS}, base="template"),
+    Submission("69_template_first_three.ipynb", "our template with the first three items written (as the course's "
+               "solutions write them), the rest still stubs",
+               tuple(("replace", item, course_definition(item)) for item in FIRST_THREE),
+               {item: STUB for item in IDS if item not in FIRST_THREE}, base="template"),
 ]
 
 ALL: list[Submission] = CORPUS + FIELD + OWN_WORK

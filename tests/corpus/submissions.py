@@ -22,8 +22,13 @@ from pathlib import Path
 from tests.fixtures.make_layouts import (colab_2024, colab_current, colab_notebook, course_source, layout_2023,
                                         layout_2023_full, layout_part7)
 
+def template_source() -> str:
+    """Our student template as students get it: every item a stub."""
+    return (Path(__file__).resolve().parents[2] / "student_template" / "exercises.py").read_text()
+
+
 BASES = {"course": course_source, "2023": layout_2023, "part7": layout_part7, "colab_current": colab_current,
-         "colab_2024": colab_2024, "2023_full": layout_2023_full}
+         "colab_2024": colab_2024, "2023_full": layout_2023_full, "template": template_source}
 
 
 @dataclass(frozen=True)
@@ -89,6 +94,11 @@ def _def_texts(src: str) -> dict[str, str]:
                              [t.id for t in getattr(node, "targets", []) if isinstance(t, ast.Name)]):
                     out[name] = ast.get_source_segment(cell, node) if isinstance(node, ast.FunctionDef) else "(rebound)"
     return out
+
+
+def course_definition(name: str) -> str:
+    """The course-layout file's definition of function `name`, as the course's solutions write it."""
+    return _def_texts(course_source())[name]
 
 
 def given_unchanged(sub: Submission) -> set[str]:
