@@ -113,7 +113,7 @@ def judge_object(ex: Exercise, msg: dict | None, points: float,
                  reference_for: Callable[[str | None, list[str] | None], tuple]) -> ExerciseResult:
     """Object items: the submission's values against the reference computed on its own model/data.
     Where a later statement replaced the value the item's own exercise cell gave it, that value is
-    judged too, and scored unless the later one scores more (the answer as the student gave it)."""
+    judged too, and scored where it scores more (the answer as the student gave it)."""
     if msg is None:
         return ExerciseResult(ex.id, "error", 0.0, points, "no result came back for this item")
     if not msg.get("ok"):
@@ -126,7 +126,7 @@ def judge_object(ex: Exercise, msg: dict | None, points: float,
             or type(msg.get("cell")) is not int:
         return last
     own = _judge_values(ex, given.get("values"), given.get("context"), points, reference_for)
-    if own.score > last.score or (own.score == last.score and own.status == last.status):
+    if own.score > last.score:  # else the last value is the student's answer (both wrong: their last try)
         return replace(own, replaced=Replaced(given["cell"], msg["cell"], given.get("tested") is True))
     return last
 

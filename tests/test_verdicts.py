@@ -109,8 +109,8 @@ def test_objects_need_a_known_model():
 
 def test_an_object_is_judged_on_the_value_its_exercise_cell_gave_it():
     """A later statement that binds the name to another value (a scratch line two exercises on)
-    does not replace the answer: the exercise cell's value is judged too, and the better one
-    scored; ties go to the exercise cell's. The feedback says which cell's value was graded."""
+    does not replace the answer: the exercise cell's value is judged too, and scored where it
+    scores more (else the last value is the answer). The feedback says which cell's was graded."""
     from grader import reports
     from grader.results import SubmissionResult, submission_from_json
 
@@ -129,8 +129,8 @@ def test_an_object_is_judged_on_the_value_its_exercise_cell_gave_it():
     assert "cell 17" in feedback(r) and "cell 31" in feedback(r) and "the course's test there" in feedback(r)
     r = judge_object(ex, msg(right, right + 1), 1.0, reference)  # fixed in a later cell: the later one
     assert r.status == "passed" and r.replaced is None
-    r = judge_object(ex, msg(right[:7], right + 1, tested=False), 1.0, reference)  # both wrong: the exercise cell's
-    assert r.status == "failed" and r.category == "values" and r.replaced.cell == 17 and not r.replaced.tested
+    r = judge_object(ex, msg(right[:7], right + 1, tested=False), 1.0, reference)  # both wrong: the last try
+    assert r.status == "failed" and r.category == "shape" and r.replaced is None
     broken = msg(right[:7], right)
     broken["exercise"]["cell"] = "17"  # malformed: the last value is judged, as before
     assert judge_object(ex, broken, 1.0, reference).category == "shape"
