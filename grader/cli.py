@@ -71,7 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="wall-clock limit for one top-level statement of the submission's own code; one that "
                              f"runs past it is skipped (default {Limits.statement_seconds:g})")
     limits.add_argument("--memory", type=float, default=Limits.memory_bytes / 1024**3, metavar="GIB",
-                        help="address-space limit per worker")
+                        help="address-space limit per worker (twice it in a second look on the course's 5,000 "
+                             "examples, which the course's own code needs)")
     batch = p.add_argument_group("batches")
     batch.add_argument("--workers", type=int, default=usable_cores(), help="submissions graded at once")
     batch.add_argument("--no-warm-pool", action="store_true", help="start a fresh interpreter per submission")
@@ -119,6 +120,13 @@ def write_canvas(args: argparse.Namespace, results: list) -> None:
     for path in matched.unmatched:
         print(f"bracket-grade: canvas: no single student of the roster is {reports.student_name(path)!r} ({path}): "
               "its row has the name only", file=sys.stderr)
+    twice = {}
+    for path, student in matched.students.items():
+        twice.setdefault(student, []).append(path)
+    for student, paths in twice.items():
+        if len(paths) > 1:
+            print(f"bracket-grade: canvas: {len(paths)} submissions are {student.name}'s ({', '.join(paths)}): each "
+                  "has a row, keep the one to import", file=sys.stderr)
     if matched.without_submission:
         names = ", ".join(s.name for s in matched.without_submission[:10])
         print(f"bracket-grade: canvas: {len(matched.without_submission)} student(s) of the roster have no submission: "

@@ -125,7 +125,10 @@ def judge_object(ex: Exercise, msg: dict | None, points: float,
     if len(ex.names) != 1 or not isinstance(given, dict) or type(given.get("cell")) is not int \
             or type(msg.get("cell")) is not int:
         return last
-    own = _judge_values(ex, given.get("values"), given.get("context"), points, reference_for)
+    try:  # the worker's message: whatever is wrong with this part leaves the last value's verdict
+        own = _judge_values(ex, given.get("values"), given.get("context"), points, reference_for)
+    except Exception:
+        return last
     if own.score > last.score:  # else the last value is the student's answer (both wrong: their last try)
         return replace(own, replaced=Replaced(given["cell"], msg["cell"], given.get("tested") is True))
     return last
@@ -140,8 +143,10 @@ def _judge_values(ex: Exercise, encoded: Any, context: Any, points: float,
     if not set(ex.names) <= set(values):
         return ExerciseResult(ex.id, "error", 0.0, points, "the value did not come back")
     context = context if isinstance(context, dict) else {}
-    strs = (context.get("data") or {}).get("strs")
-    expected, problem, *why = reference_for(context.get("model_hash"), strs if isinstance(strs, list) else None)
+    data, model_hash = context.get("data"), context.get("model_hash")
+    strs = data.get("strs") if isinstance(data, dict) else None
+    expected, problem, *why = reference_for(model_hash if isinstance(model_hash, str) else None,
+                                            strs if isinstance(strs, list) else None)
     if expected is None:  # why: a category (UNKNOWN_MODEL) where the problem has one
         return ExerciseResult(ex.id, "error", 0.0, points, problem, category=why[0] if why else "")
     if len(ex.names) == 2:  # a pair: v_L and v_R

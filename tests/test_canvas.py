@@ -35,7 +35,7 @@ def result(path: str, passed: int, provided: int = 0) -> SubmissionResult:
 
 
 CLASS = [result("class/jdoe/exercises.ipynb", 20), result("class/Jane Roe.py", 21, provided=2),
-         result("class/mallory.py", 5), result("class/=HYPERLINK(1).py", 1)]
+         result("class/mallory.py", 5), result("class/=HYPERLINK(1).py", 1), result("late/jroe.py", 3)]
 
 
 def rows(text: str) -> list[list[str]]:
@@ -52,13 +52,14 @@ def test_the_cli_writes_an_import_canvas_matches_to_its_students(tmp_path):
     got = rows((tmp_path / "canvas.csv").read_text())
     assert got[0] == [*ID_COLUMNS, "Brackets (1234)"]
     assert got[1][0] == POINTS_POSSIBLE and got[1][-1] == "23"
-    by_name = {r[0]: r for r in got[2:]}
+    by_name = {r[0]: r for r in got[2:] if r[-1] != "3"}
     # matched by the SIS Login ID (the folder) and by the name (the file): Canvas's identifiers kept
     assert by_name["Doe, John"] == ["Doe, John", "101", "S0101", "jdoe", "Interp A", "20"]
     assert by_name["Roe, Jane"][1:] == ["102", "S0102", "jroe", "Interp A", "23"]  # 21 of 21: full marks
     assert by_name["mallory"][1:] == ["", "", "", "", "5"]  # not on the roster: the name only
     assert "'=HYPERLINK(1)" in by_name  # a file name is never a formula
     assert "no single student of the roster is 'mallory'" in proc.stderr
+    assert "2 submissions are Roe, Jane's (class/Jane Roe.py, late/jroe.py)" in proc.stderr  # said, not guessed
     assert "1 student(s) of the roster have no submission: Bloggs, Joe\n" in proc.stderr  # Canvas's test student is not one
 
 

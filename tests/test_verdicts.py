@@ -134,6 +134,11 @@ def test_an_object_is_judged_on_the_value_its_exercise_cell_gave_it():
     broken = msg(right[:7], right)
     broken["exercise"]["cell"] = "17"  # malformed: the last value is judged, as before
     assert judge_object(ex, broken, 1.0, reference).category == "shape"
+    strict = lambda h, s: ({ex.names[0]: right}, "") if {h: s}[h] else (None, "no data")  # noqa: E731 (hashes h)
+    for bad in ({"data": "x", "model_hash": "m"}, {"model_hash": ["unhashable"]}, 7):  # the last verdict stands
+        broken = msg(right[:7], right)
+        broken["exercise"]["context"] = bad
+        assert judge_object(ex, broken, 1.0, strict).category == "shape", bad
     result = SubmissionResult("a.py", (judge_object(ex, msg(right[:7], right), 1.0, reference),))
     back = json.loads(reports.json_text([result]))["submissions"][0]
     assert back["exercises"][0]["replaced"] == {"cell": 17, "by_cell": 31, "tested": True}

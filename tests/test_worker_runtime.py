@@ -277,3 +277,30 @@ def test_no_slot_is_made_once_grading_is_stopped_and_one_made_meanwhile_is_remov
             pass
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("bracket-slot-")] == []
     assert pool.slots == []
+
+
+def test_each_object_keeps_the_value_its_exercise_cell_gave_and_the_latest_only(monkeypatch):
+    """In the worker, after each statement: a name bound again in the same cell keeps that cell's
+    last value; a later cell's value is the latest; values in between are freed; the value the
+    course's test call was given is the exercise cell's, whatever came after."""
+    from grader.worker import harvest, quiet
+
+    monkeypatch.setattr(harvest, "_ASSIGNED", {})
+    monkeypatch.setattr(harvest, "_TESTED", {})
+    monkeypatch.setattr(quiet, "RECORDED", {})
+    name, ns = "out_by_component_in_unbalanced_dir", {}
+    values = [torch.full((2,), float(i)) for i in range(5)]
+    for value, cell in zip(values, (3, 3, 5, 8, 9)):
+        ns[name] = value
+        harvest.note_assignments(ns, [name], cell)
+    assert [(v[0] is values[i], v[2]) for v, i in zip(harvest._ASSIGNED[name], (1, 4))] == [(True, 3), (True, 9)]
+    assert harvest.exercise_version(name)[0] is values[1]  # the first cell's last value
+    sent = harvest.object_values(ns, [name])
+    assert (sent["cell"], sent["exercise"]["cell"], sent["exercise"]["tested"]) == (9, 3, False)
+    quiet.RECORDED["test_" + name] = ((values[2], None, None), {})  # the test call of cell 5 was given this one
+    harvest.note_assignments(ns, [name], 5)
+    assert harvest.exercise_version(name)[0] is values[2]
+    assert harvest.object_values(ns, [name])["exercise"]["tested"] is True
+    ns[name] = values[2]  # the tested value is the last one: nothing else to judge
+    harvest.note_assignments(ns, [name], 10)
+    assert "exercise" not in harvest.object_values(ns, [name])

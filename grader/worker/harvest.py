@@ -114,40 +114,38 @@ def _object_context(namespace: dict, names: list[str]) -> dict:
 # after the objects were computed); and a value a later cell replaced is still there to be judged
 # (the answer as the student gave it in the exercise's own cell, not a scratch line two exercises on).
 _ASSIGNED: dict[str, list[tuple[Any, dict, int]]] = {}
-_TESTED: dict[str, tuple[Any, int]] = {}  # name -> (the value the course's test call was given, its cell)
-MAX_VERSIONS = 8  # values kept per name: the first ones and the latest
+_TESTED: dict[str, tuple[Any, dict, int]] = {}  # name -> the value the course's test call was given, context, cell
 
 
 def note_assignments(namespace: dict, names: list[str], cell: int = 0) -> None:
     """After each statement (of cell `cell`): record every object item (re)bound by it, with its
-    context, and the value a course test call for it was given."""
+    context, and the value a course test call for it was given. Only the values that can be
+    judged are kept (the first cell's last one and the latest), so that earlier ones are freed."""
     from grader.worker.quiet import RECORDED
 
     for name in names:
         value = namespace.get(name)
         versions = _ASSIGNED.setdefault(name, [])
         if value is not None and (not versions or versions[-1][0] is not value):
-            if len(versions) >= MAX_VERSIONS:
-                del versions[MAX_VERSIONS // 2]
-            versions.append((value, _object_context(namespace, [name]), cell))
+            version = (value, _object_context(namespace, [name]), cell)
+            if versions and versions[-1][2] == cell:
+                versions[-1] = version  # the same cell bound it again: its last value is what it gave
+            else:
+                versions.append(version)
+            del versions[1:-1]
         if name not in _TESTED:
             tested = [args[0] for test, (args, _) in RECORDED.items() if name in test and args]
-            if tested:
-                _TESTED[name] = (tested[0], cell)
+            if tested and tested[0] is not None:
+                _TESTED[name] = (tested[0], _object_context(namespace, [name]), cell)
 
 
 def exercise_version(name: str) -> tuple[Any, dict, int] | None:
-    """The value the item's own exercise cell left: the cell whose course test call was given it,
-    else the first cell that bound the name (the exercise asks for it there)."""
+    """The value the item's own exercise cell gave it: the one its course test call was given,
+    else the first cell's last value (the exercise asks for it there)."""
+    if name in _TESTED:
+        return _TESTED[name]
     versions = _ASSIGNED.get(name) or []
-    if not versions:
-        return None
-    tested = _TESTED.get(name)
-    if tested is not None:
-        same = [v for v in versions if v[0] is tested[0]]
-        return same[-1] if same else None
-    cell = versions[0][2]
-    return [v for v in versions if v[2] == cell][-1]
+    return versions[0] if versions else None
 
 
 def object_values(namespace: dict, names: list[str]) -> dict:
@@ -179,7 +177,7 @@ def object_values(namespace: dict, names: list[str]) -> dict:
     if given is not None and given[0] is not last[0]:
         try:  # the exercise cell's value, which a later statement replaced: judged too
             out["exercise"] = {"values": {names[0]: encode(given[0])}, "context": given[1], "cell": given[2],
-                               "tested": _TESTED.get(names[0], (None,))[0] is given[0]}
+                               "tested": names[0] in _TESTED}
         except BaseException:
             pass
     return out

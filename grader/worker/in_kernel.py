@@ -20,8 +20,9 @@ def watch(namespace: dict, job_file: str) -> None:
 
     def after(result) -> None:
         source = getattr(getattr(result, "info", None), "raw_cell", None)
-        if source in cells:
-            note_assignments(namespace, names, cells[source])
+        if isinstance(source, str) and cells.get(source):  # the same text in two cells: each in its turn
+            queue = cells[source]
+            note_assignments(namespace, names, queue.pop(0) if len(queue) > 1 else queue[0])
 
     from IPython import get_ipython
 

@@ -48,9 +48,11 @@ def run_notebook(job: dict, cells: list[str], channel, workdir: Path, shims: Pat
     )
     job_file = scratch / "harvest-job.json"
     todo, _, errors = statements.plan(cells, True, False, [], set())
-    cells_of: dict[str, int] = {}
-    for st in todo:  # each statement's cell, by its text: what the kernel's post-run hook is told
-        cells_of.setdefault(st.text(), st.cell)
+    skip = set(job.get("skip") or ())
+    cells_of: dict[str, list[int]] = {}
+    for st in todo:  # the cells of each statement text, in the order they run: what the post-run hook reads
+        if st.key not in skip:
+            cells_of.setdefault(st.text(), []).append(st.cell)
     job_file.write_text(json.dumps({**job, "statement_cells": cells_of}))
 
     def execute(source: str) -> dict:
