@@ -202,9 +202,9 @@ class Grader:
             outcome = attempts.run(self.setting, self.judge, sub, retry)
             by_id = {r.id: r for r in self._verdicts(retry, outcome)}
             again, errors = [by_id.get(r.id, r) for r in again], list(outcome.errors)
-        for r in again:
-            if r.id in second_looks.lost(results, [r]):
-                sub.notes.append(f"the second look at {r.id} ({plan.name}) could not compute it: {r.detail[:200]}")
+        still = second_looks.lost(results, again)
+        sub.notes.extend(f"the second look at {r.id} ({plan.name}) could not compute it: {r.detail[:200]}"
+                         for r in again if r.id in still)
         known = set(sub.cell_errors)
         sub.notes.extend(f"in the second look ({plan.name}), cell {c.cell} raised {c.type}: {c.message}"
                          for c in dict.fromkeys(errors) if c not in known)
