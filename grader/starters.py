@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -142,12 +143,27 @@ def _is_stub(ex: Exercise, nodes: list[ast.stmt]) -> bool:
         return False
 
 
+# CPython 3.11 keeps one depth counter for building syntax trees, shared by every thread, and a
+# batch grades submissions on several threads: two parses at once can fail with "AST constructor
+# recursion depth mismatch" (python/cpython#106905). Parses here take turns, and a parse that
+# fails so (another thread's, outside this module) is tried once more.
+_PARSING = threading.Lock()
+
+
+def _parse(cell: str) -> ast.Module:
+    with _PARSING:
+        try:
+            return ast.parse(cell)
+        except SystemError:
+            return ast.parse(cell)
+
+
 def item_code(cells: list[str]) -> dict[str, list[ast.stmt]]:
     """Each item's code in a submission (see the module's docstring); items it never binds are absent."""
     trees = []
     for cell in cells:
         try:
-            trees.append(ast.parse(cell))
+            trees.append(_parse(cell))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             trees.append(ast.Module(body=[], type_ignores=[]))
     last: dict[str, tuple[int, ast.stmt]] = {}  # name -> (cell, the last statement binding it)

@@ -72,6 +72,37 @@ def test_cells_that_do_not_parse_are_left_out_not_fatal():
     assert starters.fingerprints(b"{not json", ".ipynb") == {}
 
 
+def test_parses_on_several_threads_take_turns_and_a_spurious_system_error_is_tried_again(monkeypatch):
+    """A batch fingerprints submissions on several threads; CPython 3.11's syntax-tree builder shares
+    one depth counter between threads and fails with SystemError when two parses overlap."""
+    import ast
+    import threading
+    import time
+
+    real, inside, most, failed_once = ast.parse, [], [0], []
+
+    def parse(text, *args, **kwargs):
+        inside.append(1)
+        most[0] = max(most[0], len(inside))
+        time.sleep(0.002)  # long enough for the other thread to come in, were it let
+        inside.pop()
+        if not failed_once:
+            failed_once.append(1)
+            raise SystemError("AST constructor recursion depth mismatch (before=3, after=9)")
+        return real(text, *args, **kwargs)
+
+    expected = prints(STUB + "\n# %%\n" + OBJECT)
+    monkeypatch.setattr(starters.ast, "parse", parse)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(prints(STUB + "\n# %%\n" + OBJECT))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failed_once and most[0] == 1
+    assert got == [expected] * 3
+
+
 def test_the_template_is_a_built_in_starter_of_stubs_only():
     template = starters.built_in()[0]
     assert set(template.items) == set(IDS) and not any(p.provides for p in template.items.values())
