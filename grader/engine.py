@@ -139,21 +139,29 @@ class Grader:
                 sub = attempts.Submission(path, source, slot, started + limits.submission_seconds,
                                           Answerer(self.reference, self.judge.known_models),
                                           MessageBudget(limits.message_bytes, limits.submission_message_bytes))
-                results = self._own_work(sub, self._passes(sub, exercises))
+                prints = self._fingerprints(sub)
+                given = starters.unchanged(prints, self.starters)
+                provided_points = self.config.points.get(PROVIDED, 0.0)
+                settled = starters.beyond_a_second_look(exercises, prints, given, provided_points)
+                results = starters.own_work(self._passes(sub, exercises, given, settled), given, provided_points)
                 return SubmissionResult(str(path), tuple(self._pad(results)), tuple(sub.notes),
                                         time.monotonic() - started, tuple(sub.cell_errors))
         except Exception as e:  # the barrier: whatever goes wrong judging one submission is its own result
             return self._all(path, exercises, "error", f"the grader could not judge this submission "
                              f"({type(e).__name__}: {str(e)[:300]}); the rest of the batch is not affected", started)
 
-    def _passes(self, sub: attempts.Submission, exercises: list[Exercise]) -> list[ExerciseResult]:
-        """A first pass, then the second looks its verdicts call for (grader.second_looks)."""
+    def _passes(self, sub: attempts.Submission, exercises: list[Exercise],
+                given: dict[str, tuple[str, starters.Print]], settled: set[str]) -> list[ExerciseResult]:
+        """A first pass, then the second looks its verdicts call for (grader.second_looks), none
+        of them at a `settled` item. A stub the student left as the starter has it, and that scored
+        nothing, is settled as not attempted first: no look can make it the student's work."""
         mode = self.config.notebook_mode
         first = second_looks.Plan("first", tuple(exercises), mode, self.notebook_data, record_cell_errors=True)
         outcome = self._first_pass(sub, first)
-        results = self._verdicts(first, outcome)
+        results = starters.unwritten(self._verdicts(first, outcome), given)
         source = sub.source.decode("utf-8", "replace")
-        full = second_looks.full_run(results, source, outcome.dropped, mode, self.notebook_data)
+        full = second_looks.without(second_looks.full_run(results, source, outcome.dropped, mode, self.notebook_data),
+                                    settled)
         if full is not None and self._time_left(sub):
             # the lean run skipped statements; grade what did not pass again with every statement
             # run, so a statement it should have kept costs time, never a verdict
@@ -168,24 +176,25 @@ class Grader:
         # kernel, which has no stand-ins
         mode = "fast" if mode == "kernel" else mode
         for plan in second_looks.helper_passes(results, sub.answerer.taken, mode, self.notebook_data):
-            if self._time_left(sub):
+            plan = second_looks.without(plan, settled)
+            if plan is not None and self._time_left(sub):
                 results = self._second_look(sub, plan, results)
         limits = self.config.limits
-        plan = second_looks.course_size(results, outcome.statement_errors, sub.answerer.taken, mode, self.course_data,
-                                        limits.course_examples, limits.notebook_examples)
+        plan = second_looks.without(second_looks.course_size(
+            results, outcome.statement_errors, sub.answerer.taken, mode, self.course_data, limits.course_examples,
+            limits.notebook_examples), settled)
         if plan is not None and self._time_left(sub):
             results = self._second_look(sub, plan, results)
         return second_looks.taken_from_course(results, sub.answerer.taken)
 
-    def _own_work(self, sub: attempts.Submission, results: list[ExerciseResult]) -> list[ExerciseResult]:
-        """Items whose code is a starter's, unchanged, earn nothing as the student's work (grader.starters)."""
+    def _fingerprints(self, sub: attempts.Submission) -> dict[str, starters.Print]:
+        """Each item's code in the submission, to tell the starter's from the student's (grader.starters)."""
         try:
-            given = starters.unchanged(starters.fingerprints(sub.source, sub.path.suffix), self.starters)
+            return starters.fingerprints(sub.source, sub.path.suffix)
         except Exception as e:  # RecursionError, MemoryError on a pathological file: judged as it is
             sub.notes.append(f"the grader could not compare this file with the starters ({type(e).__name__}): "
                              "every item is judged as the student's work")
-            return results
-        return starters.own_work(results, given, self.config.points.get(PROVIDED, 0.0))
+            return {}
 
     def _second_look(self, sub: attempts.Submission, plan: second_looks.Plan,
                      results: list[ExerciseResult]) -> list[ExerciseResult]:

@@ -63,6 +63,18 @@ def helper_closure(item: str) -> set[str]:
     return out
 
 
+def without(plan: Plan | None, settled: set[str]) -> Plan | None:
+    """The plan less the items no second look can change (grader.starters.beyond_a_second_look);
+    None when none is left."""
+    if plan is None:
+        return None
+    kept = tuple(e for e in plan.exercises if e.id not in settled)
+    if not kept:
+        return None
+    return replace(plan, exercises=kept, helpers={i: h for i, h in plan.helpers.items() if i not in settled},
+                   object_helpers={i: h for i, h in plan.object_helpers.items() if i not in settled})
+
+
 def split(plan: Plan) -> tuple[Plan, Plan] | None:
     """The first pass in two parts that can run at once on two cores: the object items (the
     submission's demo code builds them: most of its statements) and the function items (its
@@ -163,7 +175,7 @@ def course_size(results: list[ExerciseResult], statement_errors: int, taken: set
     reason the size could explain (a statement raised, the object is missing or has the wrong
     shape) is computed again on the course's data size, each statement with as many times its time
     limit as the data is larger than the first pass's."""
-    again = [r for r in results if BY_ID[r.id].kind == "object" and r.status != "passed"
+    again = [r for r in results if BY_ID[r.id].kind == "object" and r.status not in ("passed", "not_attempted")
              and (statement_errors or r.status in ("missing", "error") or r.category == "shape")]
     if not again:
         return None

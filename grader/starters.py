@@ -244,6 +244,28 @@ def unchanged(submission: dict[str, Print], starters: tuple[Starter, ...]) -> di
     return out
 
 
+def unwritten(results: list[ExerciseResult], starter_code: dict[str, tuple[str, Print]]) -> list[ExerciseResult]:
+    """Results with each starter's stub that scored nothing settled as `not_attempted`, before any
+    second look (grader.second_looks looks again at failures, never at these); code the starter
+    gives complete keeps its verdict until `own_work`, since other items' second looks ask
+    whether it passed."""
+    return [ExerciseResult(r.id, "not_attempted", 0.0, r.max_score, starter=starter_code[r.id][0])
+            if r.id in starter_code and not starter_code[r.id][1].provides and r.score == 0
+            and r.status != "not_autograded" else r for r in results]
+
+
+def beyond_a_second_look(exercises: list[Exercise], prints: dict[str, Print], starter_code: dict[str, tuple[str, Print]],
+                         provided_points: float) -> set[str]:
+    """Items no second look can make the student's work, so none is spent on them: code a starter
+    gives complete, unchanged, where that earns nothing; and objects whose names no top-level
+    statement of the submission binds (no skipped or failed statement of its own could set them).
+    A file without fingerprints (too large, not a notebook) has every item looked at again."""
+    settled = {i for i, (_, p) in starter_code.items() if p.provides and provided_points == 0}
+    if prints:
+        settled |= {e.id for e in exercises if e.kind == "object" and e.id not in prints}
+    return settled
+
+
 def own_work(results: list[ExerciseResult], starter_code: dict[str, tuple[str, Print]],
              provided_points: float = 0.0) -> list[ExerciseResult]:
     """Results with the starter's unchanged items marked: a stub `not_attempted` (0 of its points),

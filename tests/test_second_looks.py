@@ -121,6 +121,47 @@ def test_the_course_size_pass_is_for_objects_a_size_could_explain():
         "examples (your code depends on the data size; submissions run on fewer first)")
 
 
+def test_a_stub_left_as_the_starter_has_it_gets_no_second_look_and_still_stands_in():
+    """Settled before the second looks (grader.starters.unwritten): no look regrades a stub, and
+    the reference still stands in for it where an item the student wrote calls it."""
+    from grader import starters
+
+    first = results(get_WOV="error_case", get_pre_20_dir="failed", out_by_component_in_unbalanced_dir="failed",
+                    v_L_v_R="error", get_out_by_neuron="failed")
+    stub, given = starters.Print("s", False), starters.Print("g", True)
+    settled = starters.unwritten(first, {"get_WOV": ("template", stub), "v_L_v_R": ("template", stub),
+                                         "get_out_by_neuron": ("course", given)})
+    status = {r.id: r.status for r in settled}
+    assert (status["get_WOV"], status["v_L_v_R"]) == ("not_attempted", "not_attempted")
+    assert status["get_out_by_neuron"] == "failed"  # given complete: judged, other looks ask whether it passed
+    plans = second_looks.helper_passes(settled, set(), "lean", "d.json")
+    looked_at = {i for p in plans for i in ids(p)}
+    assert "get_WOV" not in looked_at and "v_L_v_R" not in looked_at
+    assert plans[0].helpers["get_pre_20_dir"] == ("get_WOV",)
+    assert second_looks.full_run(settled, "def get_WOV(): ...", 3, "lean", "d.json") is None
+    size = second_looks.course_size(settled, 2, set(), "lean", "c.json", 5000, 1000)
+    assert "v_L_v_R" not in ids(size) and "out_by_component_in_unbalanced_dir" in ids(size)
+
+
+def test_no_look_at_code_given_complete_for_nothing_or_at_an_object_the_file_never_sets():
+    from grader import starters
+    from grader.catalogue import EXERCISES
+
+    prints = starters.fingerprints("def get_WOV(model, layer, head):\n    return model.W_V[layer, head]\n"
+                                   "v_L = 1\nadversarial_examples = make()\n", ".py")
+    given = {"get_WOV": ("course", starters.Print(prints["get_WOV"].digest, True))}
+    settled = starters.beyond_a_second_look(list(EXERCISES), prints, given, provided_points=0.0)
+    assert "get_WOV" in settled and "v_L_v_R" in settled  # v_R is never set
+    assert "adversarial_examples" not in settled and "get_pre_20_dir" not in settled
+    assert "get_WOV" not in starters.beyond_a_second_look(list(EXERCISES), prints, given, provided_points=1.0)
+    assert starters.beyond_a_second_look(list(EXERCISES), {}, {}, 0.0) == set()  # no prints: look at all
+    plan = second_looks.helper_passes(results(get_WOV="failed", get_pre_20_dir="failed", v_L_v_R="failed"), set(),
+                                      "lean", "d.json")[0]
+    kept = second_looks.without(plan, settled)
+    assert ids(kept) == ["get_pre_20_dir"] and kept.helpers == {"get_pre_20_dir": ("get_WOV",)}
+    assert second_looks.without(plan, {"get_pre_20_dir", "v_L_v_R"}) is None
+
+
 def test_a_full_run_only_for_what_a_skipped_statement_could_explain():
     source = "def get_WOV(model, layer, head): ...\nv_L = 1\n"
     before = results(get_WOV="error_case", get_ln_fit="failed", embedding="missing", v_L_v_R="missing")
