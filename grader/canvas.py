@@ -106,5 +106,6 @@ def canvas_csv(results: list[SubmissionResult], roster: list[Student] | None = N
     for r in results:
         s = matched.students.get(r.path) or Student(student_name(r.path))
         w.writerow([*(spreadsheet_text(v) for v in (s.name, s.id, s.sis_user_id, s.sis_login_id, s.section)),
-                    f"{round(r.score * most / r.max_score, 2) if r.max_score else 0:g}"])
+                    # a file that is not a submission has no score: left empty, as Canvas keeps ungraded
+                    "" if r.not_gradable else f"{round(r.score * most / r.max_score, 2) if r.max_score else 0:g}"])
     return buf.getvalue()

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from grader import attempts, second_looks, starters
+from grader import attempts, gradable, second_looks, starters
 from grader.answers import Answerer
 from grader.catalogue import IDS, Exercise
 from grader.config import PROVIDED, GradeConfig, usable_cores
@@ -21,7 +21,8 @@ from grader.isolation import Uids, detect
 from grader.judging import Judge
 from grader.public import public_data, public_dir, truncated_data, weights_as_pt
 from grader.reference_results import ReferenceResults, harden
-from grader.results import ExerciseResult, SubmissionResult
+from grader.feedback import not_gradable_text
+from grader.results import ExerciseResult, NotGradable, SubmissionResult
 from grader.slot_pool import GradingStopped, SlotPool
 from grader.slots import Slot, warm_inputs
 from grader.worker_run import MessageBudget
@@ -132,7 +133,10 @@ class Grader:
         try:
             source = attempts.read_submission(path)
         except OSError as e:
-            return self._all(path, exercises, "error", f"the submission could not be read: {e.strerror or e}", started)
+            return self._not_gradable(path, exercises, NotGradable("unreadable", e.strerror or str(e)), started)
+        not_a_submission = gradable.check(source, path.suffix)
+        if not_a_submission:
+            return self._not_gradable(path, exercises, not_a_submission, started)
         limits = self.config.limits
         try:
             with self.pool.lend() as slot:
@@ -244,6 +248,10 @@ class Grader:
         """Always report all 23 ids in catalogue order; unselected ones as not graded in this run."""
         by_id = {r.id: r for r in results}
         return [by_id.get(i) or ExerciseResult(i, "not_autograded", 0.0, 0.0, "not selected in this run") for i in IDS]
+
+    def _not_gradable(self, path: Path, exercises: list[Exercise], why: NotGradable, started: float) -> SubmissionResult:
+        text = not_gradable_text(why)
+        return replace(self._all(path, exercises, "error", text, started), notes=(), not_gradable=why)
 
     def _all(self, path: Path, exercises: list[Exercise], status: str, why: str, started: float) -> SubmissionResult:
         results = [self.judge.unfinished(e, status, why) for e in exercises]

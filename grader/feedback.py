@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from grader.inert import inert
 from grader.mistakes import says
-from grader.results import CaseOutcome, Condition, ExerciseResult, Replaced, SubmissionResult
+from grader.results import CaseOutcome, Condition, ExerciseResult, NotGradable, Replaced, SubmissionResult
 
 MAX_FEEDBACK_CASES = 3
 NOT_IMPLEMENTED = "not implemented (raises NotImplementedError)"
@@ -120,12 +120,24 @@ def feedback(e: ExerciseResult) -> str:
     return verdict_text(e) + condition_text(e.condition) + said
 
 
+NOT_GRADABLE_WHY = {"empty": "the file is empty", "binary": "it is not a text file",
+                    "not_a_notebook": "it is not a Jupyter notebook",
+                    "no_items": "it is not a submission of this section (another section's work?)",
+                    "unreadable": "the file could not be read"}
+
+
+def not_gradable_text(ng: NotGradable) -> str:
+    detail = f" ({ng.detail})" if ng.detail else ""
+    return (f"not gradable: {NOT_GRADABLE_WHY.get(ng.reason, ng.reason)}{detail}; nothing in it was run, "
+            "and it has no score (not a score of 0)")
+
+
 def cell_error_notes(s: SubmissionResult) -> list[str]:
     return [f"cell {c.cell} raised {c.type}: {c.message}" for c in s.cell_errors]
 
 
 def all_notes(s: SubmissionResult) -> list[str]:
-    return cell_error_notes(s) + list(s.notes)
+    return ([not_gradable_text(s.not_gradable)] if s.not_gradable else []) + cell_error_notes(s) + list(s.notes)
 
 
 def headline(e: ExerciseResult, width: int) -> str:

@@ -257,6 +257,10 @@ def table_html(result, only: tuple[str, ...] = ()) -> str:
 
 
 def summary(result, only: tuple[str, ...] = ()) -> str:
+    if result.not_gradable:
+        from grader.feedback import not_gradable_text
+
+        return not_gradable_text(result.not_gradable)
     graded = [e for e in result.exercises if not only or e.id in only]
     passed = sum(e.status == "passed" for e in graded)
     given = sum(e.status == "provided" for e in graded)

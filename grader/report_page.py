@@ -70,6 +70,7 @@ def likely_causes(results: list[SubmissionResult]) -> dict[str, list[tuple[str, 
 
 def _plots(results: list[SubmissionResult]) -> dict:
     """Plain numbers and item ids only (nothing a student wrote goes into a plot)."""
+    results = [r for r in results if not r.not_gradable]  # no score to plot
     scores = [r.score for r in results]
     rates = {name: [sum(next(e for e in r.exercises if e.id == i).status in group for r in results) for i in IDS]
              for name, group in BARS}
@@ -99,6 +100,7 @@ def _run_rows(run: dict | None, count: int) -> str:
 def _causes_section(results: list[SubmissionResult]) -> str:
     """One row per item the class did not all pass: how many did not, the diagnosed causes with
     their counts (each with one example feedback), and how many passed only given a correct helper."""
+    results = [r for r in results if not r.not_gradable]  # nothing of theirs was run: no cause to count
     causes = likely_causes(results)
     given = Counter(e.id for r in results for e in r.exercises if e.condition is not None and e.condition.helpers)
     missed = Counter(e.id for r in results for e in r.exercises if e.status not in ("passed", "provided", "not_autograded"))
@@ -134,13 +136,19 @@ def _table(results: list[SubmissionResult], feedback_dir: str | None, page: Path
             relative = Path(os.path.relpath(target.resolve(), page.resolve().parent)).as_posix()
             href = html.escape("./" + urllib.parse.quote(relative), quote=True)  # never a scheme (javascript:)
             name = f"<a href='{href}'>{name}</a>"
-        statuses = " ".join(sorted({e.status for e in r.exercises}))
+        statuses = "not_gradable" if r.not_gradable else " ".join(sorted({e.status for e in r.exercises}))
+        total = "not gradable" if r.not_gradable else f"{round(r.score, 2):g} / {r.max_score:g}"
         rows.append(f"<tr data-status='{html.escape(statuses, quote=True)}'><td>{name}</td>"
-                    f"<td>{round(r.score, 2):g} / {r.max_score:g}</td><td>{c['passed']}</td><td>{c['failed'] + c['partial']}</td>"
+                    f"<td>{total}</td><td>{c['passed']}</td><td>{c['failed'] + c['partial']}</td>"
                     f"<td>{c['error'] + c['timeout']}</td><td>{c['missing']}</td><td>{c['not_attempted']}</td>"
                     f"<td>{c['provided']}</td><td>{r.seconds:.1f}</td>"
                     f"<td>{_text(' | '.join(all_notes(r)))}</td></tr>")
     return f"<table id='submissions'><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _apart(results: list[SubmissionResult]) -> str:
+    n = sum(1 for r in results if r.not_gradable)
+    return f" ({n} not gradable, left out of the scores)" if n else ""
 
 
 def page_html(results: list[SubmissionResult], run: dict | None = None, feedback_dir: str | None = None,
@@ -148,7 +156,7 @@ def page_html(results: list[SubmissionResult], run: dict | None = None, feedback
     """The whole page. `page`: where it will be written (feedback links are relative to it)."""
     plots = _plots(results)
     return PAGE.format(
-        csp=CSP, style=STYLE, count=len(results), mean=f"{plots['mean']:.2f}", median=f"{plots['median']:g}",
+        csp=CSP, style=STYLE, count=len(results), apart=_apart(results), mean=f"{plots['mean']:.2f}", median=f"{plots['median']:g}",
         max=f"{plots['max']:g}", run=_run_rows(run, len(results)), causes=_causes_section(results),
         table=_table(results, feedback_dir, Path(page)), data=_json_for_script(plots), plotly=plotly_bundle(),
         script=SCRIPT)
@@ -219,7 +227,7 @@ PAGE = """<!DOCTYPE html>
 <title>Bracket classifier: class report</title><style>{style}</style></head>
 <body>
 <h1>Balanced bracket classifier: class report</h1>
-<p>{count} submissions; mean score {mean}, median {median}, out of {max}.</p>
+<p>{count} submissions{apart}; mean score {mean}, median {median}, out of {max}.</p>
 <h2>The run</h2><table id="run">{run}</table>
 <h2>Scores and items</h2>
 <div class="plots"><div id="histogram" class="plot"></div><div id="rates" class="plot"></div></div>

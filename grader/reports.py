@@ -31,11 +31,22 @@ def _first_line(text: str, width: int) -> str:
     return line if len(line) <= width else line[: width - 3] + "..."
 
 
+def score_text(r: SubmissionResult) -> str:
+    """A submission's total as every output shows it: a file that is not a submission has none."""
+    return "not gradable" if r.not_gradable else f"{r.score:.4g} / {r.max_score:g}"
+
+
+def gradable(results: Iterable[SubmissionResult]) -> list[SubmissionResult]:
+    return [r for r in results if not r.not_gradable]
+
+
 def terminal_table(result: SubmissionResult, width: int = 120) -> str:
     """A per-exercise table for one submission, with the gist of each item's verdict: its likely
     cause or what differs, and the failing case. Nothing a submission wrote reaches the terminal
-    as a control character (grader.inert)."""
-    out = [f"{inert(result.path)}: {result.score:.4g} / {result.max_score:g}"]
+    as a control character (grader.inert). A file that is not a submission gets one line, why."""
+    out = [f"{inert(result.path)}: {score_text(result)}"]
+    if result.not_gradable:
+        return "\n".join(out + [f"  {_first_line(n, width - 2)}" for n in all_notes(result)])
     name_w = max(len(i) for i in IDS)
     for e in result.exercises:
         score = f"{e.score:.3g}/{e.max_score:g}"
@@ -49,9 +60,13 @@ def terminal_table(result: SubmissionResult, width: int = 120) -> str:
 def summary_line(results: list[SubmissionResult]) -> str:
     if not results:
         return "no submissions graded"
-    full = sum(r.score == r.max_score for r in results)
-    mean = sum(r.score for r in results) / len(results)
-    return f"{len(results)} submission(s) graded; mean score {mean:.2f}; {full} with full marks"
+    scored = gradable(results)
+    apart = f"; {len(results) - len(scored)} not gradable" if len(scored) < len(results) else ""
+    if not scored:
+        return f"{len(results)} file(s), none gradable"
+    full = sum(r.score == r.max_score for r in scored)
+    mean = sum(r.score for r in scored) / len(scored)
+    return f"{len(scored)} submission(s) graded; mean score {mean:.2f}; {full} with full marks{apart}"
 
 
 def exercise_json(e: ExerciseResult) -> dict:
@@ -80,8 +95,11 @@ def exercise_json(e: ExerciseResult) -> dict:
 
 
 def submission_json(r: SubmissionResult) -> dict:
-    return {"path": r.path, "score": r.score, "max_score": r.max_score, "exercises": [exercise_json(e) for e in r.exercises],
-            "notes": list(r.notes), "cell_errors": [asdict(c) for c in r.cell_errors], "seconds": round(r.seconds, 3)}
+    out = {"path": r.path, "score": r.score, "max_score": r.max_score, "exercises": [exercise_json(e) for e in r.exercises],
+           "notes": list(r.notes), "cell_errors": [asdict(c) for c in r.cell_errors], "seconds": round(r.seconds, 3)}
+    if r.not_gradable:
+        out["not_gradable"] = asdict(r.not_gradable)
+    return out
 
 
 def to_json(results: Iterable[SubmissionResult], run: dict | None = None) -> dict:
@@ -145,10 +163,12 @@ def spreadsheet_text(text: str) -> str:
 def csv_text(results: Iterable[SubmissionResult]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["path", "score", "max_score", *IDS])
+    w.writerow(["path", "score", "max_score", *IDS, "not_gradable"])
     for r in results:
         by_id = {e.id: e for e in r.exercises}
-        w.writerow([spreadsheet_text(r.path), f"{r.score:g}", f"{r.max_score:g}", *(f"{by_id[i].score:g}" for i in IDS)])
+        w.writerow([spreadsheet_text(r.path), "" if r.not_gradable else f"{r.score:g}", f"{r.max_score:g}",
+                    *("" if r.not_gradable else f"{by_id[i].score:g}" for i in IDS),
+                    r.not_gradable.reason if r.not_gradable else ""])
     return buf.getvalue()
 
 
@@ -156,6 +176,13 @@ def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> 
     suites = ET.Element("testsuites")
     warning = not_enforced(run)
     for r in results:
+        if r.not_gradable:  # one error, not 23 items that were never run
+            suite = ET.SubElement(suites, "testsuite", name=inert(r.path), tests="1", failures="0", errors="1",
+                                  skipped="0", time=f"{r.seconds:.3f}")
+            case = ET.SubElement(suite, "testcase", classname=inert(Path(r.path).stem), name="not_gradable")
+            ET.SubElement(case, "error", message=f"not gradable: {r.not_gradable.reason}").text = \
+                inert(all_notes(r)[0])
+            continue
         failures = sum(e.status in ("failed", "partial", "missing", "not_attempted") for e in r.exercises)
         errors = sum(e.status in ("error", "timeout") for e in r.exercises)
         skipped = sum(e.status in ("not_autograded", "provided") for e in r.exercises)
@@ -178,7 +205,7 @@ def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> 
 def gradescope_json(result: SubmissionResult, run: dict | None = None) -> str:
     """Gradescope's results.json: score, and per test name, score, max_score, status, output."""
     tests = []
-    for e in result.exercises:
+    for e in () if result.not_gradable else result.exercises:
         if e.status == "not_autograded":
             continue
         tests.append({"name": BY_ID[e.id].title, "name_format": "text", "score": e.score, "max_score": e.max_score,
@@ -192,6 +219,11 @@ def gradescope_json(result: SubmissionResult, run: dict | None = None) -> str:
 def classroom_json(result: SubmissionResult) -> str:
     """GitHub Classroom's autograding reporter format (a runner's `result`, before base64):
     version, status (pass/fail/error), max_score, and per test name, status, message, score."""
+    if result.not_gradable:
+        tests = [{"name": "not gradable", "status": "error", "message": inert(all_notes(result)[0]), "score": 0,
+                  "max_score": result.max_score, "line_no": 0, "execution_time": "0"}]
+        return json.dumps({"version": 1, "status": "error", "max_score": result.max_score, "tests": tests},
+                          indent=1) + "\n"
     tests = []
     for e in result.exercises:
         if e.status == "not_autograded":
@@ -222,13 +254,15 @@ def gradebook_csv(results: Iterable[SubmissionResult]) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["student", "path", *IDS, "total", "max_total", *STATUSES])
-    for r in results:
+    w.writerow(["student", "path", *IDS, "total", "max_total", *STATUSES, "not_gradable"])
+    for r in results:  # a file that is not a submission: no scores, its reason
         by_id = {e.id: e for e in r.exercises}
         counts = r.status_counts()
         w.writerow([spreadsheet_text(student_name(r.path)), spreadsheet_text(r.path),
-                    *(f"{by_id[i].score:g}" for i in IDS), f"{r.score:g}", f"{r.max_score:g}",
-                    *(counts[s] for s in STATUSES)])
+                    *("" if r.not_gradable else f"{by_id[i].score:g}" for i in IDS),
+                    "" if r.not_gradable else f"{r.score:g}", f"{r.max_score:g}",
+                    *("" if r.not_gradable else counts[s] for s in STATUSES),
+                    r.not_gradable.reason if r.not_gradable else ""])
     return buf.getvalue()
 
 
@@ -237,7 +271,10 @@ def item_summary_markdown(results: list[SubmissionResult], run: dict | None = No
     from collections import Counter
 
     warning = not_enforced(run)
-    out = ([f"> {warning}", ""] if warning else []) + [
+    apart = len(results) - len(gradable(results))
+    results = gradable(results)
+    out = ([f"> {warning}", ""] if warning else []) + (
+        [f"{apart} file(s) not gradable, left out of the counts below.", ""] if apart else []) + [
         "| item | passed | partial | failed | error/timeout | missing | not attempted | provided | most common failure |",
         "|---|---|---|---|---|---|---|---|---|"]
     for i in IDS:
@@ -255,6 +292,8 @@ def feedback_markdown(result: SubmissionResult, run: dict | None = None) -> str:
     warning = not_enforced(run)
     out = [f"# Feedback: {md_text(Path(result.path).name)}", "", f"**Score: {result.score:g} / {result.max_score:g}**", "",
            *([f"> {warning}", ""] if warning else []), "| item | status | score |", "|---|---|---|"]
+    if result.not_gradable:
+        return "\n".join(out[:2] + ["**Not gradable**", "", md_text(all_notes(result)[0])]) + "\n"
     for e in result.exercises:
         out.append(f"| {BY_ID[e.id].title} | {e.status} | {e.score:g}/{e.max_score:g} |")
     for e in result.exercises:
@@ -270,6 +309,9 @@ def github_summary_markdown(results: list[SubmissionResult], run: dict | None = 
     warning = not_enforced(run)
     out = [f"> {warning}", ""] if warning else []
     for r in results:
+        if r.not_gradable:
+            out += [f"### {md_text(Path(r.path).name)}: not gradable", "", md_text(all_notes(r)[0]), ""]
+            continue
         out += [f"### {md_text(Path(r.path).name)}: {r.score:g} / {r.max_score:g}", "",
                 "| item | status | score | feedback |", "|---|---|---|---|"]
         for e in r.exercises:
@@ -292,6 +334,9 @@ def github_annotations(results: list[SubmissionResult], run: dict | None = None)
     warning = not_enforced(run)
     lines = [f"::warning title=isolation::{esc(warning)}"] if warning else []
     for r in results:
+        if r.not_gradable:
+            lines.append(f"::error file={esc_property(r.path)},title=not gradable::{esc(all_notes(r)[0])}")
+            continue
         for e in r.exercises:
             if e.status not in NOT_SCORED:
                 lines.append(f"::error file={esc_property(r.path)},title={esc_property(e.id + ' ' + e.status)}::"

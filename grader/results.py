@@ -18,7 +18,8 @@ Status = Literal["passed", "partial", "failed", "error", "timeout", "missing", "
                  "not_autograded"]
 STATUSES: tuple[str, ...] = ("passed", "partial", "failed", "error", "timeout", "missing", "not_attempted", "provided",
                              "not_autograded")
-SCHEMA = 3  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors, starter); 3, replaced
+SCHEMA = 4  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors, starter); 3,
+# replaced; 4, a submission's not_gradable
 
 
 # an object's category when it was computed with a model the grader does not know (the submission's
@@ -96,6 +97,17 @@ class ExerciseResult:
         return self.cause or (case.cause if case else "")
 
 
+NOT_GRADABLE_REASONS = ("empty", "binary", "not_a_notebook", "no_items", "unreadable")
+
+
+@dataclass(frozen=True)
+class NotGradable:
+    """A file that is not a submission (grader.gradable): reported apart from a score of 0."""
+
+    reason: str  # one of NOT_GRADABLE_REASONS
+    detail: str = ""  # the fact behind it ("0 bytes", the JSON error)
+
+
 @dataclass(frozen=True)
 class CellError:
     """A cell (or statement) of the submission's own code that raised, was stopped or skipped."""
@@ -112,6 +124,7 @@ class SubmissionResult:
     notes: tuple[str, ...] = field(default_factory=tuple)  # submission-level remarks (skipped statements, limits)
     seconds: float = 0.0
     cell_errors: tuple[CellError, ...] = ()  # the first run's cells that raised
+    not_gradable: NotGradable | None = None  # not a submission at all: its items are errors, its score none
 
     @property
     def score(self) -> float:
@@ -152,5 +165,7 @@ def exercise_from_json(e: dict) -> ExerciseResult:
 def submission_from_json(data: dict) -> SubmissionResult:
     """Inverse of grader.reports.submission_json (for resumed and merged reports)."""
     cells = tuple(CellError(**_known(CellError, c)) for c in data.get("cell_errors", ()))
+    ng = data.get("not_gradable")
     return SubmissionResult(data["path"], tuple(exercise_from_json(e) for e in data["exercises"]),
-                            tuple(data.get("notes", ())), float(data.get("seconds", 0.0)), cells)
+                            tuple(data.get("notes", ())), float(data.get("seconds", 0.0)), cells,
+                            NotGradable(**_known(NotGradable, ng)) if isinstance(ng, dict) else None)
