@@ -38,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "file name: SIS Login ID, SIS User ID, ID or name), their Canvas identifiers kept")
     out.add_argument("--canvas-assignment", metavar="TITLE", default=None,
                      help="the assignment's column in Canvas (default: the section's title)")
+    out.add_argument("--overrides", metavar="CSV",
+                     help="an instructor's regrades (student, item, points, reason, who), applied to every report")
     out.add_argument("--summary", metavar="FILE", help="Markdown: per item, how many passed and the commonest failure")
     out.add_argument("--feedback-dir", metavar="DIR", help="one Markdown feedback file per submission")
     out.add_argument("--report", metavar="FILE",
@@ -237,6 +239,7 @@ def merge(args: argparse.Namespace, paths: list[str]) -> int:
         run_info = batch.merged_run(map(Path, paths))
     except (ValueError, KeyError, TypeError) as e:
         raise UsageError(f"not a bracket-grade JSON report: {type(e).__name__}: {e}") from None
+    results = with_overrides(args, results)
     write_reports(args, results, run_info)
     print(reports.summary_line(results))
     return 0
@@ -244,17 +247,36 @@ def merge(args: argparse.Namespace, paths: list[str]) -> int:
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Report options that cannot be honoured, said before anything is graded."""
+    import csv
+
+    if args.overrides:
+        from grader.overrides import read
+
+        try:
+            args.overrides_read = read(args.overrides)
+        except (OSError, ValueError, csv.Error) as e:  # OverridesError, UnicodeDecodeError are ValueErrors
+            raise UsageError(f"--overrides: {e}") from None
     if (args.canvas_roster or args.canvas_assignment) and not args.canvas:
         raise UsageError("--canvas-roster and --canvas-assignment go with --canvas FILE")
     if args.canvas_roster:
-        import csv
-
         from grader.canvas import read_roster
 
         try:
             read_roster(args.canvas_roster)
         except (OSError, ValueError, csv.Error) as e:  # RosterError, UnicodeDecodeError are ValueErrors
             raise UsageError(f"--canvas-roster: {e}") from None
+
+
+def with_overrides(args: argparse.Namespace, results: list) -> list:
+    """The results with the instructor's overrides applied (what cannot be applied is said on stderr)."""
+    if not getattr(args, "overrides_read", None):
+        return results
+    from grader import overrides, reports
+
+    results, warnings = overrides.apply(results, args.overrides_read, reports.student_name)
+    for w in warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return results
 
 
 def validate(args: argparse.Namespace):
@@ -306,7 +328,7 @@ def select(args: argparse.Namespace) -> list[Path]:
 def grade(args: argparse.Namespace, grader, submissions: list[Path]) -> tuple[list, bool]:
     """Grade what the results log does not hold yet, appending each result as it finishes; Ctrl-C
     stops at once. Returns the results (logged ones included) and whether it was interrupted."""
-    from grader import batch, reports
+    from grader import batch, overrides, reports
 
     context = f"{grader.reference.key}|{sorted(grader.config.points.items())}|{grader.config.only}"
     log_path = Path(args.results_log or f"{args.json}.log.jsonl") if (args.results_log or args.json) else None
@@ -331,8 +353,10 @@ def grade(args: argparse.Namespace, grader, submissions: list[Path]) -> tuple[li
                 log.append(keys[result.path], result)
             if progress:
                 progress.update(result)
-            if not args.quiet:
-                print(reports.terminal_table(result) + "\n", flush=True)
+            if not args.quiet:  # as the reports will show it: with the instructor's overrides
+                shown = overrides.apply([result], args.overrides_read, reports.student_name)[0][0] \
+                    if getattr(args, "overrides_read", None) else result
+                print(reports.terminal_table(shown) + "\n", flush=True)
     except KeyboardInterrupt:
         interrupted = True
         grader.stop()  # submissions being graded end now; nothing more starts
@@ -352,6 +376,7 @@ def report(args: argparse.Namespace, grader, submissions: list[Path], results: l
 
     order = {str(p): i for i, p in enumerate(submissions)}
     results.sort(key=lambda r: order.get(r.path, len(order)))
+    results = with_overrides(args, results)
     print(reports.summary_line(results))
     if results:
         write_reports(args, results, grader.run_info(workers=args.workers, seconds=seconds))

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from grader.inert import inert
 from grader.mistakes import says
-from grader.results import CaseOutcome, Condition, ExerciseResult, NotGradable, Replaced, SubmissionResult
+from grader.results import CaseOutcome, Condition, ExerciseResult, NotGradable, Overridden, Replaced, SubmissionResult
 
 MAX_FEEDBACK_CASES = 3
 NOT_IMPLEMENTED = "not implemented (raises NotImplementedError)"
@@ -110,8 +110,16 @@ def replaced_text(r: Replaced) -> str:
             f"{r.by_cell}, replaced it with another value, which is not what is graded)")
 
 
+def override_text(o: Overridden) -> str:
+    by = f" by {o.who}" if o.who else ""
+    return f"overridden{by} to {o.points:g} point(s) (the grader gave {o.graded_score:g}): {o.reason}"
+
+
 def feedback(e: ExerciseResult) -> str:
-    """The whole feedback of an item, as the JSON report and the feedback files give it."""
+    """The whole feedback of an item, as the JSON report and the feedback files give it; an
+    instructor's override first."""
+    if e.override:
+        return override_text(e.override) + "\n" + feedback(replace(e, override=None))
     said = replaced_text(e.replaced) if e.replaced else ""
     if e.condition is None or e.status in ("not_attempted", "provided"):
         return verdict_text(e) + said
@@ -137,13 +145,17 @@ def cell_error_notes(s: SubmissionResult) -> list[str]:
 
 
 def all_notes(s: SubmissionResult) -> list[str]:
-    return ([not_gradable_text(s.not_gradable)] if s.not_gradable else []) + cell_error_notes(s) + list(s.notes)
+    return ([not_gradable_text(s.not_gradable)] if s.not_gradable else []) + \
+        [f"{e.id}: {override_text(e.override)}" for e in s.exercises if e.override] + cell_error_notes(s) + list(s.notes)
 
 
 def headline(e: ExerciseResult, width: int) -> str:
     """The most useful part of an item's verdict in one line: the likely cause when there is one,
     else what differs, then the argument combination in brackets."""
     case = e.failing
+    if e.override:
+        msg = inert(" ".join(override_text(e.override).split()))
+        return msg if len(msg) <= width else msg[: max(width - 3, 0)] + "..."
     if e.status == "passed" and e.condition is None and e.replaced is None:
         return ""
     if e.status in ("not_attempted", "provided"):

@@ -36,6 +36,11 @@ def score_text(r: SubmissionResult) -> str:
     return "not gradable" if r.not_gradable else f"{r.score:.4g} / {r.max_score:g}"
 
 
+def full_marks_by_hand(e: ExerciseResult) -> bool:
+    """An item an instructor's override gave its full points: a pass wherever pass or fail is shown."""
+    return e.override is not None and e.score >= e.max_score
+
+
 def gradable(results: Iterable[SubmissionResult]) -> list[SubmissionResult]:
     return [r for r in results if not r.not_gradable]
 
@@ -85,6 +90,8 @@ def exercise_json(e: ExerciseResult) -> dict:
         out["starter"] = e.starter
     if e.replaced:
         out["replaced"] = asdict(e.replaced)
+    if e.override:
+        out["override"] = asdict(e.override)
     if e.detail:
         out["detail"] = e.detail
     if e.category:
@@ -183,8 +190,9 @@ def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> 
             ET.SubElement(case, "error", message=f"not gradable: {r.not_gradable.reason}").text = \
                 inert(all_notes(r)[0])
             continue
-        failures = sum(e.status in ("failed", "partial", "missing", "not_attempted") for e in r.exercises)
-        errors = sum(e.status in ("error", "timeout") for e in r.exercises)
+        failures = sum(e.status in ("failed", "partial", "missing", "not_attempted") and not full_marks_by_hand(e)
+                       for e in r.exercises)
+        errors = sum(e.status in ("error", "timeout") and not full_marks_by_hand(e) for e in r.exercises)
         skipped = sum(e.status in ("not_autograded", "provided") for e in r.exercises)
         suite = ET.SubElement(suites, "testsuite", name=inert(r.path), tests=str(len(r.exercises)),
                               failures=str(failures), errors=str(errors), skipped=str(skipped), time=f"{r.seconds:.3f}")
@@ -193,7 +201,9 @@ def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> 
         for e in r.exercises:
             case = ET.SubElement(suite, "testcase", classname=inert(Path(r.path).stem), name=e.id)
             text = inert(feedback(e))  # XML 1.0 cannot hold most control characters; a viewer must not act on them
-            if e.status in ("failed", "partial", "missing", "not_attempted"):
+            if full_marks_by_hand(e):
+                ET.SubElement(case, "system-out").text = text
+            elif e.status in ("failed", "partial", "missing", "not_attempted"):
                 ET.SubElement(case, "failure", message=f"{e.status}: {e.score:g}/{e.max_score:g}").text = text
             elif e.status in ("error", "timeout"):
                 ET.SubElement(case, "error", message=e.status).text = text
@@ -209,7 +219,7 @@ def gradescope_json(result: SubmissionResult, run: dict | None = None) -> str:
         if e.status == "not_autograded":
             continue
         tests.append({"name": BY_ID[e.id].title, "name_format": "text", "score": e.score, "max_score": e.max_score,
-                      "status": "passed" if e.status in ("passed", "provided") else "failed",
+                      "status": "passed" if e.status in ("passed", "provided") or full_marks_by_hand(e) else "failed",
                       "output": inert(feedback(e)),
                       "output_format": "text", "visibility": "visible"})
     output = inert("; ".join(filter(None, [not_enforced(run), *all_notes(result)]))[:2000])
@@ -228,7 +238,7 @@ def classroom_json(result: SubmissionResult) -> str:
     for e in result.exercises:
         if e.status == "not_autograded":
             continue
-        status = "pass" if e.status in ("passed", "provided") else "error" if e.status in ("error", "timeout") else "fail"
+        status = "pass" if e.status in ("passed", "provided") or full_marks_by_hand(e) else "error" if e.status in ("error", "timeout") else "fail"
         tests.append({"name": BY_ID[e.id].title, "status": status, "message": inert(feedback(e)), "score": e.score,
                       "max_score": e.max_score, "line_no": 0, "execution_time": "0"})
     statuses = {t["status"] for t in tests}
@@ -254,7 +264,7 @@ def gradebook_csv(results: Iterable[SubmissionResult]) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["student", "path", *IDS, "total", "max_total", *STATUSES, "not_gradable"])
+    w.writerow(["student", "path", *IDS, "total", "max_total", *STATUSES, "not_gradable", "overridden"])
     for r in results:  # a file that is not a submission: no scores, its reason
         by_id = {e.id: e for e in r.exercises}
         counts = r.status_counts()
@@ -262,7 +272,8 @@ def gradebook_csv(results: Iterable[SubmissionResult]) -> str:
                     *("" if r.not_gradable else f"{by_id[i].score:g}" for i in IDS),
                     "" if r.not_gradable else f"{r.score:g}", f"{r.max_score:g}",
                     *("" if r.not_gradable else counts[s] for s in STATUSES),
-                    r.not_gradable.reason if r.not_gradable else ""])
+                    r.not_gradable.reason if r.not_gradable else "",
+                    " ".join(e.id for e in r.exercises if e.override)])
     return buf.getvalue()
 
 

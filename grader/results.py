@@ -19,7 +19,7 @@ Status = Literal["passed", "partial", "failed", "error", "timeout", "missing", "
 STATUSES: tuple[str, ...] = ("passed", "partial", "failed", "error", "timeout", "missing", "not_attempted", "provided",
                              "not_autograded")
 SCHEMA = 4  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors, starter); 3,
-# replaced; 4, a submission's not_gradable
+# replaced; 4, a submission's not_gradable and an item's override
 
 
 # an object's category when it was computed with a model the grader does not know (the submission's
@@ -70,6 +70,16 @@ class Replaced:
 
 
 @dataclass(frozen=True)
+class Overridden:
+    """An instructor's regrade of an item (grader.overrides): the points they gave, and why."""
+
+    points: float
+    graded_score: float  # what the grader gave
+    reason: str
+    who: str = ""
+
+
+@dataclass(frozen=True)
 class ExerciseResult:
     id: str
     status: Status
@@ -83,6 +93,7 @@ class ExerciseResult:
     taken_from_course: bool = False  # the function came from the course's solutions: not the student's work
     starter: str = ""  # not_attempted / provided: the starter whose code this item is, unchanged
     replaced: Replaced | None = None  # judged on the exercise cell's value, replaced later
+    override: Overridden | None = None  # an instructor's regrade: `score` is theirs
 
     @property
     def failing(self) -> CaseOutcome | None:
@@ -153,13 +164,15 @@ def exercise_from_json(e: dict) -> ExerciseResult:
     condition = e.get("condition")
     detail = e.get("detail", "")
     replaced = e.get("replaced")
-    if not {"cases", "detail", "condition", "starter", "replaced"} & set(e):  # schema 1: the words are all there is
+    override = e.get("override")
+    if not {"cases", "detail", "condition", "starter", "replaced", "override"} & set(e):  # schema 1: the words are all there is
         detail = e.get("feedback", "")
     return ExerciseResult(e["id"], e["status"], float(e["score"]), float(e["max_score"]), detail, cases,
                           e.get("cause", "") if not cases else "", e.get("category", ""),
                           Condition(**{**_known(Condition, condition), "helpers": tuple(condition.get("helpers", ()))})
                           if condition else None, bool(e.get("taken_from_course")), str(e.get("starter", "")),
-                          Replaced(**_known(Replaced, replaced)) if isinstance(replaced, dict) else None)
+                          Replaced(**_known(Replaced, replaced)) if isinstance(replaced, dict) else None,
+                          Overridden(**_known(Overridden, override)) if isinstance(override, dict) else None)
 
 
 def submission_from_json(data: dict) -> SubmissionResult:
