@@ -66,20 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     grading.add_argument("--fail-under", type=float, metavar="PCT",
                          help="exit 1 if any submission scores below PCT percent (for CI checks)")
     limits = p.add_argument_group("limits")
-    limits.add_argument("--timeout", type=float, default=Limits.item_seconds, metavar="SECONDS",
+    limits.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help=f"wall-clock limit per item (default {Limits.item_seconds:g})")
-    limits.add_argument("--submission-timeout", type=float, default=Limits.submission_seconds, metavar="SECONDS")
-    limits.add_argument("--statement-timeout", type=float, default=Limits.statement_seconds, metavar="SECONDS",
+    limits.add_argument("--submission-timeout", type=float, default=None, metavar="SECONDS",
+                        help=f"wall-clock limit for everything one submission takes (default {Limits.submission_seconds:g})")
+    limits.add_argument("--statement-timeout", type=float, default=None, metavar="SECONDS",
                         help="wall-clock limit for one top-level statement of the submission's own code; one that "
                              f"runs past it is skipped (default {Limits.statement_seconds:g})")
-    limits.add_argument("--memory", type=float, default=Limits.memory_bytes / 1024**3, metavar="GIB",
-                        help="address-space limit per worker (twice it in a second look on the course's 5,000 "
-                             "examples, which the course's own code needs)")
+    limits.add_argument("--memory", type=float, default=None, metavar="GIB",
+                        help=f"address-space limit per worker (default {Limits.memory_bytes / 1024**3:g}; twice it in "
+                             "a second look on the course's 5,000 examples, which the course's own code needs)")
     batch = p.add_argument_group("batches")
     batch.add_argument("--workers", type=int, default=usable_cores(), help="submissions graded at once")
     batch.add_argument("--no-warm-pool", action="store_true", help="start a fresh interpreter per submission")
     batch.add_argument("--mode", "--notebook-mode", dest="notebook_mode", choices=("lean", "fast", "kernel"),
-                       default="lean",
+                       default=None,
                        help="lean (default): run only the statements grading needs (definitions, set-up, what "
                             "object items are computed from), in the warm worker; items that do not pass are "
                             "graded again with every cell run. fast: every cell, in the warm worker. kernel: every "
@@ -89,6 +90,15 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--resume", action="store_true", help="skip submissions already in the results log")
     batch.add_argument("--shard", metavar="I/N", help="grade only shard I of N (deterministic by file name)")
     batch.add_argument("--merge", action="store_true", help="PATHs are JSON reports (shards): merge them")
+    course = p.add_argument_group("course")
+    course.add_argument("--config", metavar="FILE",
+                        help="the course file (default: bracket-grader.toml in the class folder graded); "
+                             "a flag given here wins over it")
+    course.add_argument("--write-config", metavar="FILE",
+                        help="write a complete, commented course file to start from, and exit")
+    course.add_argument("--submission-metadata", metavar="FILE",
+                        help="Gradescope's submission_metadata.json, for a late policy with times = \"gradescope\" "
+                             "(default: /autograder/submission_metadata.json)")
     p.add_argument("--write-workflow", metavar="FILE",
                    help="copy the GitHub Actions workflow that grades pull requests to FILE, and exit")
     p.add_argument("--cache-key", action="store_true",
@@ -145,7 +155,9 @@ def write_reports(args: argparse.Namespace, results: list, run: dict | None = No
     if args.junit:
         reports.write_atomic(args.junit, reports.junit_text(results, run))
     if args.gradescope:
-        reports.write_atomic(args.gradescope, reports.gradescope_json(results[0], run))
+        course = getattr(args, "course", None)
+        reports.write_atomic(args.gradescope, reports.gradescope_json(results[0], run, course.visibility_of
+                                                                      if course is not None else None))
     if args.classroom:
         reports.write_atomic(args.classroom, reports.classroom_json(results[0]))
     if args.gradebook:
@@ -179,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
     grade them (logging each result as it comes), report."""
     if args.write_workflow:
         return write_workflow(args.write_workflow)
+    if args.write_config:
+        return write_config(args.write_config)
+    with_course_file(args)
     if args.cache_key:
         from grader.reference_results import cache_key
 
@@ -215,6 +230,40 @@ def run(args: argparse.Namespace) -> int:
     return report(args, grader, submissions, results, time.time() - started)
 
 
+def write_config(target: str) -> int:
+    from grader.course_file import EXAMPLE
+
+    if Path(target).exists():
+        raise UsageError(f"--write-config: {target} exists; give a new file name")
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    Path(target).write_text(EXAMPLE)
+    print(f"wrote {target}: put it in the class folder (or pass --config {target})")
+    return 0
+
+
+def with_course_file(args: argparse.Namespace) -> None:
+    """The course file's values where no flag gave one (grader.course_file), then the defaults."""
+    from grader import course_file
+
+    path = args.config or course_file.find(args.paths)
+    if args.config and not Path(args.config).is_file():
+        raise UsageError(f"--config: no such file: {args.config}")
+    args.course = course = course_file.read(path) if path else None
+    if course is not None:
+        args.weights = args.weights or course.weights
+        args.data = args.data or course.data
+        args.notebook_mode = args.notebook_mode or course.mode
+        for flag, key in (("timeout", "item_seconds"), ("submission_timeout", "submission_seconds"),
+                          ("statement_timeout", "statement_seconds"), ("memory", "memory_gib")):
+            if getattr(args, flag) is None and key in course.limits:
+                setattr(args, flag, course.limits[key])
+        if not args.starter and course.starter:
+            args.starter = [course.starter]
+        if args.points is None and course.points:
+            args.points = course.points
+    args.notebook_mode = args.notebook_mode or "lean"
+
+
 def write_workflow(target: str) -> int:
     if not WORKFLOW.exists():
         raise UsageError(f"the workflow ships with the source checkout ({WORKFLOW}); clone the grader to copy it")
@@ -249,6 +298,17 @@ def check_outputs(args: argparse.Namespace) -> None:
     """Report options that cannot be honoured, said before anything is graded."""
     import csv
 
+    course = getattr(args, "course", None)
+    if course is not None and course.late is not None:  # its files read now: a mistake costs no grading
+        from grader import late
+
+        try:
+            if course.late.extensions:
+                late.read_extensions(course.late.extensions, course.late.due)
+            if course.late.times not in ("", "gradescope", "git"):
+                late.read_times(Path(course.late.times))
+        except (OSError, ValueError, csv.Error) as e:
+            raise UsageError(f"{course.path} [late]: {e}") from None
     if args.overrides:
         from grader.overrides import read
 
@@ -268,12 +328,24 @@ def check_outputs(args: argparse.Namespace) -> None:
 
 
 def with_overrides(args: argparse.Namespace, results: list) -> list:
-    """The results with the instructor's overrides applied (what cannot be applied is said on stderr)."""
-    if not getattr(args, "overrides_read", None):
-        return results
+    """The results with the instructor's overrides, then the course's late policy, applied (what
+    cannot be applied is said on stderr)."""
     from grader import overrides, reports
 
-    results, warnings = overrides.apply(results, args.overrides_read, reports.student_name)
+    warnings = []
+    if getattr(args, "overrides_read", None):
+        results, warnings = overrides.apply(results, args.overrides_read, reports.student_name)
+    rules = args.course.late if getattr(args, "course", None) is not None else None
+    if rules is not None:
+        from grader import late
+
+        metadata = Path(args.submission_metadata or "/autograder/submission_metadata.json")
+        try:
+            times, dues = late.times_for(rules, results, metadata)
+        except (OSError, ValueError, KeyError) as e:
+            raise UsageError(f"{args.course.path} [late]: {e}") from None
+        results, more = late.apply(results, rules, times, dues, reports.student_name)
+        warnings += more
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     return results
@@ -293,7 +365,7 @@ def validate(args: argparse.Namespace):
     return configured(weights=args.weights, data=args.data, device=args.device, timeout=args.timeout,
                       submission_timeout=args.submission_timeout, statement_timeout=args.statement_timeout,
                       memory_gib=args.memory, points=args.points, only=args.only or (), also_models=tuple(args.also_model),
-                      warm_pool=not args.no_warm_pool, mode=args.notebook_mode, starters=tuple(args.starter))
+                      warm_pool=not args.no_warm_pool, mode=args.notebook_mode or "lean", starters=tuple(args.starter))
 
 
 def select(args: argparse.Namespace) -> list[Path]:

@@ -10,7 +10,8 @@ from dataclasses import replace
 
 from grader.inert import inert
 from grader.mistakes import says
-from grader.results import CaseOutcome, Condition, ExerciseResult, NotGradable, Overridden, Replaced, SubmissionResult
+from grader.results import (CaseOutcome, Condition, ExerciseResult, Late, NotGradable, Overridden, Replaced,
+                            SubmissionResult)
 
 MAX_FEEDBACK_CASES = 3
 NOT_IMPLEMENTED = "not implemented (raises NotImplementedError)"
@@ -134,6 +135,12 @@ NOT_GRADABLE_WHY = {"empty": "the file is empty", "binary": "it is not a text fi
                     "unreadable": "the file could not be read"}
 
 
+def late_text(late: Late, raw: float) -> str:
+    if late.after_zero:
+        return f"handed in {late.days_late:.2f} day(s) late, after the last date the course accepts: 0 (scored {raw:g})"
+    return f"{late.percent:g}% late penalty: {late.days_late:.2f} day(s) late (scored {raw:g} before it)"
+
+
 def not_gradable_text(ng: NotGradable) -> str:
     detail = f" ({ng.detail})" if ng.detail else ""
     return (f"not gradable: {NOT_GRADABLE_WHY.get(ng.reason, ng.reason)}{detail}; nothing in it was run, "
@@ -146,6 +153,7 @@ def cell_error_notes(s: SubmissionResult) -> list[str]:
 
 def all_notes(s: SubmissionResult) -> list[str]:
     return ([not_gradable_text(s.not_gradable)] if s.not_gradable else []) + \
+        ([late_text(s.late, s.raw_score)] if s.late else []) + \
         [f"{e.id}: {override_text(e.override)}" for e in s.exercises if e.override] + cell_error_notes(s) + list(s.notes)
 
 

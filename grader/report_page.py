@@ -137,7 +137,8 @@ def _table(results: list[SubmissionResult], feedback_dir: str | None, page: Path
             href = html.escape("./" + urllib.parse.quote(relative), quote=True)  # never a scheme (javascript:)
             name = f"<a href='{href}'>{name}</a>"
         statuses = "not_gradable" if r.not_gradable else " ".join(sorted({e.status for e in r.exercises}))
-        total = "not gradable" if r.not_gradable else f"{round(r.score, 2):g} / {r.max_score:g}"
+        total = "not gradable" if r.not_gradable else f"{round(r.score, 2):g} / {r.max_score:g}" + (
+            f" (late: {round(r.raw_score, 2):g} before {r.late.percent:g}% off)" if r.late else "")
         rows.append(f"<tr data-status='{html.escape(statuses, quote=True)}'><td>{name}</td>"
                     f"<td>{total}</td><td>{c['passed']}</td><td>{c['failed'] + c['partial']}</td>"
                     f"<td>{c['error'] + c['timeout']}</td><td>{c['missing']}</td><td>{c['not_attempted']}</td>"

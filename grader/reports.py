@@ -17,7 +17,7 @@ from typing import Iterable
 from xml.etree import ElementTree as ET
 
 from grader.catalogue import BY_ID, IDS
-from grader.feedback import all_notes, failure_key, feedback, headline
+from grader.feedback import all_notes, failure_key, feedback, headline, late_text
 from grader.inert import inert
 from grader.results import SCHEMA, ExerciseResult, SubmissionResult
 
@@ -33,7 +33,10 @@ def _first_line(text: str, width: int) -> str:
 
 def score_text(r: SubmissionResult) -> str:
     """A submission's total as every output shows it: a file that is not a submission has none."""
-    return "not gradable" if r.not_gradable else f"{r.score:.4g} / {r.max_score:g}"
+    if r.not_gradable:
+        return "not gradable"
+    late = f" (late: {r.raw_score:.4g} before a {r.late.percent:g}% penalty)" if r.late else ""
+    return f"{r.score:.4g} / {r.max_score:g}{late}"
 
 
 def full_marks_by_hand(e: ExerciseResult) -> bool:
@@ -106,6 +109,8 @@ def submission_json(r: SubmissionResult) -> dict:
            "notes": list(r.notes), "cell_errors": [asdict(c) for c in r.cell_errors], "seconds": round(r.seconds, 3)}
     if r.not_gradable:
         out["not_gradable"] = asdict(r.not_gradable)
+    if r.late:
+        out["raw_score"], out["late"] = r.raw_score, asdict(r.late)
     return out
 
 
@@ -170,12 +175,13 @@ def spreadsheet_text(text: str) -> str:
 def csv_text(results: Iterable[SubmissionResult]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["path", "score", "max_score", *IDS, "not_gradable"])
+    w.writerow(["path", "score", "max_score", *IDS, "not_gradable", "raw_score", "late_percent"])
     for r in results:
         by_id = {e.id: e for e in r.exercises}
         w.writerow([spreadsheet_text(r.path), "" if r.not_gradable else f"{r.score:g}", f"{r.max_score:g}",
                     *("" if r.not_gradable else f"{by_id[i].score:g}" for i in IDS),
-                    r.not_gradable.reason if r.not_gradable else ""])
+                    r.not_gradable.reason if r.not_gradable else "", f"{r.raw_score:g}" if r.late else "",
+                    f"{r.late.percent:g}" if r.late else ""])
     return buf.getvalue()
 
 
@@ -196,8 +202,12 @@ def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> 
         skipped = sum(e.status in ("not_autograded", "provided") for e in r.exercises)
         suite = ET.SubElement(suites, "testsuite", name=inert(r.path), tests=str(len(r.exercises)),
                               failures=str(failures), errors=str(errors), skipped=str(skipped), time=f"{r.seconds:.3f}")
-        if warning:
-            ET.SubElement(ET.SubElement(suite, "properties"), "property", name="isolation", value=warning)
+        if warning or r.late:
+            props = ET.SubElement(suite, "properties")
+            if warning:
+                ET.SubElement(props, "property", name="isolation", value=warning)
+            if r.late:
+                ET.SubElement(props, "property", name="late", value=late_text(r.late, r.raw_score))
         for e in r.exercises:
             case = ET.SubElement(suite, "testcase", classname=inert(Path(r.path).stem), name=e.id)
             text = inert(feedback(e))  # XML 1.0 cannot hold most control characters; a viewer must not act on them
@@ -212,18 +222,23 @@ def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> 
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def gradescope_json(result: SubmissionResult, run: dict | None = None) -> str:
-    """Gradescope's results.json: score, and per test name, score, max_score, status, output."""
+def gradescope_json(result: SubmissionResult, run: dict | None = None, visibility=None) -> str:
+    """Gradescope's results.json: score, and per test name, score, max_score, status, output (as
+    Markdown) and visibility (`visibility(item id)`: the course file's, grader.course_file; all
+    visible by default). A late penalty is the score's, said in the output, raw score included."""
+    def shown(item: str) -> str:
+        return visibility(item) if visibility else "visible"
+
     tests = []
     for e in () if result.not_gradable else result.exercises:
         if e.status == "not_autograded":
             continue
         tests.append({"name": BY_ID[e.id].title, "name_format": "text", "score": e.score, "max_score": e.max_score,
                       "status": "passed" if e.status in ("passed", "provided") or full_marks_by_hand(e) else "failed",
-                      "output": inert(feedback(e)),
-                      "output_format": "text", "visibility": "visible"})
-    output = inert("; ".join(filter(None, [not_enforced(run), *all_notes(result)]))[:2000])
-    return json.dumps({"score": result.score, "output": output, "tests": tests, "visibility": "visible"}, indent=1) + "\n"
+                      "output": "\n".join(md_fenced(feedback(e))), "output_format": "md", "visibility": shown(e.id)})
+    output = "\n\n".join(md_text(n) for n in filter(None, [not_enforced(run), *all_notes(result)]))[:4000]
+    return json.dumps({"score": result.score, "output": output, "output_format": "md", "tests": tests,
+                       "visibility": shown("default")}, indent=1) + "\n"
 
 
 def classroom_json(result: SubmissionResult) -> str:
@@ -241,6 +256,10 @@ def classroom_json(result: SubmissionResult) -> str:
         status = "pass" if e.status in ("passed", "provided") or full_marks_by_hand(e) else "error" if e.status in ("error", "timeout") else "fail"
         tests.append({"name": BY_ID[e.id].title, "status": status, "message": inert(feedback(e)), "score": e.score,
                       "max_score": e.max_score, "line_no": 0, "execution_time": "0"})
+    if result.late:  # the reporter's points are the tests' sum: the penalty is a test of its own
+        tests.append({"name": "late penalty", "status": "pass", "message": late_text(result.late, result.raw_score),
+                      "score": round(result.score - result.raw_score, 4), "max_score": 0, "line_no": 0,
+                      "execution_time": "0"})
     statuses = {t["status"] for t in tests}
     overall = "fail" if "fail" in statuses else "error" if "error" in statuses else "pass"
     return json.dumps({"version": 1, "status": overall, "max_score": result.max_score, "tests": tests}, indent=1) + "\n"
@@ -264,7 +283,8 @@ def gradebook_csv(results: Iterable[SubmissionResult]) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["student", "path", *IDS, "total", "max_total", *STATUSES, "not_gradable", "overridden"])
+    w.writerow(["student", "path", *IDS, "total", "max_total", *STATUSES, "not_gradable", "overridden", "raw_total",
+                "late_percent", "days_late"])
     for r in results:  # a file that is not a submission: no scores, its reason
         by_id = {e.id: e for e in r.exercises}
         counts = r.status_counts()
@@ -273,7 +293,8 @@ def gradebook_csv(results: Iterable[SubmissionResult]) -> str:
                     "" if r.not_gradable else f"{r.score:g}", f"{r.max_score:g}",
                     *("" if r.not_gradable else counts[s] for s in STATUSES),
                     r.not_gradable.reason if r.not_gradable else "",
-                    " ".join(e.id for e in r.exercises if e.override)])
+                    " ".join(e.id for e in r.exercises if e.override),
+                    *((f"{r.raw_score:g}", f"{r.late.percent:g}", f"{r.late.days_late:g}") if r.late else ("", "", ""))])
     return buf.getvalue()
 
 
@@ -301,7 +322,7 @@ def item_summary_markdown(results: list[SubmissionResult], run: dict | None = No
 def feedback_markdown(result: SubmissionResult, run: dict | None = None) -> str:
     """One file per submission, to hand back to the student."""
     warning = not_enforced(run)
-    out = [f"# Feedback: {md_text(Path(result.path).name)}", "", f"**Score: {result.score:g} / {result.max_score:g}**", "",
+    out = [f"# Feedback: {md_text(Path(result.path).name)}", "", f"**Score: {md_text(score_text(result))}**", "",
            *([f"> {warning}", ""] if warning else []), "| item | status | score |", "|---|---|---|"]
     if result.not_gradable:
         return "\n".join(out[:2] + ["**Not gradable**", "", md_text(all_notes(result)[0])]) + "\n"
@@ -323,7 +344,7 @@ def github_summary_markdown(results: list[SubmissionResult], run: dict | None = 
         if r.not_gradable:
             out += [f"### {md_text(Path(r.path).name)}: not gradable", "", md_text(all_notes(r)[0]), ""]
             continue
-        out += [f"### {md_text(Path(r.path).name)}: {r.score:g} / {r.max_score:g}", "",
+        out += [f"### {md_text(Path(r.path).name)}: {md_text(score_text(r))}", "",
                 "| item | status | score | feedback |", "|---|---|---|---|"]
         for e in r.exercises:
             note = "" if e.status == "passed" else md_text(_first_line(feedback(e), 120))

@@ -19,7 +19,7 @@ Status = Literal["passed", "partial", "failed", "error", "timeout", "missing", "
 STATUSES: tuple[str, ...] = ("passed", "partial", "failed", "error", "timeout", "missing", "not_attempted", "provided",
                              "not_autograded")
 SCHEMA = 4  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors, starter); 3,
-# replaced; 4, a submission's not_gradable and an item's override
+# replaced; 4, a submission's not_gradable, raw_score and late, and an item's override
 
 
 # an object's category when it was computed with a model the grader does not know (the submission's
@@ -108,6 +108,17 @@ class ExerciseResult:
         return self.cause or (case.cause if case else "")
 
 
+@dataclass(frozen=True)
+class Late:
+    """A submission handed in after its due date, and what the course's policy takes off (grader.late)."""
+
+    submitted: str  # ISO 8601, with its offset
+    due: str  # the student's own due date (an extension included)
+    days_late: float
+    percent: float  # of the score taken off
+    after_zero: bool = False  # handed in after the date beyond which it scores 0
+
+
 NOT_GRADABLE_REASONS = ("empty", "binary", "not_a_notebook", "no_items", "unreadable")
 
 
@@ -136,10 +147,15 @@ class SubmissionResult:
     seconds: float = 0.0
     cell_errors: tuple[CellError, ...] = ()  # the first run's cells that raised
     not_gradable: NotGradable | None = None  # not a submission at all: its items are errors, its score none
+    late: Late | None = None  # handed in late: `score` is after the penalty, `raw_score` before
+
+    @property
+    def raw_score(self) -> float:
+        return round(sum(e.score for e in self.exercises), 6)
 
     @property
     def score(self) -> float:
-        return round(sum(e.score for e in self.exercises), 6)
+        return round(self.raw_score * (1 - self.late.percent / 100), 6) if self.late else self.raw_score
 
     @property
     def max_score(self) -> float:
@@ -178,7 +194,8 @@ def exercise_from_json(e: dict) -> ExerciseResult:
 def submission_from_json(data: dict) -> SubmissionResult:
     """Inverse of grader.reports.submission_json (for resumed and merged reports)."""
     cells = tuple(CellError(**_known(CellError, c)) for c in data.get("cell_errors", ()))
-    ng = data.get("not_gradable")
+    ng, late = data.get("not_gradable"), data.get("late")
     return SubmissionResult(data["path"], tuple(exercise_from_json(e) for e in data["exercises"]),
                             tuple(data.get("notes", ())), float(data.get("seconds", 0.0)), cells,
-                            NotGradable(**_known(NotGradable, ng)) if isinstance(ng, dict) else None)
+                            NotGradable(**_known(NotGradable, ng)) if isinstance(ng, dict) else None,
+                            Late(**_known(Late, late)) if isinstance(late, dict) else None)
