@@ -96,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "a flag given here wins over it")
     course.add_argument("--write-config", metavar="FILE",
                         help="write a complete, commented course file to start from, and exit")
+    course.add_argument("--write-gradescope", metavar="ZIP",
+                        help="write the autograder zip Gradescope runs (this grader, pinned; the course file; the "
+                             "model and data), and exit")
     course.add_argument("--submission-metadata", metavar="FILE",
                         help="Gradescope's submission_metadata.json, for a late policy with times = \"gradescope\" "
                              "(default: /autograder/submission_metadata.json)")
@@ -156,10 +159,10 @@ def write_reports(args: argparse.Namespace, results: list, run: dict | None = No
         reports.write_atomic(args.junit, reports.junit_text(results, run))
     if args.gradescope:
         course = getattr(args, "course", None)
-        reports.write_atomic(args.gradescope, reports.gradescope_json(results[0], run, course.visibility_of
-                                                                      if course is not None else None))
+        reports.write_atomic(args.gradescope, reports.gradescope_json(reports.the_submission(results), run,
+                                                                      course.visibility_of if course else None))
     if args.classroom:
-        reports.write_atomic(args.classroom, reports.classroom_json(results[0]))
+        reports.write_atomic(args.classroom, reports.classroom_json(reports.the_submission(results)))
     if args.gradebook:
         reports.write_atomic(args.gradebook, reports.gradebook_csv(results))
     if args.canvas:
@@ -194,6 +197,8 @@ def run(args: argparse.Namespace) -> int:
     if args.write_config:
         return write_config(args.write_config)
     with_course_file(args)
+    if args.write_gradescope:
+        return write_gradescope(args)
     if args.cache_key:
         from grader.reference_results import cache_key
 
@@ -238,6 +243,17 @@ def write_config(target: str) -> int:
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     Path(target).write_text(EXAMPLE)
     print(f"wrote {target}: put it in the class folder (or pass --config {target})")
+    return 0
+
+
+def write_gradescope(args: argparse.Namespace) -> int:
+    from grader import gradescope_zip
+
+    config = validate(args).resolved()
+    names = gradescope_zip.build(args.write_gradescope, config.weights, config.data, args.course)
+    course = f"the course file {args.course.path}" if args.course else "the example course file (every key commented)"
+    print(f"wrote {args.write_gradescope} ({len(names)} files): upload it as the assignment's autograder; it holds "
+          f"{course}, the model {Path(config.weights).name} and the data {Path(config.data).name}")
     return 0
 
 

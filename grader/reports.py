@@ -222,6 +222,12 @@ def junit_text(results: Iterable[SubmissionResult], run: dict | None = None) -> 
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
+def the_submission(results: list[SubmissionResult]) -> SubmissionResult:
+    """The one submission a one-submission report (Gradescope, Classroom) is about, where the
+    student's upload held several files: the gradable one that scored most (the first on a tie)."""
+    return max(gradable(results) or results[:1], key=lambda r: r.score)
+
+
 def gradescope_json(result: SubmissionResult, run: dict | None = None, visibility=None) -> str:
     """Gradescope's results.json: score, and per test name, score, max_score, status, output (as
     Markdown) and visibility (`visibility(item id)`: the course file's, grader.course_file; all
