@@ -40,6 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="the assignment's column in Canvas (default: the section's title)")
     out.add_argument("--overrides", metavar="CSV",
                      help="an instructor's regrades (student, item, points, reason, who), applied to every report")
+    out.add_argument("--similar-base", metavar="FILE", action="append", default=[],
+                     help="code the class may share without copying (the course's published solutions, a worked "
+                          "example): not counted in the copied-work report (--starter files never are)")
+    out.add_argument("--no-similarity", action="store_true",
+                     help="leave the copied-work report out of --json and --report")
     out.add_argument("--summary", metavar="FILE", help="Markdown: per item, how many passed and the commonest failure")
     out.add_argument("--feedback-dir", metavar="DIR", help="one Markdown feedback file per submission")
     out.add_argument("--report", metavar="FILE",
@@ -151,8 +156,9 @@ def write_canvas(args: argparse.Namespace, results: list) -> None:
 def write_reports(args: argparse.Namespace, results: list, run: dict | None = None) -> None:
     from grader import reports
 
+    similar = similar_pairs(args, results) if args.json or args.report else None
     if args.json:
-        reports.write_atomic(args.json, reports.json_text(results, run))
+        reports.write_atomic(args.json, reports.json_text(results, run, similar))
     if args.csv:
         reports.write_atomic(args.csv, reports.csv_text(results))
     if args.junit:
@@ -172,7 +178,7 @@ def write_reports(args: argparse.Namespace, results: list, run: dict | None = No
     if args.report:
         from grader.report_page import page_html
 
-        reports.write_atomic(args.report, page_html(results, run, args.feedback_dir, args.report))
+        reports.write_atomic(args.report, page_html(results, run, args.feedback_dir, args.report, similar))
     if args.feedback_dir:
         for r in results:
             name = reports.feedback_file_name(r.path)
@@ -233,6 +239,18 @@ def run(args: argparse.Namespace) -> int:
     if interrupted:
         return 130
     return report(args, grader, submissions, results, time.time() - started)
+
+
+def similar_pairs(args: argparse.Namespace, results: list) -> list | None:
+    """The class's pairs that share code (grader.similarity), for a class of two or more whose
+    files can still be read; None for a single submission."""
+    if len(results) < 2 or args.no_similarity:
+        return None
+    from grader import similarity, starters
+
+    known = starters.built_in() + tuple(starters.starter_from_file(f) for f in args.starter)
+    return similarity.of_class([r.path for r in results if not r.not_gradable], known,
+                               [*args.starter, *args.similar_base])
 
 
 def write_config(target: str) -> int:
@@ -314,6 +332,9 @@ def check_outputs(args: argparse.Namespace) -> None:
     """Report options that cannot be honoured, said before anything is graded."""
     import csv
 
+    for f in args.similar_base:
+        if not Path(f).is_file():
+            raise UsageError(f"--similar-base: no such file: {f}")
     course = getattr(args, "course", None)
     if course is not None and course.late is not None:  # its files read now: a mistake costs no grading
         from grader import late

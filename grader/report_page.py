@@ -152,18 +152,41 @@ def _apart(results: list[SubmissionResult]) -> str:
     return f" ({n} not gradable, left out of the scores)" if n else ""
 
 
+def _similar_section(pairs: list | None) -> str:
+    """Code two submissions share (grader.similarity): evidence for a person, side by side."""
+    if not pairs:
+        return ""
+    rows = []
+    for p in pairs:
+        items = "".join(
+            f"<details><summary><code>{html.escape(s.item)}</code>: {s.share_a:.0%} / {s.share_b:.0%} shared "
+            f"(weight {s.evidence:g})</summary><div class='side'><pre>{_text(s.text_a)}</pre>"
+            f"<pre>{_text(s.text_b)}</pre></div></details>" for s in p.items)
+        mark = "<b>flagged</b>" if p.flagged else "shared item"
+        rows.append(f"<tr><td>{mark}</td><td>{_text(Path(p.a).name)}<br>{_text(Path(p.b).name)}</td>"
+                    f"<td>{p.share_a:.0%} / {p.share_b:.0%}</td><td>{items}</td></tr>")
+    return ("<h2>Code shared between submissions</h2><p class='none'>Evidence for a person to weigh, never a "
+            "verdict: how much of the code each student wrote (a starter's and the reference's removed, names and "
+            "formatting normalised, what is common in the class counting little) the two share.</p>"
+            "<table id='similar'><thead><tr><th></th><th>submissions</th><th>of each one's own code</th>"
+            f"<th>items shared</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
 def page_html(results: list[SubmissionResult], run: dict | None = None, feedback_dir: str | None = None,
-              page: Path | str = "report.html") -> str:
-    """The whole page. `page`: where it will be written (feedback links are relative to it)."""
+              page: Path | str = "report.html", similar: list | None = None) -> str:
+    """The whole page. `page`: where it will be written (feedback links are relative to it);
+    `similar`: the class's pairs that share code (grader.similarity.Pair)."""
     plots = _plots(results)
     return PAGE.format(
         csp=CSP, style=STYLE, count=len(results), apart=_apart(results), mean=f"{plots['mean']:.2f}", median=f"{plots['median']:g}",
         max=f"{plots['max']:g}", run=_run_rows(run, len(results)), causes=_causes_section(results),
         table=_table(results, feedback_dir, Path(page)), data=_json_for_script(plots), plotly=plotly_bundle(),
-        script=SCRIPT)
+        script=SCRIPT, similar=_similar_section(similar))
 
 
 STYLE = """
+.side { display: grid; grid-template-columns: 1fr 1fr; gap: 0.5em; }
+.side pre { background: #f6f6f6; padding: 0.5em; overflow-x: auto; font-size: 12px; }
 body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em auto; max-width: 1200px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 1.5em; }
 table { border-collapse: collapse; width: 100%; } th, td { border: 1px solid #ddd; padding: 4px 6px; text-align: left;
@@ -236,6 +259,7 @@ PAGE = """<!DOCTYPE html>
 <h2>Submissions</h2>
 <input id="filter" type="search" placeholder="filter by name or status" aria-label="filter submissions">
 {table}
+{similar}
 <script type="application/json" id="plot-data">{data}</script>
 <script type="application/octet-stream" id="plotly-gz">{plotly}</script>
 <script>{script}</script>

@@ -114,9 +114,13 @@ def submission_json(r: SubmissionResult) -> dict:
     return out
 
 
-def to_json(results: Iterable[SubmissionResult], run: dict | None = None) -> dict:
-    """`run`: how the batch was graded (grader.engine.Grader.run_info), recorded when given."""
-    return {"schema": SCHEMA, **({"run": run} if run else {}), "submissions": [submission_json(r) for r in results]}
+def to_json(results: Iterable[SubmissionResult], run: dict | None = None, similar: list | None = None) -> dict:
+    """`run`: how the batch was graded (grader.engine.Grader.run_info), recorded when given;
+    `similar`: the pairs of submissions that share code (grader.similarity), when computed."""
+    from grader.similarity import pair_json
+
+    return {"schema": SCHEMA, **({"run": run} if run else {}), "submissions": [submission_json(r) for r in results],
+            **({"similarity": [pair_json(p) for p in similar]} if similar is not None else {})}
 
 
 def not_enforced(run: dict | None) -> str:
@@ -135,8 +139,8 @@ def write_atomic(path: str | Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def json_text(results: Iterable[SubmissionResult], run: dict | None = None) -> str:
-    return json.dumps(to_json(results, run), indent=1) + "\n"
+def json_text(results: Iterable[SubmissionResult], run: dict | None = None, similar: list | None = None) -> str:
+    return json.dumps(to_json(results, run, similar), indent=1) + "\n"
 
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

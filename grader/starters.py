@@ -207,7 +207,11 @@ def fingerprints(source: bytes | str, suffix: str) -> dict[str, Print]:
     cells = cells_of(source, suffix)
     if sum(len(c) for c in cells) > MAX_CODE:
         return {}
-    code = item_code(cells)
+    return prints_of_code(item_code(cells))
+
+
+def prints_of_code(code: dict[str, list[ast.stmt]]) -> dict[str, Print]:
+    """Each item's fingerprint from its code (`item_code`)."""
     return {i: Print(_digest(nodes), not _is_stub(BY_ID[i], nodes)) for i, nodes in code.items()}
 
 
