@@ -1,4 +1,4 @@
-"""Batch grading helpers (trusted side): shards, a results log for resuming, progress, merging."""
+"""Batch grading helpers (trusted side): a results log for resuming, progress, merging shards (grader.shards)."""
 from __future__ import annotations
 
 import hashlib
@@ -13,25 +13,6 @@ from grader import __version__
 from grader.inert import inert
 from grader.reports import submission_json
 from grader.results import SubmissionResult, submission_from_json
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """'2/5' -> (2, 5): shards are numbered from 1."""
-    try:
-        i, n = (int(x) for x in text.split("/"))
-    except ValueError:
-        raise ValueError("--shard takes I/N, for example 2/5") from None
-    if not 1 <= i <= n:
-        raise ValueError("--shard I/N needs 1 <= I <= N")
-    return i, n
-
-
-def in_shard(path: Path, shard: tuple[int, int], root: Path | None = None) -> bool:
-    """Deterministic: the same file lands in the same shard on every machine (hash of its name
-    relative to the folder given, not of its contents or the machine's order)."""
-    i, n = shard
-    name = str(path.relative_to(root)) if root and path.is_relative_to(root) else path.name
-    return int(hashlib.sha256(name.encode()).hexdigest(), 16) % n == i - 1
 
 
 def submission_key(path: Path, context: str) -> str:

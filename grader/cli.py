@@ -93,7 +93,14 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--results-log", metavar="FILE",
                        help="append each result here as it finishes (default: next to --json)")
     batch.add_argument("--resume", action="store_true", help="skip submissions already in the results log")
-    batch.add_argument("--shard", metavar="I/N", help="grade only shard I of N (deterministic by file name)")
+    batch.add_argument("--shard", metavar="I/N",
+                       help="grade only shard I of N (every shard computes the same split, the submissions dealt by "
+                            "their expected cost); auto: read I and N from the scheduler that started this process (a "
+                            "Slurm array, a Kubernetes Indexed Job, a GitHub Actions matrix), and resume this "
+                            "shard's results log if a restart finds one. `{shard}` in --json or --results-log "
+                            "becomes I-of-N")
+    batch.add_argument("--shard-count", type=int, metavar="N",
+                       help="with --shard auto, how many shards (a Kubernetes Indexed Job's completions)")
     batch.add_argument("--merge", action="store_true", help="PATHs are JSON reports (shards): merge them")
     course = p.add_argument_group("course")
     course.add_argument("--config", metavar="FILE",
@@ -107,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     course.add_argument("--submission-metadata", metavar="FILE",
                         help="Gradescope's submission_metadata.json, for a late policy with times = \"gradescope\" "
                              "(default: /autograder/submission_metadata.json)")
+    batch.add_argument("--write-recipe", nargs=2, metavar=("KIND", "DIR"),
+                       help="write the files that grade a class on a scheduler into DIR, and exit: slurm (an array "
+                            "job and a merge job, started by submit.sh), kubernetes (an Indexed Job and a merge "
+                            "Job) or github (a workflow: a matrix of shards and a merge job)")
+    batch.add_argument("--prepare-cache", action="store_true",
+                       help="compute the reference's answers for this model and data into the cache "
+                            "(BRACKET_GRADER_CACHE) once, before shards that share it start, and exit")
     p.add_argument("--write-workflow", metavar="FILE",
                    help="copy the GitHub Actions workflow that grades pull requests to FILE, and exit")
     p.add_argument("--cache-key", action="store_true",
@@ -202,9 +216,13 @@ def run(args: argparse.Namespace) -> int:
         return write_workflow(args.write_workflow)
     if args.write_config:
         return write_config(args.write_config)
+    if args.write_recipe:
+        return write_recipe(*args.write_recipe)
     with_course_file(args)
     if args.write_gradescope:
         return write_gradescope(args)
+    if args.prepare_cache:
+        return prepare_cache(args)
     if args.cache_key:
         from grader.reference_results import cache_key
 
@@ -261,6 +279,42 @@ def write_config(target: str) -> int:
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     Path(target).write_text(EXAMPLE)
     print(f"wrote {target}: put it in the class folder (or pass --config {target})")
+    return 0
+
+
+RECIPES = Path(__file__).resolve().parent / "recipes"
+
+
+def write_recipe(kind: str, target: str) -> int:
+    """A scheduler's recipe (grader/recipes/KIND), written into the folder `target`."""
+    source = RECIPES / kind
+    if not source.is_dir():
+        kinds = ", ".join(sorted(p.name for p in RECIPES.iterdir() if p.is_dir()))
+        raise UsageError(f"--write-recipe: no recipe {kind!r} (there are: {kinds})")
+    out = Path(target)
+    files = sorted(p for p in source.iterdir() if p.is_file())
+    clash = [str(out / f.name) for f in files if (out / f.name).exists()]
+    if clash:
+        raise UsageError(f"--write-recipe: {', '.join(clash)} exist(s); give a new folder")
+    out.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        (out / f.name).write_bytes(f.read_bytes())
+        (out / f.name).chmod(f.stat().st_mode & 0o777 | 0o644)
+    print(f"wrote {', '.join(str(out / f.name) for f in files)}: the comments at the top of each say how to start it")
+    return 0
+
+
+def prepare_cache(args: argparse.Namespace) -> int:
+    from grader.catalogue import EXERCISES
+    from grader.disk_cache import cache_dir
+    from grader.reference_results import ReferenceResults
+
+    config = validate(args).resolved()
+    reference = ReferenceResults(config.weights, config.data, config.device)
+    started = time.time()
+    reference.warm([e for e in EXERCISES if e.kind == "function"])
+    print(f"the reference's answers for {Path(config.weights).name} and {Path(config.data).name} are in "
+          f"{cache_dir()} ({time.time() - started:.0f} s)")
     return 0
 
 
@@ -344,8 +398,11 @@ def check_outputs(args: argparse.Namespace) -> None:
                 late.read_extensions(course.late.extensions, course.late.due)
             if course.late.times not in ("", "gradescope", "git"):
                 late.read_times(Path(course.late.times))
-        except (OSError, ValueError, csv.Error) as e:
-            raise UsageError(f"{course.path} [late]: {e}") from None
+            metadata = Path(args.submission_metadata or "/autograder/submission_metadata.json")
+            if course.late.times == "gradescope":
+                late.gradescope_times(metadata)
+        except (OSError, ValueError, KeyError, csv.Error) as e:
+            raise UsageError(f"{course.path} [late]: {type(e).__name__ if isinstance(e, KeyError) else ''}{e}") from None
     if args.overrides:
         from grader.overrides import read
 
@@ -390,11 +447,10 @@ def with_overrides(args: argparse.Namespace, results: list) -> list:
 
 def validate(args: argparse.Namespace):
     """The grading configuration the options ask for; a usage error for anything that cannot be."""
-    from grader import batch
     from grader.config import configured
 
     try:
-        args.shard_parsed = batch.parse_shard(args.shard) if args.shard else None
+        args.shard_parsed = shard_of(args)
     except ValueError as e:
         raise UsageError(str(e)) from None
     if args.resume and not (args.results_log or args.json):
@@ -405,10 +461,31 @@ def validate(args: argparse.Namespace):
                       warm_pool=not args.no_warm_pool, mode=args.notebook_mode or "lean", starters=tuple(args.starter))
 
 
+def shard_of(args: argparse.Namespace) -> tuple[int, int] | None:
+    """--shard I/N, or the scheduler's shard with --shard auto (which then resumes this shard's
+    results log, where a restart finds one); `{shard}` in --json and --results-log named for it."""
+    from grader import shards
+
+    if not args.shard:
+        if args.shard_count:
+            raise UsageError("--shard-count goes with --shard auto")
+        return None
+    if args.shard == "auto":
+        shard, where = shards.from_environment(os.environ, args.shard_count)
+        print(f"shard {shard[0]} of {shard[1]} (from the {where} scheduler)", file=sys.stderr)
+        args.resume = bool(args.results_log or args.json)
+    else:
+        shard = shards.parse(args.shard)
+    for name in ("json", "results_log"):
+        if getattr(args, name):
+            setattr(args, name, getattr(args, name).replace("{shard}", f"{shard[0]}-of-{shard[1]}"))
+    return shard
+
+
 def select(args: argparse.Namespace) -> list[Path]:
     """The submissions to grade: the paths given (folders expanded), this shard of them, or the
     bundled example when none is given."""
-    from grader import batch
+    from grader import shards
     from grader.engine import find_submissions
 
     if not args.paths:
@@ -424,13 +501,9 @@ def select(args: argparse.Namespace) -> list[Path]:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     submissions = find_submissions(paths)
     if args.shard_parsed:
-        roots = [Path(p) for p in paths if Path(p).is_dir()]
-        submissions = [s for s in submissions
-                       if batch.in_shard(s, args.shard_parsed, next((r for r in roots if s.is_relative_to(r)), None))]
+        submissions = shards.mine(submissions, args.shard_parsed, [Path(p) for p in paths if Path(p).is_dir()])
     if not submissions and not args.shard_parsed:
         raise UsageError("no .py or .ipynb submissions found")
-    if (args.gradescope or args.classroom) and len(submissions) != 1:
-        raise UsageError("--gradescope and --classroom write one submission's results: give exactly one")
     return submissions
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +128,13 @@ def read(path: str | Path) -> CourseFile:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot be read ({e})") from None
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10: the same parser, as a package
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ConfigError(f"{path}: reading a course file needs Python 3.11 or `pip install tomli`") from None
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:

@@ -83,7 +83,7 @@ def pyproject() -> str:
             '[project.entry-points.pytest11]\nbracket_grader = "grader.plugin"\n\n'
             '[tool.setuptools]\npackages = ["grader", "grader.worker", "grader.examples", "reference"]\n\n'
             '[tool.setuptools.package-data]\nreference = ["assets/*"]\n'
-            'grader = ["examples/*.py", "tolerances.json", "starter_prints/*.json"]\n')
+            'grader = ["examples/*.py", "tolerances.json", "starter_prints/*.json", "recipes/*/*"]\n')
 
 
 def _add_file(z: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:

@@ -11,13 +11,13 @@ PY="$VENV/bin/python"
 if [ ! -x "$PY" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
-if ! "$PY" -c "import grader, reference, transformer_lens, nbclient, xdist, check_jsonschema, cmarkgfm" 2>/dev/null \
+if ! "$PY" -c "import grader, reference, transformer_lens, nbclient, xdist, check_jsonschema, cmarkgfm, kubernetes_validate" 2>/dev/null \
    || [ pyproject.toml -nt "$VENV/.installed" ] || [ "$CONSTRAINTS" -nt "$VENV/.installed" ]; then
     echo "setting up $VENV (first run: a minute or two)..." >&2
     "$PY" -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" >&2 || true
     # torch first and exactly pinned: a looser pin can pull a multi-GB CUDA build
     "$PY" -m pip install -q "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" >&2 || true
     "$PY" -m pip install -q -c "$CONSTRAINTS" -e ".[test]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
-    "$PY" -c "import grader, reference, transformer_lens, nbclient, xdist, check_jsonschema, cmarkgfm"
+    "$PY" -c "import grader, reference, transformer_lens, nbclient, xdist, check_jsonschema, cmarkgfm, kubernetes_validate"
     touch "$VENV/.installed"
 fi

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from grader import reports
-from grader.batch import ResultsLog, in_shard, merge_reports, parse_shard
+from grader.batch import ResultsLog, merge_reports
 from grader.catalogue import IDS
 from grader.results import ExerciseResult, SubmissionResult
 
@@ -21,19 +21,6 @@ def fake(path: str, wrong: dict[str, str] | None = None) -> SubmissionResult:
     ex = tuple(ExerciseResult(i, "failed" if i in wrong else "passed", 0.0 if i in wrong else 1.0, 1.0,
                               wrong.get(i, "all 2 cases passed")) for i in IDS)
     return SubmissionResult(path, ex, ("note",), 1.5)
-
-
-def test_shards_are_deterministic_disjoint_and_complete(tmp_path):
-    files = [tmp_path / f"s{i:03d}.py" for i in range(60)]
-    shards = [[f for f in files if in_shard(f, (i, 4), tmp_path)] for i in range(1, 5)]
-    assert sorted(sum(shards, [])) == sorted(files)
-    assert all(shards)  # every shard gets some
-    again = [[f for f in files if in_shard(f, (i, 4), tmp_path)] for i in range(1, 5)]
-    assert shards == again
-    assert parse_shard("2/5") == (2, 5)
-    for bad in ("0/3", "4/3", "x", "1/0"):
-        with pytest.raises(ValueError):
-            parse_shard(bad)
 
 
 def test_merged_shard_reports_equal_a_single_report(tmp_path):

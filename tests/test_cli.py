@@ -66,7 +66,8 @@ def test_reports_have_all_23_ids_in_order_and_points_apply(solved_dir, tmp_path)
     assert by_id["embedding"]["max_score"] == 0.0 and by_id["get_ln_fit"]["status"] == "not_autograded"
     assert sub["score"] == 4.0 and sub["max_score"] == 4.0
     rows = list(csv.reader((out / "r.csv").open()))
-    assert rows[0] == ["path", "score", "max_score", *IDS, "not_gradable"] and rows[1][1:3] == ["4", "4"]
+    assert rows[0] == ["path", "score", "max_score", *IDS, "not_gradable", "raw_score", "late_percent"]
+    assert rows[1][1:3] == ["4", "4"]
     suite = ET.parse(out / "r.xml").getroot().find("testsuite")
     assert [c.get("name") for c in suite.findall("testcase")] == list(IDS)
     gradescope = json.loads((out / "results.json").read_text())

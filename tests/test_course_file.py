@@ -206,3 +206,14 @@ def test_an_instructor_grades_a_class_folder_with_its_course_file(solved_dir, tm
     assert (sub["raw_score"], sub["score"], sub["max_score"]) == (5.0, 3.75, 5.0)  # 4 + 1, less a day's 25%
     row = next(csv.DictReader((out / "book.csv").open()))
     assert (row["total"], row["raw_total"], row["late_percent"]) == ("3.75", "5", "25")
+
+
+def test_a_late_policy_whose_times_cannot_be_read_stops_before_grading(tmp_path, capsys):
+    course_folder(tmp_path, FULL.replace('times = "times.csv"', 'times = "gradescope"'))
+    (tmp_path / "a.py").write_text("v_L = 1\n")
+    assert main([str(tmp_path), "--submission-metadata", str(tmp_path / "none.json")]) == 2
+    assert "[late]" in capsys.readouterr().err
+    course_folder(tmp_path)
+    (tmp_path / "times.csv").write_text("student,time\nalice,yesterday\n")
+    assert main([str(tmp_path)]) == 2
+    assert "line 2: 'yesterday' is not an ISO 8601 date-time" in capsys.readouterr().err

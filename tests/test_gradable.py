@@ -127,3 +127,11 @@ def test_a_class_folder_with_files_that_are_not_submissions(tmp_path):
     assert report["exercises.py"]["score"] == 1
     book = {r["student"]: r for r in csv.DictReader((out / "book.csv").open())}
     assert book["alice"]["total"] == "1" and book["bob"]["total"] == "" and book["bob"]["not_gradable"] == "empty"
+
+
+def test_a_one_submission_report_is_about_the_gradable_file_that_scored_most():
+    """An upload with several files (Gradescope, Classroom): the notebook, not the helper module."""
+    low = SubmissionResult("up/helpers.py", tuple(ExerciseResult(i, "missing", 0.0, 1.0) for i in IDS))
+    high = honest()
+    assert reports.the_submission([not_gradable_result(), low, high]) is high
+    assert reports.the_submission([not_gradable_result()]).not_gradable
