@@ -160,13 +160,11 @@ def test_check_in_a_notebook_in_our_template(grader, tmp_path):
         else:  # the other per-item checks left out (each would grade the notebook once)
             cell = "\n".join(ln for ln in cell.splitlines() if "grader.check(" not in ln)
         cells.append(cell)
-    cells = run_notebook([*cells, CHECK], folder)
+    # (the whole table after a full check is the course-layout test's; the solved template's full
+    # marks in a kernel, tests/test_engine.py's)
+    cells = run_notebook(cells, folder)
     own = html_of(cells[at])
     assert own.count("<code>") == 1 and "FAIL" in own and "transposed" in own, own
-    table = html_of(cells[-1])
-    row = {line.split("<code>")[1].split("</code>")[0]: line for line in table.split("<tr>") if "<code>" in line}
-    assert "FAIL" in row["get_WOV"] and "transposed" in row["get_WOV"]
-    assert all("PASS" in r for item, r in row.items() if item != "get_WOV"), table
 
 def test_check_in_a_script_grades_the_file_once_at_exit(tmp_path):
     """`python exercises.py` with check() calls: one grading of the file, for the items asked."""
