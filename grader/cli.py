@@ -177,12 +177,14 @@ def write_reports(args: argparse.Namespace, results: list, run: dict | None = No
         reports.write_atomic(args.csv, reports.csv_text(results))
     if args.junit:
         reports.write_atomic(args.junit, reports.junit_text(results, run))
+    if (args.gradescope or args.classroom) and not results:
+        raise UsageError("--gradescope and --classroom report one submission: there is none")
     if args.gradescope:
         course = getattr(args, "course", None)
-        reports.write_atomic(args.gradescope, reports.gradescope_json(reports.the_submission(results), run,
+        reports.write_atomic(args.gradescope, reports.gradescope_json(one_submission(results, "--gradescope"), run,
                                                                       course.visibility_of if course else None))
     if args.classroom:
-        reports.write_atomic(args.classroom, reports.classroom_json(reports.the_submission(results)))
+        reports.write_atomic(args.classroom, reports.classroom_json(one_submission(results, "--classroom")))
     if args.gradebook:
         reports.write_atomic(args.gradebook, reports.gradebook_csv(results))
     if args.canvas:
@@ -257,6 +259,18 @@ def run(args: argparse.Namespace) -> int:
     if interrupted:
         return 130
     return report(args, grader, submissions, results, time.time() - started)
+
+
+def one_submission(results: list, flag: str):
+    """The submission a one-submission report is about: a student's upload may hold several files
+    (the notebook and a helper module); which one is said."""
+    from grader import reports
+
+    chosen = reports.the_submission(results)
+    if len(results) > 1:
+        print(f"bracket-grade: {flag}: {len(results)} files graded; the report is about {chosen.path} "
+              "(the gradable one that scored most)", file=sys.stderr)
+    return chosen
 
 
 def similar_pairs(args: argparse.Namespace, results: list) -> list | None:
@@ -500,6 +514,9 @@ def select(args: argparse.Namespace) -> list[Path]:
     if missing:
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     submissions = find_submissions(paths)
+    course = getattr(args, "course", None)
+    if course is not None and course.starter:  # the blank notebook kept beside the course file is no student's
+        submissions = [s for s in submissions if s.resolve() != Path(course.starter).resolve()]
     if args.shard_parsed:
         submissions = shards.mine(submissions, args.shard_parsed, [Path(p) for p in paths if Path(p).is_dir()])
     if not submissions and not args.shard_parsed:
@@ -512,7 +529,11 @@ def grade(args: argparse.Namespace, grader, submissions: list[Path]) -> tuple[li
     stops at once. Returns the results (logged ones included) and whether it was interrupted."""
     from grader import batch, overrides, reports
 
-    context = f"{grader.reference.key}|{sorted(grader.config.points.items())}|{grader.config.only}"
+    # what the verdicts depend on: a restarted shard (--shard auto resumes) reuses a result only
+    # where nothing of the grading changed
+    c = grader.config
+    context = (f"{grader.reference.key}|{sorted(c.points.items())}|{c.only}|{c.notebook_mode}|{c.limits.to_json()}|"
+               f"{c.starters}|{c.extra_models}")
     log_path = Path(args.results_log or f"{args.json}.log.jsonl") if (args.results_log or args.json) else None
     if log_path and not args.resume and log_path.exists():
         log_path.unlink()

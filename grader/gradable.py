@@ -29,7 +29,9 @@ def check(source: bytes, suffix: str) -> NotGradable | None:
     try:
         text = source.decode("utf-8")
     except UnicodeDecodeError as e:
-        return NotGradable("binary", f"not UTF-8 text (byte {e.start})")
+        if suffix == ".ipynb":  # a notebook is JSON, always UTF-8
+            return NotGradable("not_a_notebook", f"not UTF-8 text (byte {e.start})")
+        text = source.decode("latin-1")  # a module saved in another encoding (a comment with an accent)
     if suffix == ".ipynb":
         why = _not_a_notebook(text)
         if why:

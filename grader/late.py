@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -28,8 +29,12 @@ class LateError(ValueError):
 
 
 def parse_time(text: str, where: str) -> dt.datetime:
+    """An ISO 8601 date-time with its offset; `Z` and any number of digits of a second's fraction
+    (Gradescope writes six, git none) on every supported Python."""
+    clean = re.sub(r"[zZ]$", "+00:00", text.strip())
+    clean = re.sub(r"\.(\d+)", lambda m: "." + (m.group(1) + "000000")[:6], clean, count=1)
     try:
-        t = dt.datetime.fromisoformat(text.strip())
+        t = dt.datetime.fromisoformat(clean)
     except ValueError:
         raise LateError(f"{where}: {text!r} is not an ISO 8601 date-time") from None
     if t.tzinfo is None:
@@ -85,13 +90,19 @@ def gradescope_times(metadata: Path) -> tuple[dt.datetime, dt.datetime | None]:
 
 
 def git_time(path: Path) -> dt.datetime | None:
-    """The last commit's time of the repository holding `path` (a GitHub Classroom repository),
-    read with git without the repository's hooks or the user's configuration; None where there is none."""
-    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0"}
+    """The last commit's time (the committer's date, which the student's own git wrote: evidence,
+    not proof) of the repository whose top folder holds `path` (a GitHub Classroom repository
+    cloned by the instructor); None where there is none. Git runs with nothing of the student's
+    able to run a program: no signature checks, no fsmonitor, no pager, none of the user's or
+    system's configuration, and only on a repository the grader's user owns (git's own check)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update({"GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
+                "GIT_CEILING_DIRECTORIES": str(path.resolve().parent.parent)})
     try:
-        proc = subprocess.run(["git", "-c", "safe.directory=*", "-c", "core.fsmonitor=", "--no-pager", "log", "-1",
+        proc = subprocess.run(["git", "-c", "core.fsmonitor=", "-c", "log.showSignature=false", "-c", "gpg.program=false",
+                               "-c", "core.hooksPath=/dev/null", "--no-pager", "log", "-1", "--no-show-signature",
                                "--format=%cI", "--", path.name], cwd=path.parent, capture_output=True, text=True,
-                              timeout=30, env=env)
+                              timeout=30, env=env, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = proc.stdout.strip()
@@ -103,7 +114,9 @@ def penalty(rules: LateRules, submitted: dt.datetime, due: dt.datetime) -> Late:
     seconds = max(0.0, (submitted - due).total_seconds())
     days = seconds / DAY if rules.by_hours else float(math.ceil(seconds / DAY))
     percent = min(rules.cap_percent, days * rules.percent_per_day)
-    after_zero = rules.zero_after is not None and submitted > rules.zero_after
+    # an extension moves the last date as far as it moves the due date
+    last = rules.zero_after + max(dt.timedelta(0), due - rules.due) if rules.zero_after is not None else None
+    after_zero = last is not None and submitted > last
     return Late(submitted.isoformat(), due.isoformat(), round(seconds / DAY, 4), round(100.0 if after_zero else percent, 4),
                 after_zero)
 
@@ -123,8 +136,9 @@ def apply(results: list[SubmissionResult], rules: LateRules, times: dict[str, dt
             warnings.append(f"late: no submission time for {student} ({r.path}): no late penalty applied")
             out.append(r)
             continue
-        late = penalty(rules, submitted, dues.get(r.path) or dues.get(student) or rules.due)
-        out.append(replace(r, late=late if late.days_late > 0 else None))
+        due = dues.get(r.path) or dues.get(student) or rules.due
+        late = penalty(rules, submitted, due)
+        out.append(replace(r, late=late if submitted > due else None))
     return out, warnings
 
 

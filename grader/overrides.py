@@ -75,7 +75,9 @@ def apply(results: list[SubmissionResult], overrides: list[Override],
     for n, r in enumerate(results):
         for name in {student_of(r.path), Path(r.path).name, Path(r.path).stem}:
             by_student.setdefault(name, []).append(n)
-    out = list(results)
+    # the grader's own scores first: an override no longer in the file (a report read back) is gone
+    out = [replace(r, exercises=tuple(replace(e, score=e.override.graded_score, override=None) if e.override else e
+                                      for e in r.exercises)) for r in results]
     warnings = []
     for o in overrides:
         where = sorted(set(by_student.get(o.student, [])))

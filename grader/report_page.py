@@ -113,7 +113,7 @@ def _causes_section(results: list[SubmissionResult]) -> str:
         rows.append(f"<tr><td>{html.escape(BY_ID[i].title)}<br><code>{i}</code></td><td>{missed[i]}</td>"
                     f"<td>{found}</td><td>{given[i]}</td></tr>")
     if not rows:
-        return "<p>Every submission passed every item.</p>"
+        return "<p>Every submission passed every item.</p>" if results else "<p>No submission could be graded.</p>"
     return ("<table id='causes'><thead><tr><th>item</th><th>did not pass</th><th>likely causes (count; open for an "
             "example)</th><th>passed given a correct helper</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 

@@ -199,18 +199,21 @@ def base_code(files: list[str | Path]) -> frozenset[int]:
     return frozenset(common)
 
 
-def of_class(paths: list[str], starters: tuple, bases: list[str | Path] = ()) -> list[Pair]:
-    """The class's pairs, read from the submissions' files (those that can still be read)."""
+def of_class(paths: list[str], starters: tuple, bases: list[str | Path] = ()) -> list[Pair] | None:
+    """The class's pairs, read from the submissions' files; None (not computed, which is not
+    "nothing shared") where fewer than two of them can still be read (reports merged elsewhere).
+    A file is read without following a link, and one too large to fingerprint is left out."""
+    from grader.attempts import read_submission
+
     subs = {}
     for p in paths:
         path = Path(p)
         try:
-            if path.is_symlink() or not path.is_file():
-                continue
-            subs[p] = own_code(path.read_bytes(), path.suffix, starters)
+            if path.is_file() and path.stat().st_size <= starters_mod.MAX_FILE:
+                subs[p] = own_code(read_submission(path), path.suffix, starters)
         except (OSError, ValueError, RecursionError, MemoryError):
             continue
-    return compare(subs, base_code(list(bases)))
+    return compare(subs, base_code(list(bases))) if len(subs) >= 2 else None
 
 
 def pair_json(p: Pair) -> dict:

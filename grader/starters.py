@@ -20,6 +20,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import re
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -258,15 +259,15 @@ def unwritten(results: list[ExerciseResult], starter_code: dict[str, tuple[str, 
             and r.status != "not_autograded" else r for r in results]
 
 
-def beyond_a_second_look(exercises: list[Exercise], prints: dict[str, Print], starter_code: dict[str, tuple[str, Print]],
+def beyond_a_second_look(exercises: list[Exercise], source: str, starter_code: dict[str, tuple[str, Print]],
                          provided_points: float) -> set[str]:
     """Items no second look can make the student's work, so none is spent on them: code a starter
-    gives complete, unchanged, where that earns nothing; and objects whose names no top-level
-    statement of the submission binds (no skipped or failed statement of its own could set them).
-    A file without fingerprints (too large, not a notebook) has every item looked at again."""
+    gives complete, unchanged, where that earns nothing; and objects one of whose names the
+    submission's text never mentions at all (no statement of its own, skipped or failed, could set
+    it: not a `global` in a function, not `globals()["v_L"]`, not a walrus)."""
     settled = {i for i, (_, p) in starter_code.items() if p.provides and provided_points == 0}
-    if prints:
-        settled |= {e.id for e in exercises if e.kind == "object" and e.id not in prints}
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
+    settled |= {e.id for e in exercises if e.kind == "object" and not set(e.names or (e.id,)) <= words}
     return settled
 
 

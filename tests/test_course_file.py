@@ -125,6 +125,9 @@ def test_the_policy_in_whole_days_or_hours_with_a_cap_and_a_last_date():
     assert late.penalty(whole, DUE + dt.timedelta(days=6), DUE).percent == 30  # the cap
     gone = late.penalty(whole, DUE + dt.timedelta(days=11), DUE)
     assert (gone.percent, gone.after_zero) == (100, True)
+    assert late.penalty(whole, DUE + dt.timedelta(seconds=3), DUE).percent == 10  # seconds late are late
+    extended = DUE + dt.timedelta(days=3)  # an extension moves the last date as far
+    assert not late.penalty(whole, DUE + dt.timedelta(days=12), extended).after_zero
     hours = LateRules(DUE, 10.0, True)
     assert late.penalty(hours, DUE + dt.timedelta(hours=6), DUE).percent == 2.5
 
@@ -157,6 +160,26 @@ def test_times_from_a_csv_gradescope_and_git_and_extensions(tmp_path):
     for cmd in (["init", "-q"], ["add", "exercises.py"], ["commit", "-qm", "done"]):
         subprocess.run(["git", *cmd], cwd=repo, env=env, check=True)
     assert late.git_time(repo / "exercises.py") == dt.datetime(2026, 12, 12, 9, tzinfo=UTC)
+    # a student's repository cannot make the grader run a program: a "signed" commit with the
+    # repository set to show signatures through its own gpg program
+    marker = tmp_path / "ran"
+    (repo / "gpg.sh").write_text(f"#!/bin/sh\ntouch {marker}\n")
+    (repo / "gpg.sh").chmod(0o755)
+    for cmd in (["config", "log.showSignature", "true"], ["config", "gpg.program", str(repo / "gpg.sh")]):
+        subprocess.run(["git", *cmd], cwd=repo, check=True)
+    (repo / "exercises.py").write_text("v_L = 2\n")
+    subprocess.run(["git", "add", "exercises.py"], cwd=repo, check=True)
+    tree = subprocess.run(["git", "write-tree"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    signed = (f"tree {tree}\nparent {head}\nauthor s <s@x> 1796000000 +0000\ncommitter s <s@x> 1796000000 +0000\n"
+              "gpgsig -----BEGIN PGP SIGNATURE-----\n \n -----END PGP SIGNATURE-----\n\nsigned\n")
+    commit = subprocess.run(["git", "hash-object", "-t", "commit", "-w", "--stdin"], cwd=repo, input=signed,
+                            capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run(["git", "update-ref", "HEAD", commit], cwd=repo, check=True)
+    assert subprocess.run(["git", "log", "-1"], cwd=repo, capture_output=True).returncode == 0 and marker.exists()
+    marker.unlink()  # plain git would run it; the grader's does not
+    assert late.git_time(repo / "exercises.py") == dt.datetime.fromtimestamp(1796000000, UTC)
+    assert not marker.exists()
     assert late.git_time(tmp_path / "blank.py") is None  # not in a repository
 
 

@@ -44,6 +44,7 @@ def test_a_submission_however_unfinished_is_gradable():
     for path in (template / "exercises.py", template / "exercises.ipynb"):
         assert gradable.check(path.read_bytes(), path.suffix) is None
     assert gradable.check(b"v_L = 1\n", ".py") is None  # one object's name: a (very short) submission
+    assert gradable.check("v_L = 1  # Jos\u00e9's\n".encode("latin-1"), ".py") is None  # not UTF-8, still text
     assert gradable.check(b"{\"cells\": [], \"metadata\": {}} # get_WOV", ".ipynb") is not None
 
 

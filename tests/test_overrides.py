@@ -60,6 +60,8 @@ def test_applied_to_the_students_item_again_and_again_from_the_graders_score():
     assert warnings == ["override on line 3: no submission of `zed` in this run (not applied)",
                         "override on line 4: no item `no_such_item` (not applied)",
                         "override on line 5: class/carol.py is not gradable (not applied)"]
+    gone, _ = overrides.apply(out, [], reports.student_name)  # the row deleted, the report read back: no override
+    assert gone[0] == results[0]
     lowered = [overrides.Override("alice", "get_WOV", 0.5, "half: the sign", "", 2)]
     again, _ = overrides.apply(out, lowered, reports.student_name)  # a report read back, overridden anew
     e = {e.id: e for e in again[0].exercises}["get_WOV"]

@@ -147,14 +147,18 @@ def test_no_look_at_code_given_complete_for_nothing_or_at_an_object_the_file_nev
     from grader import starters
     from grader.catalogue import EXERCISES
 
-    prints = starters.fingerprints("def get_WOV(model, layer, head):\n    return model.W_V[layer, head]\n"
-                                   "v_L = 1\nadversarial_examples = make()\n", ".py")
+    source = ("def get_WOV(model, layer, head):\n    return model.W_V[layer, head]\n"
+              "v_L = 1\nadversarial_examples = make()\n")
+    prints = starters.fingerprints(source, ".py")
     given = {"get_WOV": ("course", starters.Print(prints["get_WOV"].digest, True))}
-    settled = starters.beyond_a_second_look(list(EXERCISES), prints, given, provided_points=0.0)
-    assert "get_WOV" in settled and "v_L_v_R" in settled  # v_R is never set
+    settled = starters.beyond_a_second_look(list(EXERCISES), source, given, provided_points=0.0)
+    assert "get_WOV" in settled and "v_L_v_R" in settled  # v_R is never written
     assert "adversarial_examples" not in settled and "get_pre_20_dir" not in settled
-    assert "get_WOV" not in starters.beyond_a_second_look(list(EXERCISES), prints, given, provided_points=1.0)
-    assert starters.beyond_a_second_look(list(EXERCISES), {}, {}, 0.0) == set()  # no prints: look at all
+    assert "get_WOV" not in starters.beyond_a_second_look(list(EXERCISES), source, given, provided_points=1.0)
+    # set where no top-level statement binds it: still looked at again
+    for way in ("def run():\n    global v_L, v_R\n    v_L, v_R = 1, 2\nrun()\n", 'globals()["v_R"] = 2\n',
+                "(v_L, v_R), _ = (1, 2), 3\n"):
+        assert "v_L_v_R" not in starters.beyond_a_second_look(list(EXERCISES), source + way, {}, 0.0)
     plan = second_looks.helper_passes(results(get_WOV="failed", get_pre_20_dir="failed", v_L_v_R="failed"), set(),
                                       "lean", "d.json")[0]
     kept = second_looks.without(plan, settled)

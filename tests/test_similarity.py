@@ -115,6 +115,7 @@ def test_names_formatting_comments_and_cell_order_change_no_fingerprint():
     assert a == similarity.own_code(other, ".py", ())["get_WOV"].prints
     assert a != similarity.own_code(code.replace("W_O", "W_Q"), ".py", ())["get_WOV"].prints
     assert similarity.own_code(code, ".py", starters.built_in())  # written, not the template's stub
+    assert similarity.of_class(["/nonexistent/a.py", "/nonexistent/b.py"], ()) is None  # not computed: not "none shared"
     stub = starters.TEMPLATE.read_text()
     assert similarity.own_code(stub, ".py", starters.built_in()) == {}  # the starter's, unchanged: nothing own
 

@@ -80,7 +80,10 @@ def _batch(base: Path, runner: Runner) -> None:
     watched = (folder, *runner.code(), home)
     before, tmp_before = listing(*watched), set(os.listdir(tmp))
     log = out / "report.json.log.jsonl"
-    proc = subprocess.Popen(cli(*common), env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Ctrl-C as a terminal sends it, whatever this test process inherited (a pytest-xdist worker may
+    # run with SIGINT ignored, which a child would keep: Python then never raises KeyboardInterrupt)
+    proc = subprocess.Popen(cli(*common), env=env, cwd=home, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 900
     while time.time() < deadline and proc.poll() is None and (not log.exists() or len(log.read_text().splitlines()) < 10):
         time.sleep(1)

@@ -14,7 +14,7 @@ export CLASS=${CLASS:-submissions} OUT=${OUT:-grades} BRACKET_GRADE=${BRACKET_GR
 export BRACKET_GRADER_CACHE=${BRACKET_GRADER_CACHE:-$PWD/.bracket-grader-cache}   # shared by every task
 SHARDS=${SHARDS:-10}
 mkdir -p "$OUT"
-$BRACKET_GRADE --prepare-cache ${GRADE_OPTIONS:-}
+$BRACKET_GRADE "$CLASS" --prepare-cache ${GRADE_OPTIONS:-}   # the class folder's course file, if any
 array=$(sbatch --parsable --array="0-$((SHARDS - 1))" --export=ALL "$HERE/grade-array.sbatch")
 merge=$(sbatch --parsable --dependency="afterok:${array%%;*}" --export=ALL "$HERE/merge.sbatch")
 echo "array job $array (shards), merge job $merge: the class's reports will be in $OUT"
