@@ -82,6 +82,14 @@ class Cluster:
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
 
     def start(self) -> "Cluster":
+        """The three daemons, each waited for; what started is stopped again if one does not come up."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> "Cluster":
         f = self.folder
         subprocess.run(["munged", "--force", f"--socket={f}/munge.socket", f"--pid-file={f}/munged.pid",
                         f"--log-file={f}/munged.log", f"--seed-file={f}/munged.seed"], check=True, env=self.env)
@@ -131,6 +139,8 @@ class Cluster:
         raise RuntimeError(f"job {job} still {self.state(job)} after {seconds:g} s")
 
     def stop(self) -> None:
+        """Every daemon and job step of this cluster ends (slurmd's steps too: none outlives the test)."""
+        self.run("scancel", "--full", "--quiet", "-u", "root") if self.procs else None
         for p in reversed(self.procs):
             p.terminate()
         for p in self.procs:
@@ -138,6 +148,7 @@ class Cluster:
                 p.wait(15)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait(5)
         pid = self.folder / "munged.pid"
         if pid.exists():
             try:
