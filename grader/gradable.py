@@ -15,9 +15,8 @@ from grader.results import NotGradable
 SNIFF = 8192  # bytes looked at for a NUL: text files have none, binary files nearly always do in their head
 
 
-def item_names() -> tuple[str, ...]:
-    """Every name a submission could grade under: function items' names, object items' variables."""
-    return tuple(dict.fromkeys(n for e in EXERCISES for n in (e.names or (e.id,))))
+# every name a submission could grade under: function items' names, object items' variables
+ITEM_NAMES = tuple(dict.fromkeys(n for e in EXERCISES for n in (e.names or (e.id,))))
 
 
 def check(source: bytes, suffix: str) -> NotGradable | None:
@@ -36,7 +35,7 @@ def check(source: bytes, suffix: str) -> NotGradable | None:
         why = _not_a_notebook(text)
         if why:
             return NotGradable("not_a_notebook", why)
-    if not any(name in text for name in item_names()):
+    if not any(name in text for name in ITEM_NAMES):
         return NotGradable("no_items", "none of the section's function or variable names appears in it")
     return None
 
