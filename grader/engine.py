@@ -147,7 +147,7 @@ class Grader:
                 given = starters.unchanged(prints, self.starters)
                 provided_points = self.config.points.get(PROVIDED, 0.0)
                 settled = starters.beyond_a_second_look(exercises, source.decode("utf-8", "replace"), given,
-                                                        provided_points)
+                                                        provided_points, path.suffix)
                 results = starters.own_work(self._passes(sub, exercises, given, settled), given, provided_points)
                 return SubmissionResult(str(path), tuple(self._pad(results)), tuple(sub.notes),
                                         time.monotonic() - started, tuple(sub.cell_errors))

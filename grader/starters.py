@@ -27,7 +27,7 @@ from pathlib import Path
 
 from grader.catalogue import BY_ID, EXERCISES, Exercise
 from grader.results import ExerciseResult
-from grader.worker.source import neutralise, notebook_cells, py_cells
+from grader.worker.source import MAGIC_LINE, neutralise, notebook_cells, py_cells
 
 HERE = Path(__file__).resolve().parent
 BUILT_IN = HERE / "starter_prints"  # fingerprints of published starters (JSON; made by `python -m grader.starters`)
@@ -260,15 +260,69 @@ def unwritten(results: list[ExerciseResult], starter_code: dict[str, tuple[str, 
 
 
 def beyond_a_second_look(exercises: list[Exercise], source: str, starter_code: dict[str, tuple[str, Print]],
-                         provided_points: float) -> set[str]:
+                         provided_points: float, suffix: str = ".py") -> set[str]:
     """Items no second look can make the student's work, so none is spent on them: code a starter
-    gives complete, unchanged, where that earns nothing; and objects one of whose names the
-    submission's text never mentions at all (no statement of its own, skipped or failed, could set
-    it: not a `global` in a function, not `globals()["v_L"]`, not a walrus)."""
+    gives complete, unchanged, where that earns nothing; and objects one of whose names no
+    statement of the submission, skipped or failed, could set (`settable_names`; where the code
+    cannot be read so, one its text never mentions at all)."""
     settled = {i for i, (_, p) in starter_code.items() if p.provides and provided_points == 0}
-    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
-    settled |= {e.id for e in exercises if e.kind == "object" and not set(e.names or (e.id,)) <= words}
+    settable = settable_names(source, suffix)
+    if settable is None:
+        settable = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
+    settled |= {e.id for e in exercises if e.kind == "object" and not set(e.names or (e.id,)) <= settable}
     return settled
+
+
+def settable_names(source: str, suffix: str) -> set[str] | None:
+    """Every global name some statement of the submission could set, wherever it stands (in a
+    block, a function with `global`, a comprehension, a walrus, an import, an `except ... as`, a
+    `match` capture, an attribute of the module), with every word of its strings (`globals()["v_L"]`, `exec("v_L = ...")`)
+    and of its shell and magic lines (`%run` in a kernel). A name only read (the course's cells
+    that use an object the student is left to write) is not among them. None where that cannot
+    be told: a cell that does not parse, a `from ... import *`, code too large to parse here."""
+    if len(source) > MAX_FILE:
+        return None
+    text = source
+    if suffix == ".ipynb":
+        try:
+            cells = notebook_cells(source)
+        except (ValueError, TypeError, AttributeError, RecursionError):
+            return None
+        text = "\n".join(cells)
+    if len(text) > MAX_CODE:
+        return None
+    names: set[str] = set()
+    word = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+    for line in text.splitlines():
+        if MAGIC_LINE.match(line):
+            names |= set(word.findall(line))
+    for cell in cells_of(source, suffix):
+        try:
+            tree = _parse(cell)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+                names.add(node.id)
+            elif isinstance(node, ast.Attribute) and not isinstance(node.ctx, ast.Load):
+                names.add(node.attr)  # `sys.modules[__name__].v_L = ...`
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                if any(a.name == "*" for a in node.names):
+                    return None
+                names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, (ast.Global, ast.Nonlocal)):
+                names |= set(node.names)
+            elif isinstance(node, ast.ExceptHandler) and node.name:
+                names.add(node.name)
+            elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+                names.add(node.name)
+            elif isinstance(node, ast.MatchMapping) and node.rest:
+                names.add(node.rest)
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                names |= set(word.findall(node.value))
+    return names
 
 
 def own_work(results: list[ExerciseResult], starter_code: dict[str, tuple[str, Print]],

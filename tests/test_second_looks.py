@@ -1,6 +1,8 @@
 """The second-look policy as pure functions: from verdicts to the next pass's plan (no worker)."""
 from __future__ import annotations
 
+import json
+
 from grader import second_looks
 from grader.answers import Grants
 from grader.catalogue import BY_ID, IDS
@@ -195,3 +197,26 @@ def test_a_look_that_lost_a_value_the_first_pass_judged_is_what_is_run_again():
     assert second_looks.lost(before, [ExerciseResult("out_by_component_in_unbalanced_dir", "failed", 0.0, 1.0)]) == set()
     functions = results(get_pre_20_dir="failed")  # a function's error in a look is its own verdict
     assert second_looks.lost(functions, [ExerciseResult("get_pre_20_dir", "error", 0.0, 1.0)]) == set()
+
+
+def test_an_object_only_read_never_set_gets_no_second_look():
+    """The course's cells that use an object the student is left to write mention its name but set
+    it nowhere: no look can make it. Every way a statement could set it keeps the look."""
+    from grader import starters
+    from grader.catalogue import EXERCISES
+
+    reads = "print(v_L @ v_R)\nplot(out_by_component_in_unbalanced_dir[0])\n"
+    settled = starters.beyond_a_second_look(list(EXERCISES), reads, {}, 0.0)
+    assert {"v_L_v_R", "out_by_component_in_unbalanced_dir"} <= settled
+    for way in ("v_L, v_R = 1, 2\n", "for v_L in [1]:\n    v_R = 2\n", "if MAIN:\n    (v_L := 1); v_R = 2\n",
+                "def f():\n    global v_L, v_R\n", "from helpers import v_L, v_R\n", 'exec("v_L = v_R = 1")\n',
+                "try:\n    pass\nexcept E as v_L:\n    v_R = 1\n", "import sys\nsys.modules[__name__].v_L = sys.v_R = 1\n",
+                "match x:\n    case [v_L, *v_R]:\n        pass\n", "%run setup.py v_L v_R\n",
+                "from helpers import *\n", "def broken(:\n"):  # a star import or a cell that does not parse: the text rule
+        assert "v_L_v_R" not in starters.beyond_a_second_look(list(EXERCISES), reads + way, {}, 0.0), way
+    notebook = json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "source": reads},
+                                     {"cell_type": "markdown", "metadata": {}, "source": "v_L = the left vector"}],
+                           "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    assert "v_L_v_R" in starters.beyond_a_second_look(list(EXERCISES), notebook, {}, 0.0, ".ipynb")
+    assert "v_L_v_R" not in starters.beyond_a_second_look(list(EXERCISES), notebook.replace("print(", "v_L = v_R = ("),
+                                                           {}, 0.0, ".ipynb")
