@@ -59,6 +59,10 @@ class Submission:
     # statements that stopped a worker, by pass: a pass that stands in the reference for helpers
     # runs them again (the student's helper may have been what hung or exited)
     skips: dict[str, set[str]] = field(default_factory=dict)
+    # statements that ran past their time limit, by the helpers stood in while they ran: a pass on
+    # more data with the same stand-ins (whose statements get as many times the time as they get
+    # data) leaves them out instead of waiting for them again
+    slow: dict[tuple[str, ...], set[str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     cell_errors: list[CellError] = field(default_factory=list)
 
@@ -93,6 +97,9 @@ def run(setting: Setting, judge: Judge, sub: Submission, plan: Plan) -> Outcome:
     out = Outcome({e.id: [] for e in plan.exercises}, {})
     remaining = list(plan.exercises)
     skip = sub.skips.setdefault(plan.skips, set())
+    on_less_data = plan.statement_scale == 1
+    slow = sub.slow.setdefault(plan.module_helpers, set()) if on_less_data else set()
+    known_slow = frozenset() if on_less_data else frozenset(sub.slow.get(plan.module_helpers, ()))
     restarts = attempt = 0
     while remaining and not setting.stopping.is_set():
         if time.monotonic() >= sub.deadline:
@@ -100,10 +107,12 @@ def run(setting: Setting, judge: Judge, sub: Submission, plan: Plan) -> Outcome:
                     f"not graded: the submission ran past its limit of {limits.submission_seconds:g} s")
             break
         name = f"{plan.name}-{attempt}"
-        job, result = _one_run(setting, sub, plan, name, remaining, skip)
+        job, result = _one_run(setting, sub, plan, name, remaining, skip, known_slow)
         attempt += 1
-        ready = _collect(result, out, sub, first=plan.record_cell_errors and attempt == 1)
+        ready = _collect(result, out, sub, first=plan.record_cell_errors and attempt == 1, slow=slow)
         if not ready:
+            if result.ended_by == "statement_timeout" and result.current_statement:
+                slow.add(str(result.current_statement.get("key")))
             if _skip_the_statement(sub, skip, job, result, limits):
                 continue
             _finish(judge, out, remaining, *why_unfinished(result, limits, before_items=True))
@@ -140,14 +149,14 @@ def plan_limits(limits: Limits, plan: Plan) -> Limits:
 
 
 def _one_run(setting: Setting, sub: Submission, plan: Plan, name: str, remaining: list[Exercise],
-             skip: set[str]) -> tuple[dict, WorkerRun]:
+             skip: set[str], slow: frozenset[str] = frozenset()) -> tuple[dict, WorkerRun]:
     """One worker in a new folder of its own: the submission's copy, the job, answers to its
     questions (within the pass's grants); whatever was written there is removed once it is over."""
     grants = Grants(dict(plan.helpers), tuple(plan.module_helpers), frozenset(e.id for e in remaining))
     with sub.slot.run_folder(name) as run_dir:
         try:
             copy = run_dir.write("submission" + sub.path.suffix, sub.source)
-            job = _job(setting, sub, plan, copy, remaining, skip)
+            job = _job(setting, sub, plan, copy, remaining, skip, slow)
             terms = RunTerms(frozenset(e.id for e in remaining), sub.answerer.for_run(name, run_dir.here, grants),
                              sub.budget, sub.slot.root, setting.stopping)
             return job, run_worker(job, run_dir, plan_limits(setting.limits, plan), sub.deadline, sub.slot, terms)
@@ -174,11 +183,12 @@ def _skip_the_statement(sub: Submission, skip: set[str], job: dict, result: Work
     return True
 
 
-def _job(setting: Setting, sub: Submission, plan: Plan, copy: Path, remaining: list[Exercise], skip: set[str]) -> dict:
+def _job(setting: Setting, sub: Submission, plan: Plan, copy: Path, remaining: list[Exercise], skip: set[str],
+         slow: frozenset[str] = frozenset()) -> dict:
     return {"submission": str(copy), "name": sub.path.name, "weights": setting.weights_pt,
             "weights_pt": setting.weights_pt, "data": setting.data_public, "device": setting.device,
             "notebook_data": plan.examples, "notebook_mode": plan.mode, "functions": FUNCTION_IDS,
-            "skip": sorted(skip), "module_helpers": list(plan.module_helpers),
+            "skip": sorted(skip), "slow": sorted(slow), "module_helpers": list(plan.module_helpers),
             "items": [{**exercise_job(e), "reference_helpers": list(plan.helpers.get(e.id, ()))} for e in remaining]}
 
 
@@ -191,9 +201,10 @@ def _finish(judge: Judge, out: Outcome, remaining: list[Exercise], status: str, 
     remaining.clear()
 
 
-def _collect(run: WorkerRun, out: Outcome, sub: Submission, first: bool) -> bool:
-    """File each message under its item; note submission-level events. Returns whether the
-    submission's own code ran to its end (Kind.READY)."""
+def _collect(run: WorkerRun, out: Outcome, sub: Submission, first: bool, slow: set[str] | None = None) -> bool:
+    """File each message under its item; note submission-level events; add the statements that
+    ran past their limit to `slow`. Returns whether the submission's own code ran to its end
+    (Kind.READY)."""
     ready = False
     for msg in run.messages:
         kind, item = msg["kind"], msg.get("item")
@@ -201,6 +212,9 @@ def _collect(run: WorkerRun, out: Outcome, sub: Submission, first: bool) -> bool
             ready = True
             errors = [e for e in (msg.get("cell_errors") or []) if isinstance(e, dict)]
             out.statement_errors += len(errors)
+            if slow is not None:
+                slow |= {e["key"] for e in errors if e.get("kind") == "timeout" and type(e.get("key")) is str
+                         and len(e["key"]) <= 40}
             out.dropped = max(out.dropped, int(msg.get("dropped") or 0))
             cells = [CellError(err["cell"] if type(err.get("cell")) is int else 0, str(err.get("type"))[:100],
                                str(err.get("message"))[:200]) for err in errors[:MAX_CELL_ERRORS]]

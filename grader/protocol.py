@@ -216,7 +216,9 @@ class Kind:
     kind first (dump_message). The trusted side reads these kinds and drops any other unparsed."""
 
     STATEMENT = "stmt"  # a top-level statement of the submission's own code begins: key, where
-    READY = "ready"  # the submission's own code ran to its end: cells, cell_errors, mode, dropped, ...
+    # the submission's own code ran to its end: cells, cell_errors (each: cell, kind, type, message,
+    # and a timeout's statement key), mode, dropped, ...
+    READY = "ready"
     START = "start"  # an item's calls begin: item
     CASE = "case"  # one call's result: item, case, ok, value | error, seconds, side_effects, largest_tensor
     # an object item's values: item, ok, values, context, cell, and exercise (the values, context,

@@ -76,3 +76,22 @@ def test_a_cell_that_does_not_parse_is_an_error_and_the_rest_still_runs():
 def test_every_spelling_of_the_main_guard(guard):
     kept, _, _ = kept_sources([f"{guard}\n    v_L = 1\n    print(v_L)"])
     assert kept == ["v_L = 1"]
+
+
+def test_a_statement_past_its_limit_is_reported_by_key_and_left_out_where_it_was_slow_before():
+    """In-process: the alarm stops a statement and its record carries the statement's key; a run on
+    more data told that key was slow skips it, saying why, and runs the rest."""
+    from grader.worker import statements
+
+    cells = ["import time\nx = 1\nwhile True:\n    time.sleep(0.01)\ny = 2\n"]
+    todo, _, _ = statements.plan(cells, True, False, [], set())
+    said = []
+    ns: dict = {}
+    errors = statements.run(todo, ns, lambda kind, **kw: said.append(kw), "f.py", 0.3, set())
+    [stopped] = [e for e in errors if e.get("kind") == "timeout"]
+    loop = next(st for st in todo if isinstance(st.node, ast.While))
+    assert stopped["key"] == loop.key and ns["y"] == 2
+    ns = {}
+    again = statements.run(todo, ns, lambda kind, **kw: None, "f.py", 1.5, set(), slow=frozenset({loop.key}))
+    assert [e["type"] for e in again] == ["Skipped"] and "fewer examples" in again[0]["message"]
+    assert ns["x"] == 1 and ns["y"] == 2

@@ -50,6 +50,7 @@ def run_notebook(job: dict, cells: list[str], channel, workdir: Path, shims: Pat
     todo, _, errors = statements.plan(cells, True, False, [], set())
     skip = set(job.get("skip") or ())
     cells_of: dict[str, list[int]] = {}
+    skip |= set(job.get("slow") or ())
     for st in todo:  # the cells of each statement text, in the order they run: what the post-run hook reads
         if st.key not in skip:
             cells_of.setdefault(st.text(), []).append(st.cell)
@@ -77,18 +78,18 @@ def _run_statements(execute, todo: list, errors: list[dict], job: dict, channel)
 
     from grader.worker import statements
 
-    skip = set(job.get("skip") or ())
+    skip, slow = set(job.get("skip") or ()), set(job.get("slow") or ())
     failed_cells: set[int] = set()
     for st in todo:
-        if st.key in skip:
-            errors.append(statements.skipped(st))
+        if st.key in skip or st.key in slow:
+            errors.append(statements.skipped(st, st.key not in skip))
             continue
         channel.emit(Kind.STATEMENT, key=st.key, where=st.where)
         try:
             error = execute(st.text())
         except CellTimeoutError:
-            errors.append({"cell": st.cell, "kind": "timeout", "type": "CellTimeoutError", "traceback": "",
-                           "message": f"the statement at {st.where} ran past its limit of {job['statement_seconds']} s"})
+            errors.append(statements.timed_out(
+                st, f"the statement at {st.where} ran past its limit of {job['statement_seconds']} s", "CellTimeoutError"))
             continue
         except DeadKernelError:
             return False

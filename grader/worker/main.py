@@ -74,7 +74,7 @@ def run_module(job: dict, cells: list[str], channel: Channel, as_main: bool = Fa
         note_assignments(namespace, object_names, statement.cell)
 
     errors += statements.run(todo, namespace, channel.emit, path.name, job["statement_seconds"],
-                             set(job.get("skip") or ()), after)
+                             set(job.get("skip") or ()), after, frozenset(job.get("slow") or ()))
     stand_ins.restore()  # function items are graded on the student's own helpers (or their own stand-ins)
     channel.emit(Kind.READY, cells=len(cells), cell_errors=errors[:50], mode=name, dropped=dropped,
                  prepared_models=prepared, seconds=round(time.monotonic() - started, 3))

@@ -30,21 +30,31 @@ def plan(cells: list[str], as_main: bool, lean: bool, object_names: list[str],
     return statements, 0, errors
 
 
-def skipped(st: Statement) -> dict:
-    """The error record of a statement not run because it stopped a worker before."""
+def skipped(st: Statement, slow: bool = False) -> dict:
+    """The error record of a statement not run because it stopped a worker before, or (`slow`) ran
+    past its limit on less data before."""
+    why = "it ran past its time limit on fewer examples before" if slow else "it stopped the worker before"
     return {"cell": st.cell, "kind": "skipped", "type": "Skipped", "traceback": "",
-            "message": f"the statement at {st.where} was skipped: it stopped the worker before"}
+            "message": f"the statement at {st.where} was skipped: {why}"}
+
+
+def timed_out(st: Statement, message: str, type_name: str = "StatementTimeout") -> dict:
+    """The error record of a statement stopped at its time limit (its key, so that a run on more
+    data can leave it out)."""
+    return {"cell": st.cell, "kind": "timeout", "type": type_name, "traceback": "", "message": message, "key": st.key}
 
 
 def run(statements: list[Statement], namespace: dict, emit: Callable[..., None], filename: str, seconds: float,
-        skip: set[str], after: Callable[[Statement], None] | None = None) -> list[dict]:
+        skip: set[str], after: Callable[[Statement], None] | None = None, slow: frozenset[str] = frozenset()) -> list[dict]:
     """Execute each statement in `namespace`; returns the errors (the first of each cell, and every
-    statement skipped or stopped). `after(statement)` runs after each one (helper stand-ins)."""
+    statement skipped or stopped). `after(statement)` runs after each one (helper stand-ins).
+    Statements in `skip` (they stopped a worker) and `slow` (past their limit on less data) are
+    not run."""
     errors: list[dict] = []
     failed_cells: set[int] = set()
     for st in statements:
-        if st.key in skip:
-            errors.append(skipped(st))
+        if st.key in skip or st.key in slow:
+            errors.append(skipped(st, st.key not in skip))
             continue
         emit(Kind.STATEMENT, key=st.key, where=st.where)
         cancel = alarm(seconds, lambda: StatementTimeout(f"the statement at {st.where} ran past its limit of "
@@ -52,10 +62,12 @@ def run(statements: list[Statement], namespace: dict, emit: Callable[..., None],
         try:
             exec(st.code(f"{filename}, cell {st.cell}"), namespace)  # noqa: S102 - the point
         except BaseException as e:  # a failing statement does not stop the rest
-            if isinstance(e, StatementTimeout) or st.cell not in failed_cells:
+            if isinstance(e, StatementTimeout):
                 failed_cells.add(st.cell)
-                errors.append({"cell": st.cell, **describe_error(e),
-                               **({"kind": "timeout"} if isinstance(e, StatementTimeout) else {})})
+                errors.append(timed_out(st, str(e)))
+            elif st.cell not in failed_cells:
+                failed_cells.add(st.cell)
+                errors.append({"cell": st.cell, **describe_error(e)})
         finally:
             cancel()
         if after is not None:
