@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "model and data), and exit")
     course.add_argument("--submission-metadata", metavar="FILE",
                         help="Gradescope's submission_metadata.json, for a late policy with times = \"gradescope\" "
+                             "and a course that keeps each student's best (keep = \"best\") "
                              "(default: /autograder/submission_metadata.json)")
     batch.add_argument("--write-recipe", nargs=2, metavar=("KIND", "DIR"),
                        help="write the files that grade a class on a scheduler into DIR, and exit: slurm (an array "
@@ -454,9 +455,29 @@ def with_overrides(args: argparse.Namespace, results: list) -> list:
             raise UsageError(f"{args.course.path} [late]: {e}") from None
         results, more = late.apply(results, rules, times, dues, reports.student_name)
         warnings += more
+    if getattr(args, "course", None) is not None and args.course.keep == "best":
+        results, more = kept_best(args, results)
+        warnings += more
     for w in warnings:
         print(f"warning: {w}", file=sys.stderr)
     return results
+
+
+def kept_best(args: argparse.Namespace, results: list) -> tuple[list, list[str]]:
+    """The course keeps each student's best: an earlier submission's higher score (Gradescope's
+    submission_metadata.json, one submission per run) stands."""
+    from grader import earlier
+
+    metadata = Path(args.submission_metadata or "/autograder/submission_metadata.json")
+    if not metadata.is_file():
+        return results, [f"keep = \"best\": no submission_metadata.json at {metadata}: each submission's own score stands"]
+    if len(results) != 1:
+        return results, [f"keep = \"best\": {metadata} describes one submission, and {len(results)} were graded: "
+                         "each submission's own score stands"]
+    try:
+        return [earlier.keep_best(results[0], metadata)], []
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{args.course.path} [gradescope] keep: {e}") from None
 
 
 def validate(args: argparse.Namespace):

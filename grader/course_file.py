@@ -15,6 +15,7 @@ from pathlib import Path
 
 from grader.catalogue import IDS
 from grader.config import PROVIDED, ConfigError
+from grader.earlier import KEEPS
 
 NAME = "bracket-grader.toml"
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's
@@ -47,6 +48,10 @@ name = "ARENA 1.5.1 Balanced Bracket Classifier"
 # default = "visible"
 # get_out_by_neuron = "after_due_date"
 
+[gradescope]
+# keep = "latest"                      # "best": a student's earlier submission with a higher score
+#                                      # keeps it (from submission_metadata.json), said in the output
+
 [late]                                 # no [late] due date: no late policy
 # due = 2026-12-10T23:59:00+00:00      # a TOML date-time, with its offset
 # percent_per_day = 10                 # taken off the score per day late
@@ -64,6 +69,7 @@ SCHEMA: dict[str, dict[str, type | tuple[type, ...]]] = {
                "memory_gib": (int, float)},
     "points": {i: (int, float) for i in (*IDS, PROVIDED)},
     "visibility": {i: str for i in (*IDS, "default")},
+    "gradescope": {"keep": str},
     "late": {"due": dt.datetime, "percent_per_day": (int, float), "part_of_a_day": str, "cap_percent": (int, float),
              "zero_after": dt.datetime, "extensions": str, "times": str},
 }
@@ -94,6 +100,7 @@ class CourseFile:
     points: dict[str, float] = field(default_factory=dict)
     visibility: dict[str, str] = field(default_factory=dict)
     late: LateRules | None = None
+    keep: str = "latest"  # "best": an earlier submission's higher score stands (grader.earlier)
 
     def visibility_of(self, item: str) -> str:
         return self.visibility.get(item) or self.visibility.get("default") or "visible"
@@ -167,6 +174,9 @@ def read(path: str | Path) -> CourseFile:
     for key, value in limits.items():
         if value <= 0:
             raise error("limits", key, f"expected a number above 0, got {value!r}")
+    keep = raw.get("gradescope", {}).get("keep", "latest")
+    if keep not in KEEPS:
+        raise error("gradescope", "keep", f"one of {', '.join(KEEPS)}, not {keep!r}")
     for key, value in raw.get("visibility", {}).items():
         if value not in VISIBILITIES:
             raise error("visibility", key, f"one of {', '.join(VISIBILITIES)}, not {value!r}")
@@ -184,7 +194,7 @@ def read(path: str | Path) -> CourseFile:
                       file("course", "weights", course.get("weights")), file("course", "data", course.get("data")),
                       course.get("mode"), {k: float(v) for k, v in limits.items()},
                       {k: float(v) for k, v in raw.get("points", {}).items()}, dict(raw.get("visibility", {})),
-                      _late(late, error, file) if late else None)
+                      _late(late, error, file) if late else None, keep)
 
 
 def _late(late: dict, error, file) -> LateRules:

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from grader.inert import inert
 from grader.mistakes import says
-from grader.results import (CaseOutcome, Condition, ExerciseResult, Late, NotGradable, Overridden, Replaced,
+from grader.results import (CaseOutcome, Condition, ExerciseResult, Kept, Late, NotGradable, Overridden, Replaced,
                             SubmissionResult)
 
 MAX_FEEDBACK_CASES = 3
@@ -141,6 +141,11 @@ def late_text(late: Late, raw: float) -> str:
     return f"{late.percent:g}% late penalty: {late.days_late:.2f} day(s) late (scored {raw:g} before it)"
 
 
+def kept_text(kept: Kept, own: float) -> str:
+    return (f"your best earlier submission ({kept.submitted}, one of {kept.of}) scored {kept.score:g}: that score "
+            f"stands (this submission scored {own:g}); the course keeps each student's best")
+
+
 def not_gradable_text(ng: NotGradable) -> str:
     detail = f" ({ng.detail})" if ng.detail else ""
     return (f"not gradable: {NOT_GRADABLE_WHY.get(ng.reason, ng.reason)}{detail}; nothing in it was run, "
@@ -154,6 +159,7 @@ def cell_error_notes(s: SubmissionResult) -> list[str]:
 def all_notes(s: SubmissionResult) -> list[str]:
     return ([not_gradable_text(s.not_gradable)] if s.not_gradable else []) + \
         ([late_text(s.late, s.raw_score)] if s.late else []) + \
+        ([kept_text(s.kept, s.own_score)] if s.kept else []) + \
         [f"{e.id}: {override_text(e.override)}" for e in s.exercises if e.override] + cell_error_notes(s) + list(s.notes)
 
 

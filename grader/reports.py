@@ -36,7 +36,8 @@ def score_text(r: SubmissionResult) -> str:
     if r.not_gradable:
         return "not gradable"
     late = f" (late: {r.raw_score:.4g} before a {r.late.percent:g}% penalty)" if r.late else ""
-    return f"{r.score:.4g} / {r.max_score:g}{late}"
+    kept = f" (an earlier submission's, kept: this one scored {r.own_score:.4g})" if r.kept else ""
+    return f"{r.score:.4g} / {r.max_score:g}{late}{kept}"
 
 
 def full_marks_by_hand(e: ExerciseResult) -> bool:
@@ -111,6 +112,8 @@ def submission_json(r: SubmissionResult) -> dict:
         out["not_gradable"] = asdict(r.not_gradable)
     if r.late:
         out["raw_score"], out["late"] = r.raw_score, asdict(r.late)
+    if r.kept:
+        out["own_score"], out["kept"] = r.own_score, asdict(r.kept)
     return out
 
 

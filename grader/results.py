@@ -18,8 +18,8 @@ Status = Literal["passed", "partial", "failed", "error", "timeout", "missing", "
                  "not_autograded"]
 STATUSES: tuple[str, ...] = ("passed", "partial", "failed", "error", "timeout", "missing", "not_attempted", "provided",
                              "not_autograded")
-SCHEMA = 4  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors, starter); 3,
-# replaced; 4, a submission's not_gradable, raw_score and late, and an item's override
+SCHEMA = 5  # of the JSON report: 2 added the fields below (cases, cause, condition, cell errors, starter); 3,
+# replaced; 4, a submission's not_gradable, raw_score and late, and an item's override; 5, kept and own_score
 
 
 # an object's category when it was computed with a model the grader does not know (the submission's
@@ -119,6 +119,16 @@ class Late:
     after_zero: bool = False  # handed in after the date beyond which it scores 0
 
 
+@dataclass(frozen=True)
+class Kept:
+    """An earlier submission's higher score, which stands (a course that keeps each student's best:
+    grader.earlier)."""
+
+    score: float
+    submitted: str  # ISO 8601, as Gradescope gave it
+    of: int  # how many earlier submissions there were
+
+
 NOT_GRADABLE_REASONS = ("empty", "binary", "not_a_notebook", "no_items", "unreadable")
 
 
@@ -148,14 +158,20 @@ class SubmissionResult:
     cell_errors: tuple[CellError, ...] = ()  # the first run's cells that raised
     not_gradable: NotGradable | None = None  # not a submission at all: its items are errors, its score none
     late: Late | None = None  # handed in late: `score` is after the penalty, `raw_score` before
+    kept: Kept | None = None  # an earlier submission's higher score stands: `score` is it, `own_score` this one's
 
     @property
     def raw_score(self) -> float:
         return round(sum(e.score for e in self.exercises), 6)
 
     @property
-    def score(self) -> float:
+    def own_score(self) -> float:
+        """This submission's score (after a late penalty), whatever an earlier one scored."""
         return round(self.raw_score * (1 - self.late.percent / 100), 6) if self.late else self.raw_score
+
+    @property
+    def score(self) -> float:
+        return max(self.own_score, self.kept.score) if self.kept else self.own_score
 
     @property
     def max_score(self) -> float:
@@ -194,8 +210,9 @@ def exercise_from_json(e: dict) -> ExerciseResult:
 def submission_from_json(data: dict) -> SubmissionResult:
     """Inverse of grader.reports.submission_json (for resumed and merged reports)."""
     cells = tuple(CellError(**_known(CellError, c)) for c in data.get("cell_errors", ()))
-    ng, late = data.get("not_gradable"), data.get("late")
+    ng, late, kept = data.get("not_gradable"), data.get("late"), data.get("kept")
     return SubmissionResult(data["path"], tuple(exercise_from_json(e) for e in data["exercises"]),
                             tuple(data.get("notes", ())), float(data.get("seconds", 0.0)), cells,
                             NotGradable(**_known(NotGradable, ng)) if isinstance(ng, dict) else None,
-                            Late(**_known(Late, late)) if isinstance(late, dict) else None)
+                            Late(**_known(Late, late)) if isinstance(late, dict) else None,
+                            Kept(**_known(Kept, kept)) if isinstance(kept, dict) else None)

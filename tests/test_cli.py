@@ -62,7 +62,7 @@ def test_reports_have_all_23_ids_in_order_and_points_apply(solved_dir, tmp_path)
     by_id = {e["id"]: e for e in sub["exercises"]}
     assert {k: by_id["get_WOV"][k] for k in ("id", "status", "score", "max_score", "feedback")} == {
         "id": "get_WOV", "status": "passed", "score": 4.0, "max_score": 4.0, "feedback": "all 7 cases passed"}
-    assert [c["passed"] for c in by_id["get_WOV"]["cases"]] == [True] * 7 and report["schema"] == 4
+    assert [c["passed"] for c in by_id["get_WOV"]["cases"]] == [True] * 7 and report["schema"] == 5
     assert by_id["embedding"]["max_score"] == 0.0 and by_id["get_ln_fit"]["status"] == "not_autograded"
     assert sub["score"] == 4.0 and sub["max_score"] == 4.0
     rows = list(csv.reader((out / "r.csv").open()))

@@ -240,3 +240,34 @@ def test_a_late_policy_whose_times_cannot_be_read_stops_before_grading(tmp_path,
     (tmp_path / "times.csv").write_text("student,time\nalice,yesterday\n")
     assert main([str(tmp_path)]) == 2
     assert "line 2: 'yesterday' is not an ISO 8601 date-time" in capsys.readouterr().err
+
+
+def test_a_course_that_keeps_the_best_keeps_an_earlier_higher_score_only(tmp_path):
+    """keep = "best" ([gradescope]): the best of Gradescope's previous_submissions stands where it
+    is higher, shown with this submission's own score in every report; a lower one changes nothing."""
+    import json
+
+    from grader import earlier
+    from grader.results import ExerciseResult, SubmissionResult, submission_from_json
+
+    (tmp_path / "bracket-grader.toml").write_text('[gradescope]\nkeep = "best"\n')
+    assert course_file.read(tmp_path / "bracket-grader.toml").keep == "best"
+    (tmp_path / "bad.toml").write_text('\n[gradescope]\nkeep = "highest"\n')
+    with pytest.raises(ConfigError, match=r"bad.toml:3: \[gradescope\] keep: one of latest, best"):
+        course_file.read(tmp_path / "bad.toml")
+    result = SubmissionResult("alice.py", (ExerciseResult("get_WOV", "passed", 1.0, 1.0),
+                                           ExerciseResult("embedding", "failed", 0.0, 1.0)))
+    meta = tmp_path / "submission_metadata.json"
+    meta.write_text(json.dumps({"previous_submissions": [{"submission_time": "2026-12-01T10:00:00+00:00", "score": 2.0},
+                                                         {"submission_time": "x", "score": "nan"}, "junk"]}))
+    kept = earlier.keep_best(result, meta)
+    assert (kept.score, kept.own_score, kept.kept.of) == (2.0, 1.0, 3)
+    assert "an earlier submission's, kept: this one scored 1" in reports.score_text(kept)
+    gradescope = json.loads(reports.gradescope_json(kept))
+    assert gradescope["score"] == 2.0 and "that score stands (this submission scored 1)" in gradescope["output"].replace("\\", "")
+    back = submission_from_json(reports.submission_json(kept))  # a resumed or merged report keeps it
+    assert (back.kept, back.score, back.own_score) == (kept.kept, 2.0, 1.0)
+    meta.write_text(json.dumps({"previous_submissions": [{"submission_time": "t", "score": 0.5}]}))
+    assert earlier.keep_best(result, meta) == result
+    meta.write_text(json.dumps({"previous_submissions": []}))
+    assert earlier.keep_best(result, meta) == result

@@ -65,7 +65,7 @@ def test_every_output_shows_it_apart_from_a_score_of_zero():
     assert reports.summary_line([alice, bob]) == \
         "1 submission(s) graded; mean score 23.00; 1 with full marks; 1 not gradable"
     data = json.loads(reports.json_text([bob]))
-    assert data["schema"] == 4 and data["submissions"][0]["not_gradable"] == {
+    assert data["schema"] == 5 and data["submissions"][0]["not_gradable"] == {
         "reason": "binary", "detail": "it holds NUL bytes: not a text file"}
     assert submission_from_json(data["submissions"][0]).not_gradable == bob.not_gradable
     rows = list(csv.DictReader(io.StringIO(reports.csv_text([alice, bob]))))

@@ -214,7 +214,7 @@ def test_terminal_table_and_json_read_well_for_a_mixed_submission():
     assert next(line for line in lines if " is_balanced_forloop " in line).endswith("1/1")  # plain passes stay quiet
     data = json.loads(reports.json_text([result]))
     sub = data["submissions"][0]
-    assert data["schema"] == 4 and sub["score"] == 19 and [e["id"] for e in sub["exercises"]] == [e.id for e in EXERCISES_ALL]
+    assert data["schema"] == 5 and sub["score"] == 19 and [e["id"] for e in sub["exercises"]] == [e.id for e in EXERCISES_ALL]
     assert {e["status"] for e in sub["exercises"]} == {"passed", "failed", "missing", "timeout"}
     by_id = {e["id"]: e for e in sub["exercises"]}
     # the facts travel as fields, and come back from the JSON as they were
