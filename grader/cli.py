@@ -455,6 +455,9 @@ def with_overrides(args: argparse.Namespace, results: list) -> list:
             raise UsageError(f"{args.course.path} [late]: {e}") from None
         results, more = late.apply(results, rules, times, dues, reports.student_name)
         warnings += more
+    from dataclasses import replace
+
+    results = [replace(r, kept=None) if r.kept else r for r in results]  # a report read back keeps none
     if getattr(args, "course", None) is not None and args.course.keep == "best":
         results, more = kept_best(args, results)
         warnings += more
@@ -468,16 +471,19 @@ def kept_best(args: argparse.Namespace, results: list) -> tuple[list, list[str]]
     submission_metadata.json, one submission per run) stands."""
     from grader import earlier
 
+    from grader.reports import the_submission
+
     metadata = Path(args.submission_metadata or "/autograder/submission_metadata.json")
     if not metadata.is_file():
         return results, [f"keep = \"best\": no submission_metadata.json at {metadata}: each submission's own score stands"]
-    if len(results) != 1:
-        return results, [f"keep = \"best\": {metadata} describes one submission, and {len(results)} were graded: "
-                         "each submission's own score stands"]
+    if not results:
+        return results, []
+    chosen = the_submission(results)  # an upload of several files: the one the report is about
     try:
-        return [earlier.keep_best(results[0], metadata)], []
+        kept = earlier.keep_best(chosen, metadata)
     except (OSError, ValueError) as e:
-        raise UsageError(f"{args.course.path} [gradescope] keep: {e}") from None
+        return results, [f"keep = \"best\": {e}: this submission's own score stands"]
+    return [kept if r is chosen else r for r in results], []
 
 
 def validate(args: argparse.Namespace):

@@ -19,6 +19,8 @@ def best_earlier(metadata: Path) -> Kept | None:
     """The highest-scoring earlier submission in submission_metadata.json (the earliest of equal
     ones); None where there is none with a score. A malformed entry is left out."""
     data = json.loads(metadata.read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{metadata}: not a JSON object")
     earlier = data.get("previous_submissions") or []
     if not isinstance(earlier, list):
         raise ValueError(f"{metadata}: previous_submissions is not a list")
@@ -38,8 +40,11 @@ def best_earlier(metadata: Path) -> Kept | None:
 
 
 def keep_best(result: SubmissionResult, metadata: Path) -> SubmissionResult:
-    """The result, with an earlier submission's score kept where it is higher than this one's."""
-    if result.not_gradable:
-        return result
+    """The result, with an earlier submission's score kept (at most this assignment's maximum) where
+    it is higher than this one's: a file that is not a submission at all keeps it too (an upload of
+    the wrong file does not undo the best)."""
+    result = replace(result, kept=None)
     best = best_earlier(metadata)
-    return replace(result, kept=best) if best is not None and best.score > result.score else result
+    if best is not None:
+        best = replace(best, score=min(best.score, result.max_score))
+    return replace(result, kept=best) if best is not None and best.score > result.own_score else result

@@ -271,7 +271,7 @@ def classroom_json(result: SubmissionResult) -> str:
                       "max_score": e.max_score, "line_no": 0, "execution_time": "0"})
     if result.late:  # the reporter's points are the tests' sum: the penalty is a test of its own
         tests.append({"name": "late penalty", "status": "pass", "message": late_text(result.late, result.raw_score),
-                      "score": round(result.score - result.raw_score, 4), "max_score": 0, "line_no": 0,
+                      "score": round(result.own_score - result.raw_score, 4), "max_score": 0, "line_no": 0,
                       "execution_time": "0"})
     statuses = {t["status"] for t in tests}
     overall = "fail" if "fail" in statuses else "error" if "error" in statuses else "pass"

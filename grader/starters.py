@@ -266,7 +266,10 @@ def beyond_a_second_look(exercises: list[Exercise], source: str, starter_code: d
     statement of the submission, skipped or failed, could set (`settable_names`; where the code
     cannot be read so, one its text never mentions at all)."""
     settled = {i for i, (_, p) in starter_code.items() if p.provides and provided_points == 0}
-    settable = settable_names(source, suffix)
+    try:
+        settable = settable_names(source, suffix)
+    except (SystemError, MemoryError):  # a parse that failed twice (see _parse): the text rule
+        settable = None
     if settable is None:
         settable = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
     settled |= {e.id for e in exercises if e.kind == "object" and not set(e.names or (e.id,)) <= settable}
@@ -276,7 +279,7 @@ def beyond_a_second_look(exercises: list[Exercise], source: str, starter_code: d
 def settable_names(source: str, suffix: str) -> set[str] | None:
     """Every global name some statement of the submission could set, wherever it stands (in a
     block, a function with `global`, a comprehension, a walrus, an import, an `except ... as`, a
-    `match` capture, an attribute of the module), with every word of its strings (`globals()["v_L"]`, `exec("v_L = ...")`)
+    `match` capture, an attribute of the module, a keyword argument or a parameter), with every word of its strings (`globals()["v_L"]`, `exec("v_L = ...")`)
     and of its shell and magic lines (`%run` in a kernel). A name only read (the course's cells
     that use an object the student is left to write) is not among them. None where that cannot
     be told: a cell that does not parse, a `from ... import *`, code too large to parse here."""
@@ -320,6 +323,8 @@ def settable_names(source: str, suffix: str) -> set[str] | None:
                 names.add(node.name)
             elif isinstance(node, ast.MatchMapping) and node.rest:
                 names.add(node.rest)
+            elif isinstance(node, (ast.keyword, ast.arg)) and node.arg:
+                names.add(node.arg)  # `globals().update(v_L=...)`, `def f(v_L): globals().update(locals())`
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
                 names |= set(word.findall(node.value))
     return names

@@ -269,5 +269,11 @@ def test_a_course_that_keeps_the_best_keeps_an_earlier_higher_score_only(tmp_pat
     assert (back.kept, back.score, back.own_score) == (kept.kept, 2.0, 1.0)
     meta.write_text(json.dumps({"previous_submissions": [{"submission_time": "t", "score": 0.5}]}))
     assert earlier.keep_best(result, meta) == result
+    # at most the assignment's maximum (its points may have changed); a wrong file uploaded keeps it too
+    meta.write_text(json.dumps({"previous_submissions": [{"submission_time": "t", "score": 7}]}))
+    assert earlier.keep_best(result, meta).score == 2.0
+    from grader.results import NotGradable
+    empty = SubmissionResult("alice.py", (ExerciseResult("get_WOV", "error", 0.0, 1.0),), not_gradable=NotGradable("empty"))
+    assert earlier.keep_best(empty, meta).score == 1.0
     meta.write_text(json.dumps({"previous_submissions": []}))
     assert earlier.keep_best(result, meta) == result

@@ -212,6 +212,7 @@ def test_an_object_only_read_never_set_gets_no_second_look():
                 "def f():\n    global v_L, v_R\n", "from helpers import v_L, v_R\n", 'exec("v_L = v_R = 1")\n',
                 "try:\n    pass\nexcept E as v_L:\n    v_R = 1\n", "import sys\nsys.modules[__name__].v_L = sys.v_R = 1\n",
                 "match x:\n    case [v_L, *v_R]:\n        pass\n", "%run setup.py v_L v_R\n",
+                "globals().update(v_L=1, v_R=2)\n", "def f(v_L, v_R):\n    globals().update(locals())\n",
                 "from helpers import *\n", "def broken(:\n"):  # a star import or a cell that does not parse: the text rule
         assert "v_L_v_R" not in starters.beyond_a_second_look(list(EXERCISES), reads + way, {}, 0.0), way
     notebook = json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "source": reads},
