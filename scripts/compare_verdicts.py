@@ -38,16 +38,16 @@ def snapshot(out: Path, only: set[str]) -> None:
     if "example" in only:
         cli("--json", str(out / "example.json"), "--quiet")
     if only & {"corpus", "corpus-ours", "corpus-course"}:
-        from tests.corpus.field import ALL, FIELD
+        from tests.corpus.field import ALL
         from tests.corpus.submissions import build
-        from tests.corpus.test_corpus import _model_sensitive
+        from tests.corpus.test_corpus import on_model
     if only & {"corpus", "corpus-ours"}:
         build(work / "corpus-ours", ALL)
         cli(str(work / "corpus-ours"), "--json", str(out / "corpus-ours.json"), "--timeout", "20", "--workers", "2",
             "--quiet")
     if only & {"corpus", "corpus-course"}:
         if COURSE.is_dir():
-            build(work / "corpus-course", [s for s in ALL if s in FIELD or _model_sensitive(s)])
+            build(work / "corpus-course", on_model("the course's model"))
             cli(str(work / "corpus-course"), "--json", str(out / "corpus-course.json"), "--timeout", "20", "--workers",
                 "2", "--quiet", "--weights", str(COURSE / "brackets_model_state_dict.pt"),
                 "--data", str(COURSE / "brackets_data.json"))

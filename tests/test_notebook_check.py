@@ -160,9 +160,10 @@ def test_check_in_a_notebook_in_our_template(grader, tmp_path):
         else:  # the other per-item checks left out (each would grade the notebook once)
             cell = "\n".join(ln for ln in cell.splitlines() if "grader.check(" not in ln)
         cells.append(cell)
-    # (the whole table after a full check is the course-layout test's; the solved template's full
-    # marks in a kernel, tests/test_engine.py's)
-    cells = run_notebook(cells, folder)
+    # the notebook up to that cell, as a student runs it while working (the whole table after a
+    # full check is the course-layout test's; the solved template's full marks in a kernel,
+    # tests/test_engine.py's)
+    cells = run_notebook(cells[:at + 1], folder)
     own = html_of(cells[at])
     assert own.count("<code>") == 1 and "FAIL" in own and "transposed" in own, own
 

@@ -1,8 +1,8 @@
 """A class graded on a real Slurm cluster through the shipped recipe (`--write-recipe slurm`): a
 single-node cluster started here (tests/slurm_cluster.py), 12 submissions in a 3-task array and a
 merge job started with --dependency=afterok. The merged report is the report of one run on one
-machine, times aside; a task requeued mid-way (`scontrol requeue`) resumes its shard and changes
-nothing. Skips, saying why, where Slurm cannot run, except where BRACKET_GRADER_REQUIRE_SLURM is
+machine, times aside, with a task of the array requeued mid-way (`scontrol requeue`): it resumes
+its shard and changes nothing. Skips, saying why, where Slurm cannot run, except where BRACKET_GRADER_REQUIRE_SLURM is
 set (.ci/run), where it must run."""
 from __future__ import annotations
 
@@ -86,29 +86,23 @@ def same_report(merged: Path, single: Path) -> None:
     assert json.loads(merged.read_text())["similarity"] == json.loads(single.read_text())["similarity"]
 
 
-def test_a_class_graded_by_the_slurm_recipe_is_the_report_of_one_machine(cluster, course):
+def test_a_class_graded_by_the_slurm_recipe_with_a_task_requeued_mid_way_is_the_report_of_one_machine(cluster, course):
+    """One array (a task of it requeued part-way through its shard, as a preempted node's is) and
+    its merge: every shard written, the requeued one resumed with nothing graded twice, and the
+    merged report the single machine's."""
+    from grader import shards
+
     folder, grade = course
+    class_files = sorted((folder / "class").iterdir())
+    totals = [len(part) for part in shards.deal(class_files, 3)]
     array, merge = submit(cluster, folder, grade, "grades")
-    assert cluster.wait_for(array) == {"COMPLETED"} and cluster.wait_for(merge) == {"COMPLETED"}
-    shards = sorted((folder / "grades").glob("shard-*-of-3.json"))
-    assert [p.name for p in shards] == [f"shard-{i}-of-3.json" for i in (1, 2, 3)]
-    sizes = [len(json.loads(p.read_text())["submissions"]) for p in shards]
-    assert sum(sizes) == 12 and all(sizes)
-    same_report(folder / "grades" / "grades.json", folder / "single.json")
-    assert (folder / "grades" / "gradebook.csv").is_file() and (folder / "grades" / "class.html").is_file()
-
-
-def test_a_task_requeued_mid_way_resumes_its_shard(cluster, course):
-    folder, grade = course
-    array, merge = submit(cluster, folder, grade, "requeued")
     requeued, end = None, time.monotonic() + 600
     while requeued is None and time.monotonic() < end:  # a running task with part of its shard done
         for task in cluster.run("squeue", "-h", "-j", array, "-t", "R", "-o", "%i").stdout.split():
             index = int(task.split("_")[1])
-            log = folder / "requeued" / f"shard-{index + 1}-of-3.json.log.jsonl"
+            log = folder / "grades" / f"shard-{index + 1}-of-3.json.log.jsonl"
             done = len(log.read_text().splitlines()) if log.exists() else 0
-            total = len(json.loads((folder / "grades" / f"shard-{index + 1}-of-3.json").read_text())["submissions"])
-            if 1 <= done < total:
+            if 1 <= done < totals[index]:
                 assert cluster.run("scontrol", "requeue", task).returncode == 0
                 requeued = (task, index, done)
                 # Slurm holds a requeued task back two minutes (its begin time): once it is pending
@@ -122,10 +116,14 @@ def test_a_task_requeued_mid_way_resumes_its_shard(cluster, course):
         time.sleep(0.2)
     assert requeued is not None, "no task was caught part-way through its shard"
     assert cluster.wait_for(array, 900) == {"COMPLETED"} and cluster.wait_for(merge) == {"COMPLETED"}
+    written = sorted((folder / "grades").glob("shard-*-of-3.json"))
+    assert [p.name for p in written] == [f"shard-{i}-of-3.json" for i in (1, 2, 3)]
+    assert [len(json.loads(p.read_text())["submissions"]) for p in written] == totals and sum(totals) == 12
     task, index, done = requeued
     output = (folder / f"slurm-bracket-grade-{array}_{index}.out").read_text()
     assert re.search(rf"resuming: {done}|resuming: [1-9]", output), output[-2000:]
-    log = folder / "requeued" / f"shard-{index + 1}-of-3.json.log.jsonl"
+    log = folder / "grades" / f"shard-{index + 1}-of-3.json.log.jsonl"
     paths = [json.loads(line)["result"]["path"] for line in log.read_text().splitlines()]
-    assert len(paths) == len(set(paths))  # nothing graded twice
-    same_report(folder / "requeued" / "grades.json", folder / "single.json")
+    assert len(paths) == len(set(paths)) == totals[index]  # nothing graded twice
+    same_report(folder / "grades" / "grades.json", folder / "single.json")
+    assert (folder / "grades" / "gradebook.csv").is_file() and (folder / "grades" / "class.html").is_file()
