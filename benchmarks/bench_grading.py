@@ -16,6 +16,12 @@ function, one in ten hanging), starts the warm pool, and reports from this one r
   median for correct submissions;
 - each worker's peak resident memory.
 Ratios, not absolute figures, are what carry between machines.
+
+    python benchmarks/bench_grading.py --class-of 300 [--out FILE]
+
+A class on one machine instead: N course-layout notebooks of the same mix, graded with all cores,
+against the floor (N times the correct notebook's own work, shared out over the workers) and the
+hanging tenth's limits: the wall time, the floor, and what is left, the grader's own.
 """
 from __future__ import annotations
 
@@ -230,6 +236,41 @@ def verdicts(results) -> dict:
     return {Path(r.path).name: [(e.id, e.status, e.score) for e in r.exercises] for r in results}
 
 
+def one_class(n: int, limits: Limits, timeout: float, out: str | None) -> None:
+    """A class of n notebooks (the mix of CYCLE) graded with all cores, as an instructor's batch:
+    its wall time against its floor, the students' own compute shared out over the workers (every
+    notebook does the correct one's work; a hanging one also waits out its call's limit, half of
+    --timeout, once in its first pass)."""
+    begun = time.monotonic()
+    folder = Path(tempfile.mkdtemp(prefix="bench-class-"))
+    notebooks, _ = make_corpus(folder, n)
+    for module in folder.glob("mod_*.py"):
+        module.unlink()
+    cores = usable_cores()
+    grader = Grader(GradeConfig(limits=limits))
+    grader.grade(notebooks[0])  # starts the warm pool and fills the reference cache; not counted
+    results, wall = grade(grader, notebooks, cores)
+    grader.close()
+    floor = floor_in_subprocess(limits.notebook_examples)
+    hanging = sum(kind_of(nb) == "hangs" for nb in notebooks)
+    floor_wall = (n * floor["total_s"] + hanging * timeout / 2) / cores
+    figures = per_submission(results, wall)
+    report = {"machine": {"cpus": cores, "python": sys.version.split()[0], "torch_threads_per_worker": 1},
+              "class_of": n, "mix": {k: CYCLE.count(k) / len(CYCLE) for k in EDITS}, "item_timeout_s": timeout,
+              "workers": cores, **figures,
+              "by_kind_median_s": {k: round(statistics.median(secs), 2) for k in EDITS
+                                   if (secs := [r.seconds for r in results if kind_of(Path(r.path)) == k])},
+              "floor_per_notebook": floor, "floor_wall_s": round(floor_wall, 1),
+              "ratio_wall_to_floor": round(wall / floor_wall, 2),
+              "grader_own_s_per_notebook": round((wall - floor_wall) * cores / n, 2),
+              "benchmark_wall_s": round(time.monotonic() - begun, 1)}
+    text = json.dumps(report, indent=1)
+    print(json.dumps({k: v for k, v in report.items() if k != "each_s"}, indent=1))
+    if out:
+        Path(out).write_text(text + "\n")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=40, help="notebooks (and as many modules)")
@@ -240,6 +281,8 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=5,
                    help="per-item limit; a call may take half of it (where the hanging ones stop)")
     p.add_argument("--out", default=None, help="also write the JSON report here")
+    p.add_argument("--class-of", type=int, default=None, metavar="N",
+                   help="only grade a class of N course-layout notebooks with all cores, against the floor")
     p.add_argument("--floor-only", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--plain-only", nargs=3, metavar=("NOTEBOOK", "WEIGHTS", "DATA"), help=argparse.SUPPRESS)
     a = p.parse_args()
@@ -251,6 +294,8 @@ def main() -> None:
     if a.floor_only:
         print(json.dumps(floor_seconds(limits.notebook_examples)))
         return
+    if a.class_of:
+        return one_class(a.class_of, limits, a.timeout, a.out)
     begun = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="bench-"))
     notebooks, modules = make_corpus(folder, a.n)
