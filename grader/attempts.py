@@ -111,8 +111,9 @@ def run(setting: Setting, judge: Judge, sub: Submission, plan: Plan) -> Outcome:
         attempt += 1
         ready = _collect(result, out, sub, first=plan.record_cell_errors and attempt == 1, slow=slow)
         if not ready:
-            if result.ended_by == "statement_timeout" and result.current_statement:
-                slow.add(str(result.current_statement.get("key")))
+            key = (result.current_statement or {}).get("key")
+            if result.ended_by == "statement_timeout" and key:
+                slow.add(key)
             if _skip_the_statement(sub, skip, job, result, limits):
                 continue
             _finish(judge, out, remaining, *why_unfinished(result, limits, before_items=True))

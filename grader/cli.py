@@ -470,7 +470,6 @@ def kept_best(args: argparse.Namespace, results: list) -> tuple[list, list[str]]
     """The course keeps each student's best: an earlier submission's higher score (Gradescope's
     submission_metadata.json, one submission per run) stands."""
     from grader import earlier
-
     from grader.reports import the_submission
 
     metadata = Path(args.submission_metadata or "/autograder/submission_metadata.json")

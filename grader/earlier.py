@@ -36,7 +36,7 @@ def best_earlier(metadata: Path) -> Kept | None:
             continue
         if best is None or score > best.score:
             best = Kept(round(score, 6), str(entry.get("submission_time") or "")[:40], len(earlier))
-    return replace(best, of=len(earlier)) if best else None
+    return best
 
 
 def keep_best(result: SubmissionResult, metadata: Path) -> SubmissionResult:

@@ -271,37 +271,35 @@ def beyond_a_second_look(exercises: list[Exercise], source: str, starter_code: d
     except (SystemError, MemoryError):  # a parse that failed twice (see _parse): the text rule
         settable = None
     if settable is None:
-        settable = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", source))
+        settable = set(WORD.findall(source))
     settled |= {e.id for e in exercises if e.kind == "object" and not set(e.names or (e.id,)) <= settable}
     return settled
+
+
+WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def settable_names(source: str, suffix: str) -> set[str] | None:
     """Every global name some statement of the submission could set, wherever it stands (in a
     block, a function with `global`, a comprehension, a walrus, an import, an `except ... as`, a
-    `match` capture, an attribute of the module, a keyword argument or a parameter), with every word of its strings (`globals()["v_L"]`, `exec("v_L = ...")`)
-    and of its shell and magic lines (`%run` in a kernel). A name only read (the course's cells
-    that use an object the student is left to write) is not among them. None where that cannot
-    be told: a cell that does not parse, a `from ... import *`, code too large to parse here."""
+    `match` capture, an attribute of the module, a keyword argument or a parameter), with every
+    word of its strings (`globals()["v_L"]`, `exec("v_L = ...")`) and of its shell and magic
+    lines (`%run` in a kernel). A name only read (the course's cells that use an object the
+    student is left to write) is not among them. None where that cannot be told: a cell that
+    does not parse, a `from ... import *`, code too large to parse here."""
     if len(source) > MAX_FILE:
         return None
-    text = source
-    if suffix == ".ipynb":
-        try:
-            cells = notebook_cells(source)
-        except (ValueError, TypeError, AttributeError, RecursionError):
-            return None
-        text = "\n".join(cells)
-    if len(text) > MAX_CODE:
+    try:
+        cells = notebook_cells(source) if suffix == ".ipynb" else py_cells(source)
+    except (ValueError, TypeError, AttributeError, RecursionError):
+        return None
+    if sum(len(c) for c in cells) > MAX_CODE:
         return None
     names: set[str] = set()
-    word = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-    for line in text.splitlines():
-        if MAGIC_LINE.match(line):
-            names |= set(word.findall(line))
-    for cell in cells_of(source, suffix):
+    for cell in cells:
+        names |= {w for line in cell.splitlines() if MAGIC_LINE.match(line) for w in WORD.findall(line)}
         try:
-            tree = _parse(cell)
+            tree = _parse(neutralise(cell))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
         for node in ast.walk(tree):
@@ -326,7 +324,7 @@ def settable_names(source: str, suffix: str) -> set[str] | None:
             elif isinstance(node, (ast.keyword, ast.arg)) and node.arg:
                 names.add(node.arg)  # `globals().update(v_L=...)`, `def f(v_L): globals().update(locals())`
             elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-                names |= set(word.findall(node.value))
+                names |= set(WORD.findall(node.value))
     return names
 
 
