@@ -10,15 +10,22 @@ straggles while the others idle.
 """
 from __future__ import annotations
 
+import ast
 import json
+import re
 from pathlib import Path
 from typing import Mapping
 
-# what a submission costs, in seconds of one worker, roughly (benchmarks/shard_balance.py measures
+# what a submission costs, in seconds of one worker, roughly (benchmarks/bench_shards.py measures
 # how well it predicts): a fixed part (a warm worker's fork, the reference's answers), per cell of
 # code (each statement run and judged), per KiB of code; a notebook's cells run where a module's
-# demo blocks are skipped
+# demo blocks are skipped. Two things in the code cost far more than its size: a loop that never
+# ends by its own test (`while True:`) runs until the statement's time limit (60 s by default), and
+# the course's data size written into the code (5,000, beyond its first: the data's own line) has its objects
+# computed again on the course's size (a second look, each object 5 times the examples)
 FIXED, PER_CELL, PER_KIB, NOTEBOOK = 6.0, 0.15, 0.05, 1.25
+UNENDING_LOOP, COURSE_SIZE_LITERAL, MAX_LITERALS = 60.0, 10.0, 2
+COURSE_EXAMPLES = 5000
 
 
 class ShardError(ValueError):
@@ -94,13 +101,34 @@ def cost(path: Path) -> float:
     if path.suffix == ".ipynb":
         try:
             cells = [c for c in json.loads(text).get("cells", []) if c.get("cell_type") == "code"]
-            code = sum(len("".join(c.get("source", "")) if isinstance(c.get("source"), list) else
-                           str(c.get("source", ""))) for c in cells)
-            return (FIXED + PER_CELL * len(cells) + PER_KIB * code / 1024) * NOTEBOOK
+            sources = ["".join(c.get("source", "")) if isinstance(c.get("source"), list) else
+                       str(c.get("source", "")) for c in cells]
         except (ValueError, AttributeError, TypeError, RecursionError):
             return FIXED
+        return (FIXED + PER_CELL * len(cells) + PER_KIB * sum(map(len, sources)) / 1024) * NOTEBOOK \
+            + _costly_code(sources)
     cells = max(1, text.count("\n# %%"))
-    return FIXED + PER_CELL * cells + PER_KIB * len(data) / 1024
+    return FIXED + PER_CELL * cells + PER_KIB * len(data) / 1024 + _costly_code([text])
+
+
+_MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
+
+
+def _costly_code(sources: list[str]) -> float:
+    """Seconds for what the code does beyond its size (see UNENDING_LOOP...): read from its syntax
+    tree, never run. A cell that does not parse adds nothing."""
+    loops = literals = 0
+    for source in sources:
+        try:
+            tree = ast.parse(_MAGIC.sub("", source))
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.While) and isinstance(node.test, ast.Constant) and node.test.value:
+                loops += 1
+            elif isinstance(node, ast.Constant) and type(node.value) is int and node.value == COURSE_EXAMPLES:
+                literals += 1
+    return UNENDING_LOOP * min(loops, 1) + COURSE_SIZE_LITERAL * min(max(literals - 1, 0), MAX_LITERALS)
 
 
 def deal(paths: list[Path], n: int, names: Mapping[Path, str] | None = None) -> list[list[Path]]:

@@ -94,6 +94,28 @@ def test_a_notebook_costs_more_than_a_module_of_the_same_code(tmp_path):
     assert shards.cost(nb) > shards.cost(py) > shards.cost(tmp_path / "missing.py") == shards.FIXED
 
 
+def test_code_that_runs_to_its_limit_or_on_the_course_size_costs_more_than_its_length(tmp_path):
+    """What the benchmark found time going to: a loop that never ends by its own test waits for the
+    statement's limit; the course's 5,000 written into the code brings a course-size second look."""
+    def module(name: str, body: str) -> Path:
+        (tmp_path / name).write_text(f"# %%\nN_SAMPLES = 5000\n# %%\n{body}\n")
+        return tmp_path / name
+
+    plain = shards.cost(module("plain.py", "x = sum(range(10))"))
+    looping = shards.cost(module("loop.py", "while True:\n    x = 1"))
+    bounded = shards.cost(module("bounded.py", "while x < 3:\n    x += 1"))
+    course = shards.cost(module("course.py", "y = repeat(m, 'c -> c b', b=5000)"))
+    assert looping - plain > 30 and abs(bounded - plain) < 1  # a loop with a test of its own is not charged
+    assert 5 < course - plain < looping - plain
+    unparsable = shards.cost(module("broken.py", "while True:\n x = (  # never closed"))
+    assert abs(unparsable - plain) < 1  # a file that does not parse is costed by its size only
+    nb = tmp_path / "loop.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "source": ["%time 1\n", "while 1:\n", "    pass\n"],
+                                         "metadata": {}, "outputs": [], "execution_count": None}],
+                              "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert shards.cost(nb) > shards.UNENDING_LOOP  # cell magics stripped, then parsed
+
+
 def test_the_recipes_the_cli_writes_start_each_shard_with_auto_and_validate(tmp_path, capsys):
     """The shipped recipes, written by the CLI: what each scheduler sets is what --shard auto
     reads; the Kubernetes manifests against Kubernetes' published schemas, the workflow against
