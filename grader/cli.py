@@ -436,9 +436,9 @@ def check_outputs(args: argparse.Namespace) -> None:
             raise UsageError(f"--canvas-roster: {e}") from None
 
 
-def with_overrides(args: argparse.Namespace, results: list) -> list:
-    """The results with the instructor's overrides, then the course's late policy, applied (what
-    cannot be applied is said on stderr)."""
+def adjusted(args: argparse.Namespace, results: list) -> tuple[list, list[str]]:
+    """The results with the instructor's overrides, then the course's late policy, applied, and the
+    warnings of what could not be."""
     from grader import overrides, reports
 
     warnings = []
@@ -455,6 +455,13 @@ def with_overrides(args: argparse.Namespace, results: list) -> list:
             raise UsageError(f"{args.course.path} [late]: {e}") from None
         results, more = late.apply(results, rules, times, dues, reports.student_name)
         warnings += more
+    return results, warnings
+
+
+def with_overrides(args: argparse.Namespace, results: list) -> list:
+    """The results with the instructor's overrides, then the course's late policy, applied (what
+    cannot be applied is said on stderr)."""
+    results, warnings = adjusted(args, results)
     from dataclasses import replace
 
     results = [replace(r, kept=None) if r.kept else r for r in results]  # a report read back keeps none
@@ -553,7 +560,7 @@ def select(args: argparse.Namespace) -> list[Path]:
 def grade(args: argparse.Namespace, grader, submissions: list[Path]) -> tuple[list, bool]:
     """Grade what the results log does not hold yet, appending each result as it finishes; Ctrl-C
     stops at once. Returns the results (logged ones included) and whether it was interrupted."""
-    from grader import batch, overrides, reports
+    from grader import batch, reports
 
     # what the verdicts depend on: a restarted shard (--shard auto resumes) reuses a result only
     # where nothing of the grading changed
@@ -582,10 +589,8 @@ def grade(args: argparse.Namespace, grader, submissions: list[Path]) -> tuple[li
                 log.append(keys[result.path], result)
             if progress:
                 progress.update(result)
-            if not args.quiet:  # as the reports will show it: with the instructor's overrides
-                shown = overrides.apply([result], args.overrides_read, reports.student_name)[0][0] \
-                    if getattr(args, "overrides_read", None) else result
-                print(reports.terminal_table(shown) + "\n", flush=True)
+            if not args.quiet:  # as the reports will show it: overridden, less a late penalty
+                print(reports.terminal_table(shown_live(args, result)) + "\n", flush=True)
     except KeyboardInterrupt:
         interrupted = True
         grader.stop()  # submissions being graded end now; nothing more starts
@@ -597,6 +602,15 @@ def grade(args: argparse.Namespace, grader, submissions: list[Path]) -> tuple[li
         saved = f"; they are in {log_path}: rerun with --resume to grade the rest" if log else ""
         print(f"interrupted: {len(results)} of {len(submissions)} graded{saved}", file=sys.stderr)
     return results, interrupted
+
+
+def shown_live(args: argparse.Namespace, result):
+    """One submission as the reports will show it, while the batch goes on (what could not be
+    applied is said once, at the end)."""
+    try:
+        return adjusted(args, [result])[0][0]
+    except UsageError:
+        return result
 
 
 def report(args: argparse.Namespace, grader, submissions: list[Path], results: list, seconds: float) -> int:

@@ -225,6 +225,7 @@ def test_an_instructor_grades_a_class_folder_with_its_course_file(solved_dir, tm
                            "--workers", "1", "--json", str(out / "r.json"), "--gradebook", str(out / "book.csv")],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "3.75 / 5 (late: 5 before a 25% penalty)" in proc.stdout  # the row shown as it is graded, too
     (sub,) = json.loads((out / "r.json").read_text())["submissions"]
     assert (sub["raw_score"], sub["score"], sub["max_score"]) == (5.0, 3.75, 5.0)  # 4 + 1, less a day's 25%
     row = next(csv.DictReader((out / "book.csv").open()))
