@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The second supported world: numpy 2 and TransformerLens 3.x (what Colab's runtimes resolve to),
 # in .venv-np2 from requirements/constraints-np2.txt. Runs the reference checks, the bundled
-# example graded end to end, the course model's full marks, grader.check() in a course-layout
-# notebook and in a script, and the class report page in the browser with Colab's plotly (5.x).
+# example graded end to end (its class page written while grading), the course model's full
+# marks, grader.check() in a course-layout notebook and in a script, and the class report page in
+# the browser with Colab's plotly (5.x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv-np2 CONSTRAINTS=requirements/constraints-np2.txt scripts/setup.sh
