@@ -143,6 +143,7 @@ class ReferenceResults:
         self._factory: InputFactory | None = None  # built when something must be computed
         self._encoded: dict[str, dict[str, Any]] = {}
         self._objects: dict[str, Any] = {}
+        self._computing: dict[str, threading.Lock] = {}  # one per object entry being computed
         self._alternatives: dict[tuple[str, str], list[tuple[str, Any]]] = {}
         self._lock = threading.Lock()
         self._helper_answers: dict[str, tuple[Any, int]] = {}  # question (JSON) -> (answer, bytes)
@@ -244,10 +245,15 @@ class ReferenceResults:
         out: dict[str, Any] = {}
         for item in items:
             key = entry_name(model_hash, item, *strs)
-            if key not in self._objects:
-                encoded = self.disk.fetch("objects", key, lambda: self._compute_object(item, model_state, strs),
-                                          lambda v: isinstance(v, dict))
-                self._objects[key] = {k: decode(v) for k, v in encoded.items()}
+            # submissions graded at once on the same data (the course's 5,000, written into many
+            # students' code) ask together: one computes, the others wait for its answer
+            with self._lock:
+                computing = self._computing.setdefault(key, threading.Lock())
+            with computing:
+                if key not in self._objects:
+                    encoded = self.disk.fetch("objects", key, lambda: self._compute_object(item, model_state, strs),
+                                              lambda v: isinstance(v, dict))
+                    self._objects[key] = {k: decode(v) for k, v in encoded.items()}
             out.update(self._objects[key])
         return out
 
