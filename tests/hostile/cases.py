@@ -186,8 +186,8 @@ def get_post_final_ln_dir(model):
 ABSURD_OBJECTS = '''
 model = load_model()
 data, _ = load_datasets()
-out_by_component_in_unbalanced_dir = [[float("nan")] * 5000] * 10
-out_by_component_in_pre_20_unbalanced_dir = [[1e308] * 5000] * 7
+out_by_component_in_unbalanced_dir = [[float("nan")] * len(data)] * 10  # shaped right: the values are judged
+out_by_component_in_pre_20_unbalanced_dir = [[1e308] * len(data)] * 7
 v_L, v_R = "not a vector", [[1.0] * 9000] * 9
 adversarial_examples = ["(" * 1_000_000]
 '''
