@@ -31,7 +31,9 @@ from grader.worker.source import MAGIC_LINE, neutralise, notebook_cells, py_cell
 
 HERE = Path(__file__).resolve().parent
 BUILT_IN = HERE / "starter_prints"  # fingerprints of published starters (JSON; made by `python -m grader.starters`)
-TEMPLATE = HERE.parent / "student_template" / "exercises.py"
+# our template's are kept there too, so that an installed grader (a wheel, Gradescope's zip), which
+# has no student_template/, knows it (tests/test_starters.py holds them to the template)
+TEMPLATE, TEMPLATE_NAME = HERE.parent / "student_template" / "exercises.py", "bracket-grader template"
 MAX_FILE = 64 << 20  # a notebook's file, outputs included: larger ones are judged without fingerprints
 MAX_CODE = 1 << 20  # its code (a starter's is ~100 KB): parsing costs the trusted process ~500x this in memory
 
@@ -232,9 +234,9 @@ def starter_json(starter: Starter) -> dict:
 
 
 def built_in() -> tuple[Starter, ...]:
-    """Our template, read from the repository, and the published starters whose fingerprints are kept."""
-    kept = tuple(starter_from_json(p) for p in sorted(BUILT_IN.glob("*.json")))
-    return ((starter_from_file(TEMPLATE, "bracket-grader template"),) if TEMPLATE.is_file() else ()) + kept
+    """Our template, then the published starters: the fingerprints kept in grader/starter_prints/."""
+    kept = [starter_from_json(p) for p in sorted(BUILT_IN.glob("*.json"))]
+    return tuple(sorted(kept, key=lambda s: s.name != TEMPLATE_NAME))
 
 
 def unchanged(submission: dict[str, Print], starters: tuple[Starter, ...]) -> dict[str, tuple[str, Print]]:

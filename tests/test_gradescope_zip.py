@@ -78,7 +78,9 @@ def test_the_zip_holds_what_gradescope_runs_and_a_pinned_grader(autograder):
         pins = z.read("constraints.txt").decode().splitlines()
     assert {"setup.sh", "run_autograder", "bracket-grader.toml", "blank.py", "model.safetensors", "data.json",
             "bracket-grader/pyproject.toml", "bracket-grader/grader/cli.py", "bracket-grader/grader/worker/harvest.py",
-            "bracket-grader/reference/solutions.py", "bracket-grader/reference/assets/brackets_model.safetensors"} <= names
+            "bracket-grader/reference/solutions.py", "bracket-grader/reference/assets/brackets_model.safetensors",
+            # the starters it knows, our template's included (an untouched template is not attempted there too)
+            "bracket-grader/grader/starter_prints/bracket-grader-template.json"} <= names
     assert not any("__pycache__" in n or n.endswith(".pyc") for n in names)  # never the reference's bytecode
     assert modes["setup.sh"] & stat.S_IXUSR and modes["run_autograder"] & stat.S_IXUSR
     assert f'"torch=={torch.__version__.split("+")[0]}"' in setup and "whl/cpu" in setup
