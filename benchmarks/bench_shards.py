@@ -59,12 +59,12 @@ def main() -> int:
             path.rename(renamed)
             paths.append(renamed)
     grader = Grader(GradeConfig())
-    # one course-layout submission first, not counted: it starts the warm pool and fills the
-    # reference's cache, as a shard finds it after the recipes' --prepare-cache step
-    warm_up = build(folder / "warm-up", [next(s for s in subs if "course_module" in s.name)])
-    grader.grade(next(iter(warm_up.values())))
-    started = time.monotonic()
     try:
+        # one course-layout submission first, not counted: it starts the warm pool and fills the
+        # reference's cache, as a shard finds it after the recipes' --prepare-cache step
+        warm_up = build(folder / "warm-up", [next(s for s in subs if "course_module" in s.name)])
+        grader.grade(next(iter(warm_up.values())))
+        started = time.monotonic()
         results = list(grader.grade_many(paths, workers=2))
     finally:
         grader.close()

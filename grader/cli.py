@@ -606,10 +606,10 @@ def grade(args: argparse.Namespace, grader, submissions: list[Path]) -> tuple[li
 
 def shown_live(args: argparse.Namespace, result):
     """One submission as the reports will show it, while the batch goes on (what could not be
-    applied is said once, at the end)."""
+    applied is said once, at the end, where the reports are written)."""
     try:
         return adjusted(args, [result])[0][0]
-    except UsageError:
+    except Exception:  # a times file edited during the run: the row as graded; the batch goes on
         return result
 
 

@@ -254,6 +254,8 @@ class ReferenceResults:
                     encoded = self.disk.fetch("objects", key, lambda: self._compute_object(item, model_state, strs),
                                               lambda v: isinstance(v, dict))
                     self._objects[key] = {k: decode(v) for k, v in encoded.items()}
+                with self._lock:  # later askers find the value: the lock is not needed again
+                    self._computing.pop(key, None)
             out.update(self._objects[key])
         return out
 

@@ -4,9 +4,9 @@ submissions are its.
 `--shard auto` reads the shard from the scheduler that started the process: a Slurm array task, a
 Kubernetes Indexed Job, or a GitHub Actions matrix job (whose workflow passes its strategy's index
 and total). Submissions are dealt to shards by their expected cost, heaviest first to the lightest
-shard, from the file list alone (names, sizes and cells of the files every shard sees), so every
-shard computes the same split without talking to the others, and no shard of long notebooks
-straggles while the others idle.
+shard, from the file list alone (the names, sizes, cells and code of the files every shard sees),
+so every shard computes the same split without talking to the others, and no shard of long
+notebooks straggles while the others idle.
 """
 from __future__ import annotations
 
@@ -16,13 +16,16 @@ import re
 from pathlib import Path
 from typing import Mapping
 
+from grader.starters import MAX_CODE, parse_cell
+
 # what a submission costs, in seconds of one worker, roughly (benchmarks/bench_shards.py measures
 # how well it predicts): a fixed part (a warm worker's fork, the reference's answers), per cell of
 # code (each statement run and judged), per KiB of code; a notebook's cells run where a module's
-# demo blocks are skipped. Two things in the code cost far more than its size: a loop that never
-# ends by its own test (`while True:`) runs until the statement's time limit (60 s by default), and
-# the course's data size written into the code (5,000, beyond its first: the data's own line) has its objects
-# computed again on the course's size (a second look, each object 5 times the examples)
+# demo blocks are skipped. Two things in the code cost far more than its size: a loop with no way
+# out (`while True:` without a break, return or raise) runs until the statement's time limit (60 s
+# by default), and the course's data size written into the code (5,000, beyond its first: the
+# data's own line) has its objects computed again on the course's size (a second look, each
+# object on 5 times the examples)
 FIXED, PER_CELL, PER_KIB, NOTEBOOK = 6.0, 0.15, 0.05, 1.25
 UNENDING_LOOP, COURSE_SIZE_LITERAL, MAX_LITERALS = 60.0, 10.0, 2
 COURSE_EXAMPLES = 5000
@@ -90,14 +93,15 @@ def _checked(i: int, n: int, where: str) -> tuple[int, int]:
 
 
 def cost(path: Path) -> float:
-    """A submission's expected grading cost (see FIXED...): notebook or module, cells, size."""
+    """A submission's expected grading cost (see FIXED...): notebook or module, cells, size, and
+    what its code shows it will do."""
     try:
         data = path.read_bytes() if path.is_file() and not path.is_symlink() else b""
     except OSError:
         data = b""
     if not data:
         return FIXED  # nothing to read: it is refused or not gradable, quickly
-    text = data.decode("utf-8", "replace")
+    text = data.decode("utf-8-sig", "replace")
     if path.suffix == ".ipynb":
         try:
             cells = [c for c in json.loads(text).get("cells", []) if c.get("cell_type") == "code"]
@@ -106,29 +110,54 @@ def cost(path: Path) -> float:
         except (ValueError, AttributeError, TypeError, RecursionError):
             return FIXED
         return (FIXED + PER_CELL * len(cells) + PER_KIB * sum(map(len, sources)) / 1024) * NOTEBOOK \
-            + _costly_code(sources)
+            + _costly_code([_MAGIC.sub("", c) for c in sources])
     cells = max(1, text.count("\n# %%"))
     return FIXED + PER_CELL * cells + PER_KIB * len(data) / 1024 + _costly_code([text])
 
 
-_MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
+_MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)  # a notebook's magic and shell lines
 
 
 def _costly_code(sources: list[str]) -> float:
     """Seconds for what the code does beyond its size (see UNENDING_LOOP...): read from its syntax
-    tree, never run. A cell that does not parse adds nothing."""
+    tree, never run. Code that does not parse, or is too large to parse here (every shard parses
+    every file of the class), adds nothing: the same on every machine."""
+    if sum(map(len, sources)) > MAX_CODE:
+        return 0.0
     loops = literals = 0
     for source in sources:
         try:
-            tree = ast.parse(_MAGIC.sub("", source))
+            tree = parse_cell(source)
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         for node in ast.walk(tree):
-            if isinstance(node, ast.While) and isinstance(node.test, ast.Constant) and node.test.value:
+            if isinstance(node, ast.While) and isinstance(node.test, ast.Constant) and node.test.value \
+                    and not _leaves(node.body):
                 loops += 1
             elif isinstance(node, ast.Constant) and type(node.value) is int and node.value == COURSE_EXAMPLES:
                 literals += 1
     return UNENDING_LOOP * min(loops, 1) + COURSE_SIZE_LITERAL * min(max(literals - 1, 0), MAX_LITERALS)
+
+
+def _leaves(body: list[ast.stmt]) -> bool:
+    """Whether a loop's body has a way out: a break of its own (not an inner loop's), a return or a
+    raise (not an inner function's). Code nested too deep to follow is taken to have one."""
+    try:
+        return any(_exits(node, False) for node in body)
+    except RecursionError:
+        return True
+
+
+def _exits(node: ast.AST, inner: bool) -> bool:
+    if isinstance(node, (ast.Return, ast.Raise)):
+        return True
+    if isinstance(node, ast.Break):
+        return not inner
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+        return False
+    if isinstance(node, (ast.For, ast.AsyncFor, ast.While)):  # an inner loop's break is its own
+        return any(_exits(c, True) for c in node.body) or any(_exits(c, inner) for c in node.orelse)
+    return any(_exits(c, inner) for c in ast.iter_child_nodes(node))
 
 
 def deal(paths: list[Path], n: int, names: Mapping[Path, str] | None = None) -> list[list[Path]]:

@@ -153,7 +153,7 @@ def _is_stub(ex: Exercise, nodes: list[ast.stmt]) -> bool:
 _PARSING = threading.Lock()
 
 
-def _parse(cell: str) -> ast.Module:
+def parse_cell(cell: str) -> ast.Module:
     with _PARSING:
         try:
             return ast.parse(cell)
@@ -166,7 +166,7 @@ def item_code(cells: list[str]) -> dict[str, list[ast.stmt]]:
     trees = []
     for cell in cells:
         try:
-            trees.append(_parse(cell))
+            trees.append(parse_cell(cell))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             trees.append(ast.Module(body=[], type_ignores=[]))
     last: dict[str, tuple[int, ast.stmt]] = {}  # name -> (cell, the last statement binding it)
@@ -301,7 +301,7 @@ def settable_names(source: str, suffix: str) -> set[str] | None:
     for cell in cells:
         names |= {w for line in cell.splitlines() if MAGIC_LINE.match(line) for w in WORD.findall(line)}
         try:
-            tree = _parse(neutralise(cell))
+            tree = parse_cell(neutralise(cell))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             return None
         for node in ast.walk(tree):

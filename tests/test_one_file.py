@@ -38,13 +38,16 @@ def test_a_second_process_reads_every_kind_of_answer_from_disk_without_computing
     assert first[3][0] == second[3][0]
 
 
-def test_submissions_graded_at_once_on_the_same_data_compute_an_objects_answer_once(reference, monkeypatch):
+def test_submissions_graded_at_once_on_the_same_data_compute_an_objects_answer_once(reference, monkeypatch, tmp_path):
     """Many students write the course's 5,000 into their code: the submissions graded beside each
     other then ask for the same object on the same data, and it is computed once."""
     import threading
     import time
 
+    from grader.disk_cache import DiskCache
+
     ref = ReferenceResults(reference.weights, reference.data, reference.device)
+    ref.disk = DiskCache(tmp_path / "cache")  # its made-up answer kept out of the shared cache
     made = []
 
     def compute(item, state, strs):
@@ -53,7 +56,7 @@ def test_submissions_graded_at_once_on_the_same_data_compute_an_objects_answer_o
         return {item: [1.0, 2.0]}
 
     monkeypatch.setattr(ref, "_compute_object", compute)
-    strs = [f"({i})" for i in range(3)] + [f"unique-to-this-test-{time.time_ns()}"]  # nothing on disk yet
+    strs = [f"({i})" for i in range(3)]
     got = []
     threads = [threading.Thread(target=lambda: got.append(ref.objects_for("m", {}, strs, ("v_L_v_R",))))
                for _ in range(4)]
@@ -62,6 +65,7 @@ def test_submissions_graded_at_once_on_the_same_data_compute_an_objects_answer_o
     for th in threads:
         th.join()
     assert made == ["v_L_v_R"] and len(got) == 4 and all(list(g["v_L_v_R"]) == [1.0, 2.0] for g in got)
+    assert not ref._computing  # nothing kept per data set once its answer is
 
 
 def test_the_cache_folder_holds_one_file_per_item_and_only_the_graders_user_can_read_it(reference):

@@ -104,6 +104,19 @@ def test_code_that_runs_to_its_limit_or_on_the_course_size_costs_more_than_its_l
     plain = shards.cost(module("plain.py", "x = sum(range(10))"))
     looping = shards.cost(module("loop.py", "while True:\n    x = 1"))
     bounded = shards.cost(module("bounded.py", "while x < 3:\n    x += 1"))
+    for way_out in ("if x:\n        break", "return 1", "raise StopIteration", "for i in y:\n        pass\n    else:\n        break"):
+        ends = module("ends.py", f"def f():\n  while True:\n    x = 1\n    {way_out}")
+        assert abs(shards.cost(ends) - plain) < 1, way_out  # a loop with a way out is not a hang
+    for no_way_out in ("for i in y:\n        break", "def g():\n        return 1", "z = lambda: 1"):
+        stuck = module("stuck.py", f"while True:\n    x = 1\n    {no_way_out}")
+        assert shards.cost(stuck) - plain > 30, no_way_out  # an inner loop's break, an inner function's return
+    with_bom = tmp_path / "bom.py"
+    with_bom.write_bytes(b"\xef\xbb\xbf" + (tmp_path / "loop.py").read_bytes())
+    assert abs(shards.cost(with_bom) - looping) < 1  # saved with a byte-order mark: parsed all the same
+    continued = module("continued.py", "x = (3\n    % 2)\nwhile True:\n    pass")
+    assert shards.cost(continued) - plain > 30  # a module's line that starts with % is code, not a magic
+    huge = module("huge.py", "while True:\n    pass\n" + "x = 1\n" * (shards.MAX_CODE // 6))
+    assert shards._costly_code([huge.read_text()]) == 0  # too large to parse in every shard: its size only
     course = shards.cost(module("course.py", "y = repeat(m, 'c -> c b', b=5000)"))
     assert looping - plain > 30 and abs(bounded - plain) < 1  # a loop with a test of its own is not charged
     assert 5 < course - plain < looping - plain
