@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 from pathlib import Path
 from typing import Mapping
 
 from grader.starters import MAX_CODE, parse_cell
+from grader.worker.source import neutralise
 
 # what a submission costs, in seconds of one worker, roughly (benchmarks/bench_shards.py measures
 # how well it predicts): a fixed part (a warm worker's fork, the reference's answers), per cell of
@@ -110,12 +110,9 @@ def cost(path: Path) -> float:
         except (ValueError, AttributeError, TypeError, RecursionError):
             return FIXED
         return (FIXED + PER_CELL * len(cells) + PER_KIB * sum(map(len, sources)) / 1024) * NOTEBOOK \
-            + _costly_code([_MAGIC.sub("", c) for c in sources])
+            + _costly_code([neutralise(c) for c in sources])  # magic and shell lines are not Python
     cells = max(1, text.count("\n# %%"))
     return FIXED + PER_CELL * cells + PER_KIB * len(data) / 1024 + _costly_code([text])
-
-
-_MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)  # a notebook's magic and shell lines
 
 
 def _costly_code(sources: list[str]) -> float:

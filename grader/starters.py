@@ -270,7 +270,7 @@ def beyond_a_second_look(exercises: list[Exercise], source: str, starter_code: d
     settled = {i for i, (_, p) in starter_code.items() if p.provides and provided_points == 0}
     try:
         settable = settable_names(source, suffix)
-    except (SystemError, MemoryError):  # a parse that failed twice (see _parse): the text rule
+    except (SystemError, MemoryError):  # a parse that failed twice (see parse_cell): the text rule
         settable = None
     if settable is None:
         settable = set(WORD.findall(source))

@@ -1,9 +1,9 @@
 """The checks both supported worlds run: the pinned set (numpy 1.x, TransformerLens 2.x) in the
 full suite, and numpy 2 with TransformerLens 3.x (what Colab resolves to) through
 `scripts/second-world.sh`. The bundled example is graded end to end through the command line
-(its class page written while grading), and the course's model gives the same verdicts as in the other world (the expectations here are
-the ones the README shows, measured on the pinned set; the second world also runs the course
-model's full-marks test in tests/test_engine.py)."""
+(its class page written while grading), and the course's model gives the same verdicts as in the
+other world (the expectations here are the ones the README shows, measured on the pinned set; the
+second world also runs the course model's full-marks test in tests/test_engine.py)."""
 from __future__ import annotations
 
 import json
