@@ -12,6 +12,7 @@ files the course file names (a starter, the late policy's CSVs).
 from __future__ import annotations
 
 import importlib.metadata as md
+import json
 import shutil
 import stat
 import zipfile
@@ -72,18 +73,21 @@ def pins() -> str:
     return "\n".join(sorted(lines)) + "\n"
 
 
-def pyproject() -> str:
-    """The installed grader's own project description, for `pip install` of its source."""
+def pyproject(files: list[str]) -> str:
+    """The installed grader's own project description, for `pip install` of its source: every
+    folder of the shipped files is a package, with all its files (the same set as the project's
+    pyproject.toml, read from what is shipped rather than written out twice)."""
     meta = md.metadata("bracket-grader")
     deps = [r for r in (md.requires("bracket-grader") or []) if "extra ==" not in r]
+    folders = sorted({name.split("/", 1)[1].rsplit("/", 1)[0].replace("/", ".") for name in files})
+    data = "".join(f'"{folder}" = ["*"]\n' for folder in folders)
     return (f'[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
             f'[project]\nname = "bracket-grader"\nversion = "{meta["Version"]}"\nrequires-python = ">=3.10"\n'
-            f"dependencies = {deps!r}\n\n"
+            f"dependencies = {json.dumps(deps)}\n\n"
             '[project.scripts]\nbracket-grade = "grader.cli:main"\n\n'
             '[project.entry-points.pytest11]\nbracket_grader = "grader.plugin"\n\n'
-            '[tool.setuptools]\npackages = ["grader", "grader.worker", "grader.examples", "reference"]\n\n'
-            '[tool.setuptools.package-data]\nreference = ["assets/*"]\n'
-            'grader = ["examples/*.py", "tolerances.json", "starter_prints/*.json", "recipes/*/*"]\n')
+            f'[tool.setuptools]\npackages = {json.dumps(folders)}\n\n'
+            f'[tool.setuptools.package-data]\n{data}')
 
 
 def _add_file(z: zipfile.ZipFile, name: str, data: bytes, executable: bool = False) -> None:
@@ -142,8 +146,9 @@ def build(target: str | Path, weights: str | Path, data: str | Path, course=None
         _add_file(z, "run_autograder", RUN.format(weights=model_name, data=data_name).encode(), executable=True)
         _add_file(z, "bracket-grader.toml", course_text)
         _add_file(z, "constraints.txt", pins().encode())
-        _add_file(z, "bracket-grader/pyproject.toml", pyproject().encode())
-        for name, path in [(model_name, weights), (data_name, data), *course_files(course), *_package_files()]:
+        package_files = _package_files()
+        _add_file(z, "bracket-grader/pyproject.toml", pyproject([name for name, _ in package_files]).encode())
+        for name, path in [(model_name, weights), (data_name, data), *course_files(course), *package_files]:
             _add_file(z, name, path.read_bytes())
         names = z.namelist()
     shutil.move(partial, target)

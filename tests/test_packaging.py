@@ -78,3 +78,48 @@ def test_installing_into_colab_changes_none_of_its_packages(runtime, tmp_path):
     assert not changed, f"pip would reinstall Colab's {changed}"
     assert install["bracket-grader"]
     assert install["transformer-lens"].split(".")[0] in ("2", "3"), install["transformer-lens"]
+
+
+def wheel_names(source: Path, out: Path) -> set[str]:
+    """The files a wheel built from SOURCE holds; setuptools must not warn about any of them."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "--wheel-dir", str(out), str(source)], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "absent from the `packages` configuration" not in proc.stdout + proc.stderr
+    import zipfile
+
+    with zipfile.ZipFile(next(out.glob("bracket_grader-*.whl"))) as z:
+        return set(z.namelist())
+
+
+SHIPPED = {"grader/recipes/slurm/grade-array.sbatch", "grader/recipes/kubernetes/grade-job.yaml",
+           "grader/recipes/github/grade-class.yml", "grader/starter_prints/bracket-grader-template.json",
+           "grader/tolerances.json", "grader/examples/course_layout_correct.py",
+           "reference/assets/brackets_model.safetensors", "reference/assets/brackets_data.json"}
+
+
+def test_a_wheel_of_the_project_ships_its_data_files(tmp_path):
+    """What `pip install bracket-grader` (not editable) gets: the recipes --write-* copies, the
+    starters' fingerprints, the bundled model, each listed as a package (setuptools stops installing
+    data folders that are not)."""
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    for package in ("grader", "reference"):
+        shutil.copytree(ROOT / package, source / package, ignore=shutil.ignore_patterns("__pycache__"))
+    assert SHIPPED <= wheel_names(source, tmp_path / "wheel")
+
+
+def test_the_gradescope_zips_grader_installs_with_its_data_files(tmp_path):
+    """The grader inside the Gradescope zip is installed by its setup.sh from the pyproject the zip
+    writes: it must ship the same data files."""
+    import zipfile
+
+    from grader.gradescope_zip import build
+    from reference.paths import DEFAULT_DATA, DEFAULT_WEIGHTS
+
+    build(tmp_path / "autograder.zip", DEFAULT_WEIGHTS, DEFAULT_DATA)
+    with zipfile.ZipFile(tmp_path / "autograder.zip") as z:
+        z.extractall(tmp_path / "source")
+    assert SHIPPED <= wheel_names(tmp_path / "source" / "bracket-grader", tmp_path / "wheel")
