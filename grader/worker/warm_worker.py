@@ -28,6 +28,7 @@ import stat
 import sys
 
 from grader.protocol import WarmReply, WarmRequest
+from grader.worker.confine import killed_first
 
 
 def preload() -> None:
@@ -234,6 +235,7 @@ def child(req: dict) -> None:
 
 
 def main() -> None:
+    killed_first()  # before not_dumpable, which gives /proc/self to root: every child inherits the score
     not_dumpable()
     ignore_signals()  # a child may not end it (outside a sandbox, SIGKILL still can: the slot starts another)
     preload()

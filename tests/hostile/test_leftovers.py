@@ -1,7 +1,8 @@
 """Submissions graded one after another in one slot (one warm worker, whose children every later
 submission's workers are forked from) share nothing: what the first leaves in the sandbox's
 writable places is gone before the next starts, and no child can open the warm worker's memory
-(where it could change what every later classmate's children start from). Graded through the
+(where it could change what every later classmate's children start from); and each is the first
+process the kernel ends where the host runs out of memory, not the grader. Graded through the
 command line in each of the three set-ups (tests/hostile/setups.py)."""
 from __future__ import annotations
 
@@ -41,10 +42,15 @@ try:
         MEMORY = "opened the warm worker's memory"
 except OSError:
     MEMORY = ""
+try:  # the kernel ends a worker, never the grader, where the host runs out of memory
+    with open("/proc/self/oom_score_adj") as _f:
+        OOM = "" if _f.read().strip() == "1000" else "not the first the kernel ends when memory runs out"
+except OSError:
+    OOM = "no OOM score"
 
 def get_WOV(model, layer, head):
-    if SEEN or MEMORY:
-        raise RuntimeError(f"saw what a classmate left in {{SEEN}}; {{MEMORY}}")
+    if SEEN or MEMORY or OOM:
+        raise RuntimeError(f"saw what a classmate left in {{SEEN}}; {{MEMORY}}; {{OOM}}")
     return model.W_V[layer, head] @ model.W_O[layer, head]
 '''
 
