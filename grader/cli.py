@@ -626,7 +626,9 @@ def report(args: argparse.Namespace, grader, submissions: list[Path], results: l
     if args.fail_under is not None:
         low = [r for r in results if r.max_score and 100 * r.score / r.max_score < args.fail_under]
         if low:
-            print(f"{len(low)} submission(s) scored below {args.fail_under:g}%", file=sys.stderr)
+            not_gradable = sum(1 for r in low if r.not_gradable)  # no score, so no pass either
+            print("; ".join([f"{len(low) - not_gradable} submission(s) scored below {args.fail_under:g}%"]
+                            + [f"{not_gradable} file(s) not gradable"] * bool(not_gradable)), file=sys.stderr)
             return 1
     return 0
 

@@ -97,7 +97,7 @@ def test_every_output_shows_it_apart_from_a_score_of_zero():
 @pytest.mark.worker
 def test_a_class_folder_with_files_that_are_not_submissions(tmp_path):
     """As an instructor runs it: the files that are not submissions are named as such, with why,
-    and the class's real submission is graded as ever."""
+    and the class's real submission is graded as ever; a check that asks for a score fails on them."""
     from reference.make_template import write_solved
 
     folder = tmp_path / "class"
@@ -112,9 +112,11 @@ def test_a_class_folder_with_files_that_are_not_submissions(tmp_path):
     (folder / "eve.ipynb").write_text(OTHER_SECTION)
     out = tmp_path / "out"
     proc = subprocess.run([sys.executable, "-m", "grader.cli", str(folder), "--only", "get_WOV", "--workers", "1",
-                           "--json", str(out / "r.json"), "--gradebook", str(out / "book.csv")],
+                           "--json", str(out / "r.json"), "--gradebook", str(out / "book.csv"), "--fail-under", "50"],
                           capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    # a check on the class fails for files with no score, and says that is why (alice scored 100%)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "0 submission(s) scored below 50%; 4 file(s) not gradable" in proc.stderr
     assert "1 submission(s) graded; mean score 1.00; 1 with full marks; 4 not gradable" in proc.stdout, proc.stdout
     for name, why in (("bob.py", "the file is empty"), ("carol.py", "not a text file"),
                       ("dan.ipynb", "not a Jupyter notebook"), ("eve.ipynb", "not a submission of this section")):
