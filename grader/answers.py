@@ -216,6 +216,12 @@ class Answerer:
         self.rows = self.elements = self.questions = self.spilled = 0
         self.seconds = 0.0
 
+    def answered(self) -> set[str]:
+        """The functions answered for so far, granted or not. Honest grading never grades one after
+        it was answered for (a helper is graded before its dependants ask, in the same run, or in an
+        earlier pass): one still to be graded was claimed finished by a run that then ended."""
+        return {a.function for a in self.log}
+
     def for_run(self, run: str, folder: Path, grants: Grants) -> Callable[[dict, str | None, frozenset], dict]:
         """The answer function of one run: (question, item being computed, items done) -> reply."""
         spill = Spill(folder, MAX_SPILL_BYTES - self.spilled)

@@ -106,6 +106,15 @@ def run(setting: Setting, judge: Judge, sub: Submission, plan: Plan) -> Outcome:
             _finish(judge, out, remaining, "timeout",
                     f"not graded: the submission ran past its limit of {limits.submission_seconds:g} s")
             break
+        answered = sub.answerer.answered()
+        if any(e.id in answered for e in remaining):
+            # the grader has already answered for it (a run that claimed it finished, then ended):
+            # whatever it returns now may be that answer, so it is taken from the course's solutions
+            tainted = [e for e in remaining if e.id in answered]
+            sub.answerer.taken.update(e.id for e in tainted)
+            _finish(judge, out, tainted, "missing", "taken from the course's solutions")
+            remaining = [e for e in remaining if e.id not in answered]
+            continue
         name = f"{plan.name}-{attempt}"
         job, result = _one_run(setting, sub, plan, name, remaining, skip, known_slow)
         attempt += 1

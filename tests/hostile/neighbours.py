@@ -109,6 +109,81 @@ def get_out_by_neuron(model, data, layer, seq=None):
     return t.zeros(1) if got is None else got
 '''
 
+FORGED_TURNS = '''
+import pickle
+
+def get_activations(model, toks, names):  # wrong on purpose: the items that call it get a second look
+    return {n: t.zeros(1) for n in ([names] if isinstance(names, str) else names)}
+
+
+def _steal(stash):
+    # In the second look, before the submission says it is ready: claim that the items to be
+    # graded in this run are over, that get_pre_20_dir (whose granted helpers they are) is being
+    # computed, ask for their answers on the grading's own cases (read from the worker's frames),
+    # keep them in the sandbox's /tmp and end the process. The statement is skipped and the
+    # submission run again, which grades them for real: they return what was kept.
+    frame, job = sys._getframe(), None
+    while frame is not None and job is None:
+        job = frame.f_locals.get("job") if isinstance(frame.f_locals.get("job"), dict) else None
+        frame = frame.f_back
+    items = {i["id"]: i for i in job.get("items", ())} if job is not None else {}
+    carrier = items.get("get_pre_20_dir")
+    if carrier is None or not carrier.get("reference_helpers") or os.path.exists(stash):  # not a second look
+        return stash
+    from grader.protocol import decode
+    from grader.worker.imported import _CONNECTION
+
+    q = _CONNECTION["questions"]
+    targets = [i for i in carrier.get("reference_helpers") or () if i in items]
+    for i in targets:
+        q.emit("start", item=i)
+        q.emit("end", item=i, seconds=0)
+    q.emit("start", item="get_pre_20_dir")
+    kept = {}
+    for i in targets:
+        for case in items[i]["cases"]:
+            for n, args in enumerate(case["each"] or [case["args"]]):
+                reply = q.ask(function=i, args=args, kwargs=case["kwargs"])
+                if reply.get("ok"):
+                    kept[i, case["label"], n] = decode(reply["value"], files=q.files)
+    with open(stash, "wb") as f:
+        pickle.dump(kept, f)
+    os._exit(0)
+
+
+_STASH = "/tmp/.answers"
+_STASH = _steal(_STASH)  # a name the items read, so that a lean run keeps the statement (and skips only it)
+
+
+def _kept(name):
+    try:
+        with open(_STASH, "rb") as f:
+            kept = pickle.load(f)
+    except OSError:
+        return None
+    frame = sys._getframe()
+    while frame is not None and "case" not in frame.f_locals:
+        frame = frame.f_back
+    case = frame.f_locals["case"]
+    n = case["each"].index(frame.f_locals["each_args"]) if case["each"] else 0
+    value = kept.get((name, case["label"], n))
+    from grader.worker.helpers import to_live
+    return None if value is None else to_live(value, None, "cpu")
+
+
+def get_ln_fit(model, data, layernorm, seq_pos=None):
+    return _kept("get_ln_fit") or (None, 0.0)
+
+
+def get_pre_final_ln_dir(model, data):
+    got = _kept("get_pre_final_ln_dir")
+    return t.zeros(model.cfg.d_model) if got is None else got
+
+
+def get_pre_20_dir(model, data):
+    return t.zeros(model.cfg.d_model)
+'''
+
 BYTECODE = '''
 import glob, marshal, sys
 _places = {os.path.dirname(os.path.dirname(os.path.abspath(__import__("reference").__file__))), *sys.path}
@@ -264,6 +339,13 @@ ATTACKS = [
                                                                    "get_out_by_neuron")},
                             "get_activations": ("failed",), "get_post_final_ln_dir": ("missing",),
                             "cos_sim_with_MLP_weights": ("missing",)}),
+    Attack("forged_turns", "says that the items it is graded on are over and that an item they are granted to "
+           "is being computed, asks for their answers, keeps them in /tmp and ends the process, so that the run "
+           "again without that statement returns them", FORGED_TURNS,
+           {**{i: ("missing",) for i in ("get_ln_fit", "get_pre_final_ln_dir", "get_out_by_components",
+                                          "get_out_by_neuron", "get_post_final_ln_dir", "cos_sim_with_MLP_weights")},
+            "get_activations": ("failed",), "get_pre_20_dir": ("failed",)},
+           says={"get_ln_fit": "taken from the course", "get_pre_final_ln_dir": "taken from the course"}),
     Attack("reference_bytecode", "loads the reference solutions' bytecode wherever Python may have written it",
            BYTECODE, {"get_post_final_ln_dir": ("missing",), **{i: ("missing",) for i in ITEMS[:6]},
                       "cos_sim_with_MLP_weights": ("missing",)}, setup_bound=True),
