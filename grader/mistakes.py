@@ -51,6 +51,8 @@ MISTAKES: tuple[Mistake, ...] = (
     Mistake("not_normalised", "the random vectors are not normalised", "comparator", ("avg_squared_cos_sim",)),
     Mistake("sum_not_mean", "a sum where a mean is needed", "comparator", ("avg_squared_cos_sim",)),
     Mistake("not_squared", "cosine similarities are not squared", "comparator", ("avg_squared_cos_sim",)),
+    Mistake("expectation_written_in", "the expectation 1/d is written in, not estimated from random vectors",
+            "comparator", ("avg_squared_cos_sim",)),
     Mistake("ignored_argument", "is an argument ignored or mixed up", "cross-case"),
 )
 BY_ID: dict[str, Mistake] = {m.id: m for m in MISTAKES}

@@ -97,6 +97,7 @@ def make(mistake_id, ref, factory):
         "not_normalised": ("avg_squared_cos_sim", "v of dimension 56, n_samples=2000", 1.0),
         "sum_not_mean": ("avg_squared_cos_sim", "v of dimension 56, n_samples=2000", 2000 / 56),
         "not_squared": ("avg_squared_cos_sim", "v of dimension 56, n_samples=2000", 0.0003),
+        "expectation_written_in": ("avg_squared_cos_sim", "v of dimension 56, n_samples=2000", np.float32(1 / 56)),
         "ignored_argument": ("get_WOV", "layer=1, head=1", e("get_WOV", "layer=0, head=0")),
     }[mistake_id]
 
