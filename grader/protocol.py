@@ -289,4 +289,11 @@ def load_message(line: bytes) -> dict:
         raise ProtocolError(f"message is not JSON: {e}") from None
     if type(msg) is not dict or msg.get("kind") != kind:
         raise ProtocolError("message has no kind")
+    for name, kinds in ENVELOPE.items():  # what the trusted side reads before any judging: never a crash there
+        if msg.get(name) is not None and type(msg[name]) not in kinds:
+            raise ProtocolError(f"a message whose {name!r} is a {type(msg[name]).__name__}")
     return msg
+
+
+# the fields of any kind of message that the trusted side reads as it files them, with their types
+ENVELOPE = {"item": (str,), "dropped": (int,), "cell_errors": (list,), "detail": (str,)}

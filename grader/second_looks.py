@@ -145,7 +145,9 @@ def helper_passes(results: list[ExerciseResult], taken: set[str], mode: str, exa
     order = {e: n for n, e in enumerate(BY_ID)}
 
     def plan(name: str, items: list[str], recomputed: bool) -> Plan:
-        exercises = tuple(BY_ID[i] for i in sorted(items, key=order.get))
+        # fewest granted helpers first: an item whose grants hold another's is computed after it, so
+        # the process the two share never holds answers the earlier one was not granted
+        exercises = tuple(BY_ID[i] for i in sorted(items, key=lambda i: (len(functions.get(i, ())), order[i])))
         return Plan(name, exercises, mode, examples, helpers={i: functions[i] for i in items if i in functions},
                     module_helpers=module_helpers if recomputed else (),
                     object_helpers={i: chains[i] for i in items if i not in functions} if recomputed else {})

@@ -104,3 +104,15 @@ def test_messages_are_single_json_lines():
     for bad in (b"not json", b"[1, 2]", b'{"no": "kind"}'):
         with pytest.raises(ProtocolError):
             load_message(bad)
+
+
+@pytest.mark.parametrize("fields", [{"kind": "start", "item": ["get_WOV"]}, {"kind": "end", "item": {"a": 1}},
+                                    {"kind": "ready", "dropped": "many"}, {"kind": "ready", "dropped": 1e309},
+                                    {"kind": "ready", "cell_errors": 7}, {"kind": "crash", "detail": [1]}])
+def test_a_forged_message_whose_fields_the_trusted_side_reads_is_refused_as_it_arrives(fields):
+    """What the trusted side reads while it files messages (an item's name, a count) is checked
+    with the message: a list for a name made the whole submission an error (unhashable)."""
+    line = json.dumps(fields).encode().replace(b"Infinity", b"1e309")
+    with pytest.raises(ProtocolError, match="whose"):
+        load_message(line)
+    assert load_message(dump_message(fields["kind"], item="get_WOV", dropped=2, cell_errors=[], detail="x").strip())

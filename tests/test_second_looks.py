@@ -34,6 +34,20 @@ def test_a_wrong_helper_gives_its_callers_one_pass_with_the_reference_standing_i
     assert ids(plans[0]) == ["get_pre_20_dir"] and plans[0].helpers == {"get_pre_20_dir": ("get_WOV",)}
 
 
+def test_in_a_look_an_item_granted_less_is_computed_before_one_granted_more():
+    """The items of a look share a process: one computed after another granted more could return
+    what that one kept of its answers (tests/hostile/test_grants.py), so the fewer grants go first."""
+    plans = second_looks.helper_passes(results(
+        get_pre_20_dir="failed", get_out_by_neuron="failed", get_out_by_neuron_in_20_dir="failed",
+        get_out_by_neuron_in_20_dir_less_memory="failed"), set(), "lean", "d.json")
+    (plan,) = plans
+    grants = [set(plan.helpers[i]) for i in ids(plan)]
+    assert grants == [{"get_pre_20_dir"}, {"get_out_by_neuron", "get_pre_20_dir"}]
+    assert ids(plan) == ["get_out_by_neuron_in_20_dir_less_memory", "get_out_by_neuron_in_20_dir"]
+    for n, later in enumerate(grants):  # none computed after another whose grants hold more than its own
+        assert all(not (earlier > later) for earlier in grants[:n])
+
+
 def test_objects_get_a_pass_of_their_own_when_they_need_a_stand_in_for_an_item_graded_again():
     """A pass never grants a helper it also grades before that helper's results are in: objects
     computed with get_pre_final_ln_dir standing in come after get_pre_final_ln_dir's own second look."""
