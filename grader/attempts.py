@@ -163,6 +163,8 @@ def _one_run(setting: Setting, sub: Submission, plan: Plan, name: str, remaining
     """One worker in a new folder of its own: the submission's copy, the job, answers to its
     questions (within the pass's grants); whatever was written there is removed once it is over."""
     grants = Grants(dict(plan.helpers), tuple(plan.module_helpers), frozenset(e.id for e in remaining))
+    if plan.name not in ("first", "first-objects"):  # the first pass's two parts may run at once
+        sub.slot.forget()
     with sub.slot.run_folder(name) as run_dir:
         try:
             copy = run_dir.write("submission" + sub.path.suffix, sub.source)

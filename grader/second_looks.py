@@ -145,8 +145,7 @@ def helper_passes(results: list[ExerciseResult], taken: set[str], mode: str, exa
     order = {e: n for n, e in enumerate(BY_ID)}
 
     def plan(name: str, items: list[str], recomputed: bool) -> Plan:
-        # fewest granted helpers first: an item whose grants hold another's is computed after it, so
-        # the process the two share never holds answers the earlier one was not granted
+        # fewest granted helpers first (see nested_runs): objects, built before any call, then functions
         exercises = tuple(BY_ID[i] for i in sorted(items, key=lambda i: (len(functions.get(i, ())), order[i])))
         return Plan(name, exercises, mode, examples, helpers={i: functions[i] for i in items if i in functions},
                     module_helpers=module_helpers if recomputed else (),
@@ -154,9 +153,34 @@ def helper_passes(results: list[ExerciseResult], taken: set[str], mode: str, exa
 
     if not chains:
         return []
-    if set(module_helpers) & set(functions) and functions:
-        return [plan("helpers", list(functions), False), plan("helpers-objects", objects, True)]
-    return [plan("helpers", list(chains), bool(objects))]
+    runs = nested_runs(functions)
+    names = ["helpers"] + [f"helpers-{n}" for n in range(2, len(runs) + 1)]
+    # objects share the first run only where the stand-ins their statements get are granted to
+    # every function of it, and none of those functions is itself a stand-in they need
+    share = objects and not set(module_helpers) & set(functions) and \
+        (not runs or all(set(module_helpers) <= set(functions[i]) for i in runs[0]))
+    plans = [plan(name, items + (objects if share and n == 0 else []), share and n == 0)
+             for n, (name, items) in enumerate(zip(names, runs))]
+    if objects and not share:
+        plans.append(plan("helpers-objects", objects, True))
+    return plans or [plan("helpers", objects, True)]
+
+
+def nested_runs(grants: dict[str, tuple[str, ...]]) -> list[list[str]]:
+    """The function items of a second look, in runs whose items' grants nest: the items of a run
+    share one process, where what one computes with its answers may be kept for the next, so each
+    comes after every item granted no more than it, and items whose grants do not nest are in
+    runs of their own (the warm worker forgets everything between runs). Along the course's chains
+    of helpers there is one run."""
+    order = {e: n for n, e in enumerate(BY_ID)}
+    runs: list[list[str]] = []
+    for item in sorted(grants, key=lambda i: (len(grants[i]), order[i])):
+        run = next((r for r in runs if set(grants[r[-1]]) <= set(grants[item])), None)
+        if run is None:
+            runs.append([item])
+        else:
+            run.append(item)
+    return runs
 
 
 def condition_of(plan: Plan, item: str) -> Condition:

@@ -48,6 +48,15 @@ def test_in_a_look_an_item_granted_less_is_computed_before_one_granted_more():
         assert all(not (earlier > later) for earlier in grants[:n])
 
 
+def test_items_whose_grants_do_not_nest_are_computed_in_runs_of_their_own():
+    """The course's helpers form one chain, so its grants always nest; a catalogue where they do not
+    (as here, made up) gets a run per chain, and the warm worker forgets everything between runs."""
+    runs = second_looks.nested_runs({"get_attn_probs": ("get_activations",),
+                                     "get_pre_final_ln_dir": ("get_post_final_ln_dir",),
+                                     "get_pre_20_dir": ("get_activations", "get_post_final_ln_dir")})
+    assert runs == [["get_pre_final_ln_dir", "get_pre_20_dir"], ["get_attn_probs"]]
+
+
 def test_objects_get_a_pass_of_their_own_when_they_need_a_stand_in_for_an_item_graded_again():
     """A pass never grants a helper it also grades before that helper's results are in: objects
     computed with get_pre_final_ln_dir standing in come after get_pre_final_ln_dir's own second look."""

@@ -73,3 +73,44 @@ def test_an_answer_granted_to_one_item_of_a_look_never_reaches_another(grader, t
     # computed first now (it is granted less): nothing kept yet, so nothing to return
     assert got["get_out_by_neuron_in_20_dir_less_memory"].status != "passed", got[
         "get_out_by_neuron_in_20_dir_less_memory"]
+
+
+MARKS = '''
+import os as _os
+
+
+def _earlier_runs():  # what an earlier run of this submission left in the sandbox's /tmp, then a mark of this one
+    seen = [n for n in _os.listdir("/tmp") if n.startswith("run-mark-") and n != f"run-mark-{_os.getpid()}"]
+    open(f"/tmp/run-mark-{_os.getpid()}", "w").close()
+    return seen
+
+
+_SEEN = _earlier_runs()
+_own_pre_20_dir = get_pre_20_dir
+
+
+def get_pre_20_dir(model, data):
+    if _SEEN:
+        raise RuntimeError(f"an earlier run left {_SEEN}")
+    return _own_pre_20_dir(model, data)
+'''
+
+
+def test_each_run_after_the_first_pass_starts_from_a_sandbox_no_earlier_run_left_anything_in(grader, tmp_path):
+    """What one run keeps in /tmp (an answer, say) is gone before the next: get_pre_20_dir fails in
+    the first pass (get_WOV is wrong, and the pass's two parts may see each other's marks), then
+    passes in the second look only if that run found no mark of an earlier one."""
+    from grader.isolation import detect
+    from tests.conftest import skip_unless_sandbox_required, with_config
+
+    if detect().bwrap is None:
+        skip_unless_sandbox_required("without bubblewrap a worker's /tmp is the machine's, not a sandbox's")
+    text = COURSE_LAYOUT_CORRECT.read_text()
+    right = "    return model.W_V[layer, head] @ model.W_O[layer, head]\n"
+    assert right in text
+    path = tmp_path / "marks.py"
+    path.write_text(text.replace(right, "    return (model.W_V[layer, head] @ model.W_O[layer, head]).T\n") + MARKS)
+    got = {e.id: e for e in with_config(grader, only=("get_WOV", "get_pre_20_dir")).grade(path).exercises}
+    assert got["get_WOV"].status == "failed"
+    assert got["get_pre_20_dir"].status == "passed", got["get_pre_20_dir"]
+    assert got["get_pre_20_dir"].condition.helpers == ("get_WOV",)
