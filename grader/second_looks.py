@@ -121,8 +121,10 @@ def changes_its_inputs(r: ExerciseResult) -> bool:
 
 def helper_passes(results: list[ExerciseResult], taken: set[str], mode: str, examples: str) -> list[Plan]:
     """Score each mistake once: an item that did not pass while items it calls did not pass either
-    is graded again with the reference's answers standing in for those helpers. One pass, or two
-    where objects need a stand-in for a function that is itself graded again (that function first).
+    is graded again with the reference's answers standing in for those helpers. One pass for the
+    functions (one per chain, where their grants do not nest: `nested_runs`), and the objects in the
+    first of them, or after them in a pass of their own where their stand-ins are not granted to
+    every function there or are themselves graded again.
     An object computed on a model the grader does not know, where a function changed its inputs in
     place, is computed again with the reference standing in for that function: on the model as
     it was (the change is charged to the function that made it)."""
