@@ -107,10 +107,10 @@ def run(setting: Setting, judge: Judge, sub: Submission, plan: Plan) -> Outcome:
                     f"not graded: the submission ran past its limit of {limits.submission_seconds:g} s")
             break
         answered = sub.answerer.answered()
-        if any(e.id in answered for e in remaining):
+        tainted = [e for e in remaining if e.id in answered]
+        if tainted:
             # the grader has already answered for it (a run that claimed it finished, then ended):
             # whatever it returns now may be that answer, so it is taken from the course's solutions
-            tainted = [e for e in remaining if e.id in answered]
             sub.answerer.taken.update(e.id for e in tainted)
             _finish(judge, out, tainted, "missing", "taken from the course's solutions")
             remaining = [e for e in remaining if e.id not in answered]

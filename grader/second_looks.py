@@ -144,11 +144,9 @@ def helper_passes(results: list[ExerciseResult], taken: set[str], mode: str, exa
     functions = {i: c for i, c in chains.items() if BY_ID[i].kind == "function"}
     objects = [i for i in chains if BY_ID[i].kind == "object"]
     module_helpers = tuple(sorted({h for i in objects for h in chains[i]}))
-    order = {e: n for n, e in enumerate(BY_ID)}
-
     def plan(name: str, items: list[str], recomputed: bool) -> Plan:
         # fewest granted helpers first (see nested_runs): objects, built before any call, then functions
-        exercises = tuple(BY_ID[i] for i in sorted(items, key=lambda i: (len(functions.get(i, ())), order[i])))
+        exercises = tuple(BY_ID[i] for i in sorted(items, key=fewest_grants_first(functions)))
         return Plan(name, exercises, mode, examples, helpers={i: functions[i] for i in items if i in functions},
                     module_helpers=module_helpers if recomputed else (),
                     object_helpers={i: chains[i] for i in items if i not in functions} if recomputed else {})
@@ -168,15 +166,22 @@ def helper_passes(results: list[ExerciseResult], taken: set[str], mode: str, exa
     return plans or [plan("helpers", objects, True)]
 
 
+ORDER = {e: n for n, e in enumerate(BY_ID)}  # the catalogue's
+
+
+def fewest_grants_first(grants: dict[str, tuple[str, ...]]):
+    """A sort key: items granted fewer helpers first (none: objects), then in the catalogue's order."""
+    return lambda item: (len(grants.get(item, ())), ORDER[item])
+
+
 def nested_runs(grants: dict[str, tuple[str, ...]]) -> list[list[str]]:
     """The function items of a second look, in runs whose items' grants nest: the items of a run
     share one process, where what one computes with its answers may be kept for the next, so each
     comes after every item granted no more than it, and items whose grants do not nest are in
     runs of their own (the warm worker forgets everything between runs). Along the course's chains
     of helpers there is one run."""
-    order = {e: n for n, e in enumerate(BY_ID)}
     runs: list[list[str]] = []
-    for item in sorted(grants, key=lambda i: (len(grants[i]), order[i])):
+    for item in sorted(grants, key=fewest_grants_first(grants)):
         run = next((r for r in runs if set(grants[r[-1]]) <= set(grants[item])), None)
         if run is None:
             runs.append([item])

@@ -181,17 +181,16 @@ class Slot:
         raise RuntimeError("no new run folder could be made in the slot")
 
     def forget(self) -> None:
-        """Between two runs of one submission that are not at once: nothing an earlier run left in
-        the sandbox (files, processes, IPC) reaches the next, where a second look's answers could be
-        kept for an item they were not granted to."""
+        """Every child ended and what it left in the sandbox (files, processes, IPC) removed: between
+        classmates, and between two runs of one submission that are not at once (where a second
+        look's answers could be kept for an item they were not granted to)."""
         if self.warm is not None and self.warm.alive():
             self.warm.forget()
 
     def clean(self) -> None:
         """Nothing of the last submission is left: its processes killed, its files removed (and a
         warm worker it ended replaced now, not when the next classmate needs it)."""
-        if self.warm is not None and self.warm.alive():
-            self.warm.forget()  # nothing of it runs while its folders are wiped
+        self.forget()  # nothing of it runs while its folders are wiped
         wipe(self.folder, keep_root=True)
         self.warm_worker()
 
