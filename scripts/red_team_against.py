@@ -43,7 +43,7 @@ def warm_workers() -> set[int]:
         except (OSError, ValueError, IndexError):
             continue
         if proc.name.isdigit() and Path(argv[0].decode(errors="replace")).name.startswith("python") \
-                and b"grader.worker.warm_worker" in argv:
+                and (b"grader.worker.warm_worker" in argv or b"grader.worker.zygote" in argv):  # its older name
             python.add(int(proc.name))
             parent[int(proc.name)] = ppid
     return {pid for pid in python if parent[pid] not in python}
