@@ -100,7 +100,6 @@ class Grader:
     def run_info(self, workers: int, seconds: float) -> dict:
         """How a batch was graded, for its reports: version, model and data, device, isolation."""
         import datetime
-        import resource
 
         from grader import __version__
         from grader.public import file_sha256
@@ -111,7 +110,7 @@ class Grader:
                 "mode": self.config.notebook_mode, "workers": workers, "seconds": round(seconds, 1),
                 "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                 "isolation": self.isolation.to_json(), "warm_workers_replaced": self.pool.replaced,
-                "trusted_peak_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+                "trusted_peak_mib": peak_mib()}
 
     # ---------------------------------------------------------------- grading
 
@@ -280,3 +279,19 @@ class Grader:
                                     f"the grader could not judge this submission ({type(e).__name__})", time.monotonic())
         finally:  # also when the caller stops early (an interrupt): nothing queued starts
             pool.shutdown(wait=False, cancel_futures=True)
+
+
+def peak_mib() -> int:
+    """This process's peak resident memory, in MiB: VmHWM, its own address space's high-water
+    mark. Not getrusage's ru_maxrss, which Linux carries across exec from the process that started
+    it (a grader started by a 2 GB pytest worker would report 2 GB)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    import resource  # elsewhere (macOS: bytes, not KiB)
+    import sys
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1024))

@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -121,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("commit", help="a commit to check out, or '.' for this checkout")
     p.add_argument("--only", default="", help="attack names, comma-separated")
     a = p.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # not ignored, as where a shell started us in the background
     attacks = [x for x in ATTACKS if not a.only or x.name in a.only.split(",")]
     base = Path(tempfile.mkdtemp(prefix="red-team-against-"))
     checkout = ROOT

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -45,8 +46,11 @@ class Runner:
         return [self.checkout / "grader", self.checkout / "reference"]
 
     def run(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+        # SIGINT as from a terminal: pytest-xdist's workers (and a shell's background jobs) ignore
+        # it, and the grader and its warm workers would inherit that, so that an attack that sends
+        # it to a warm worker would test nothing
         return subprocess.run(self.argv(*args), capture_output=True, text=True, timeout=timeout, env=self.env(),
-                              cwd=self.home)
+                              cwd=self.home, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def unavailable(setup: str) -> str:
