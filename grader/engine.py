@@ -285,13 +285,21 @@ def peak_mib() -> int:
     """This process's peak resident memory, in MiB: VmHWM, its own address space's high-water
     mark. Not getrusage's ru_maxrss, which Linux carries across exec from the process that started
     it (a grader started by a 2 GB pytest worker would report 2 GB)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024)
-    except (OSError, ValueError, IndexError):
-        pass
+    own = vm_hwm_mib(Path("/proc/self/status"))
+    if own is not None:
+        return own
     import resource  # elsewhere (macOS: bytes, not KiB)
     import sys
 
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1 << 20 if sys.platform == "darwin" else 1024))
+
+
+def vm_hwm_mib(status: Path) -> int | None:
+    """VmHWM from a /proc/PID/status file, in MiB; None where there is none (not Linux, or ended)."""
+    try:
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None

@@ -31,7 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.hostile.neighbours import ATTACKS, ITEMS, Attack, attack_source  # noqa: E402
+from grader.engine import vm_hwm_mib  # noqa: E402
 from tests.hostile.test_neighbours import TRUSTED_PEAK_MIB, honest_source  # noqa: E402
+
 
 def warm_workers() -> set[int]:
     """The warm workers' Python processes now on the machine (inside a sandbox or not), not the
@@ -53,12 +55,10 @@ def warm_workers() -> set[int]:
 def watch(pid: int, stop: threading.Event, seen: list[int], workers: set[int]) -> None:
     """The grader's peak memory (VmHWM) and every warm worker started while it runs."""
     while not stop.is_set():
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    seen.append(int(line.split()[1]) // 1024)
-        except OSError:
+        peak = vm_hwm_mib(Path(f"/proc/{pid}/status"))
+        if peak is None:  # it has ended
             return
+        seen.append(peak)
         workers.update(warm_workers())
         stop.wait(0.2)
 
