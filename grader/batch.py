@@ -88,8 +88,8 @@ def merge_reports(paths: Iterable[Path]) -> list[SubmissionResult]:
 
 
 def merged_run(paths: Iterable[Path]) -> dict:
-    """The shards' run records as one: every shard's workers and seconds added up, and whatever was
-    not enforced on any of them."""
+    """The shards' run records as one: every shard's workers and seconds added up, the highest of
+    their trusted processes' peaks, and whatever was not enforced on any of them."""
     runs = [json.loads(Path(p).read_text()).get("run") or {} for p in paths]
     runs = [r for r in runs if r]
     if not runs:
@@ -97,4 +97,6 @@ def merged_run(paths: Iterable[Path]) -> dict:
     missing = sorted({m for r in runs for m in (r.get("isolation") or {}).get("not_enforced", [])})
     return {**runs[0], "shards": len(runs), "workers": sum(r.get("workers", 0) for r in runs),
             "seconds": round(sum(r.get("seconds", 0) for r in runs), 1),
+            **({"trusted_peak_mib": max(peaks)} if (peaks := [r["trusted_peak_mib"] for r in runs
+                                                              if "trusted_peak_mib" in r]) else {}),
             "isolation": {**(runs[0].get("isolation") or {}), "not_enforced": missing}}

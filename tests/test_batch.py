@@ -114,11 +114,11 @@ def test_cli_shards_merge_into_the_single_run_report(solved_dir, tmp_path):
 
     def strip(path):
         """What must agree: every verdict, and the run's model, data, device and isolation (not its
-        date, time taken, workers or shard count)."""
+        date, time taken, memory taken, workers or shard count)."""
         data = json.loads(Path(path).read_text())
         for s in data["submissions"]:
             s.pop("seconds")
-        for key in ("date", "seconds", "workers", "shards"):
+        for key in ("date", "seconds", "trusted_peak_mib", "workers", "shards"):
             data["run"].pop(key, None)
         return data
 

@@ -171,3 +171,26 @@ def test_the_recipes_the_cli_writes_start_each_shard_with_auto_and_validate(tmp_
     assert any("--shard auto" in step.get("run", "") for step in shard_job["steps"])
     merged = next(s for s in flow["jobs"]["merge"]["steps"] if "--merge shard-*.json" in s.get("run", ""))
     assert "--gradebook" in merged["run"] and "--report class.html" in merged["run"]
+
+
+def test_merged_run_adds_up_time_and_workers_keeps_the_highest_peak_and_every_gap(tmp_path):
+    """A merged report's run record: the shards' seconds and workers summed, the trusted processes'
+    highest peak (not the first shard's), and isolation missing on any shard shown as missing."""
+    from grader.batch import merged_run
+
+    runs = [{"model": "m", "seconds": 10.0, "workers": 2, "trusted_peak_mib": 280,
+             "isolation": {"not_enforced": []}},
+            {"model": "m", "seconds": 5.5, "workers": 2, "trusted_peak_mib": 310,
+             "isolation": {"not_enforced": ["network"]}}]
+    paths = []
+    for i, run in enumerate(runs):
+        paths.append(tmp_path / f"shard{i}.json")
+        paths[-1].write_text(json.dumps({"run": run, "submissions": []}))
+    merged = merged_run(paths)
+    assert (merged["seconds"], merged["workers"], merged["shards"]) == (15.5, 4, 2)
+    assert merged["trusted_peak_mib"] == 310
+    assert merged["isolation"]["not_enforced"] == ["network"]
+    del runs[1]["trusted_peak_mib"], runs[0]["trusted_peak_mib"]
+    for path, run in zip(paths, runs):
+        path.write_text(json.dumps({"run": run, "submissions": []}))
+    assert "trusted_peak_mib" not in merged_run(paths)  # reports from before the figure existed
