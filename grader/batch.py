@@ -95,8 +95,10 @@ def merged_run(paths: Iterable[Path]) -> dict:
     if not runs:
         return {}
     missing = sorted({m for r in runs for m in (r.get("isolation") or {}).get("not_enforced", [])})
-    return {**runs[0], "shards": len(runs), "workers": sum(r.get("workers", 0) for r in runs),
-            "seconds": round(sum(r.get("seconds", 0) for r in runs), 1),
-            **({"trusted_peak_mib": max(peaks)} if (peaks := [r["trusted_peak_mib"] for r in runs
-                                                              if "trusted_peak_mib" in r]) else {}),
-            "isolation": {**(runs[0].get("isolation") or {}), "not_enforced": missing}}
+    merged = {**runs[0], "shards": len(runs), "workers": sum(r.get("workers", 0) for r in runs),
+              "seconds": round(sum(r.get("seconds", 0) for r in runs), 1),
+              "isolation": {**(runs[0].get("isolation") or {}), "not_enforced": missing}}
+    peaks = [r["trusted_peak_mib"] for r in runs if "trusted_peak_mib" in r]
+    if peaks:
+        merged["trusted_peak_mib"] = max(peaks)
+    return merged
