@@ -9,8 +9,6 @@ cd "$(dirname "$0")/.."
 VENV=.venv-np2 CONSTRAINTS=requirements/constraints-np2.txt scripts/setup.sh
 .venv-np2/bin/python -c "import numpy, transformer_lens; from importlib.metadata import version; \
 print('second world: numpy', numpy.__version__, '/ transformer_lens', version('transformer_lens'))"
-# one OpenMP thread per test process, as run-tests sets it (two processes on two cores)
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 exec .venv-np2/bin/python -m pytest -n 2 --dist loadgroup --durations=10 \
     tests/test_reference.py tests/test_assets.py tests/test_worlds.py tests/test_report_page.py \
     tests/test_notebook_check.py::test_check_in_a_notebook_in_the_course_layout \

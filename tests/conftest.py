@@ -21,6 +21,16 @@ COURSE_DATA = COURSE_DIR / "brackets_data.json"
 
 pytest_plugins = ["pytester"]
 
+# Under pytest-xdist, test processes share the cores with each other and with the workers they
+# start: torch's OpenMP threads, one per core in each process by default, then spin waiting for
+# each other (the reference's answers took ten times as long). One thread each, for the tests and
+# for every process they start (the workers already run on one).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_var, "1")
+    if "torch" in __import__("sys").modules:  # already imported by a plugin: its pool is running
+        __import__("torch").set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
 
 def course_files_or_skip() -> tuple[Path, Path]:
     if not (COURSE_WEIGHTS.exists() and COURSE_DATA.exists()):
